@@ -1,0 +1,43 @@
+# Two commands for a fresh machine (see README):
+#   make book   set everything up, generate the embedded data, run every notebook, build the HTML book
+#   make test   run the test suite
+# Options: SCALE=smoke|cpu|paper (default cpu), DATA_ROOT=path (real data or another data folder),
+#          PYTHON=python3.11 (interpreter used to create .venv).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCALE ?= cpu
+DATA_ROOT ?=
+RUN_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: book notebooks html test install data clean-book bench
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	@touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m avlib.data all --scale $(SCALE) $(if $(DATA_ROOT),--root $(DATA_ROOT),)
+
+notebooks: $(STAMP)
+	$(PY) -m avlib.run --scale $(SCALE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),) $(RUN_ARGS)
+
+html: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --builder html -W --keep-going
+	@echo "The book: $(CURDIR)/_build/html/index.html"
+
+book: install data notebooks html
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py book-$(SCALE)
+
+clean-book:
+	rm -rf _build book/generated

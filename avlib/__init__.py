@@ -1,0 +1,14 @@
+"""avlib: a small library reproducing three audiovisual deep-learning papers.
+
+- ICMR 2017: musical-instrument recognition in user-generated video (audio CNNs,
+  Inception v3 frames, late fusion).
+- ISMIR 2017 LBD: correspondence between the audio and visual networks.
+- XFlow (2018): cross-modal networks with 2D<->1D cross- and residual connections.
+
+Subpackages: ``data`` (readers and embedded-benchmark generators), ``features``
+(audio and frame features), ``models`` (one file per family), ``train``,
+``metrics``, ``analysis``; ``run`` is the papermill experiment runner.
+"""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

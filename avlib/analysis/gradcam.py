@@ -1,0 +1,282 @@
+"""Grad-CAM heat maps for the audio CNN and the frame CNN (ISMIR 2017 LBD, Sec. 2.2).
+
+Thin wrappers around the ``grad-cam`` package (``pytorch_grad_cam.GradCAM``, Selvaraju et
+al. 2016/2017): they pick the target layer (the last convolutional feature map with more
+than one cell, unless given), feed a multimodal model one modality while the other is held
+fixed, and release the package's hooks when the ``with`` block ends.
+
+Examples
+--------
+>>> with audio_gradcam(audio_model) as cam:                 # doctest: +SKIP
+...     maps = cam(logmels, classes)                        # (n, 96, 1366) in [0, 1]
+>>> with multimodal_gradcam(joint, "frames") as cam:        # doctest: +SKIP
+...     maps = cam(logmel, frames, cls)                     # (k, H, W) for one video
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ParameterError
+
+__all__ = [
+    "find_target_layers",
+    "GradCAMSession",
+    "audio_gradcam",
+    "frames_gradcam",
+    "multimodal_gradcam",
+]
+
+
+def find_target_layers(model: nn.Module, example_input) -> list[nn.Module]:
+    """The module that produces the last 4-D feature map with more than one cell.
+
+    A model may declare its own choice with a ``gradcam_target_layers()`` method (used
+    first). Otherwise one forward pass of ``example_input`` (a tensor or a tuple of
+    tensors) is traced; of the modules producing the last qualifying tensor the outermost
+    (e.g. a whole block, rather than its final pooling) is returned.
+    """
+    if hasattr(model, "gradcam_target_layers"):
+        return list(model.gradcam_target_layers())
+    records: list[tuple[int, nn.Module, int]] = []  # (tensor id, module, depth)
+    depth_of = {}
+    for name, m in model.named_modules():
+        depth_of[m] = 0 if name == "" else name.count(".") + 1
+    handles = []
+
+    def hook(module, inp, out):
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1:
+            records.append((id(out), module, depth_of[module]))
+
+    for m in model.modules():
+        if m is not model:
+            handles.append(m.register_forward_hook(hook))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            args = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
+            model(*args)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    if not records:
+        raise ParameterError(f"{type(model).__name__} produces no 4-D feature map to attach Grad-CAM to")
+    last_id = records[-1][0]
+    same = [(d, m) for t, m, d in records if t == last_id]
+    return [min(same, key=lambda dm: dm[0])[1]]
+
+
+class _OneInput(nn.Module):
+    """``model(*inputs)`` with all inputs but one held fixed (for multimodal models).
+
+    With ``one_video=True`` the free input is the ``k`` frames of one video: the wrapper
+    sees ``(k, 3, H, W)`` and calls the model with ``(1, k, 3, H, W)``, so Grad-CAM returns
+    one map per frame for the video's single decision.
+    """
+
+    def __init__(self, model: nn.Module, position: int, n_inputs: int, one_video: bool = False):
+        super().__init__()
+        self.model = model
+        self.position = position
+        self.n_inputs = n_inputs
+        self.one_video = one_video
+        self.fixed: tuple = ()
+        self.train(model.training)
+
+    def forward(self, x):
+        if self.one_video:
+            x = x.unsqueeze(0)
+        args = list(self.fixed)
+        args.insert(self.position, x)
+        return self.model(*args)
+
+
+class GradCAMSession:
+    """A ``pytorch_grad_cam.GradCAM`` whose hooks live exactly as long as the ``with`` block.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called with one tensor (``(n, C, H, W)``), returning logits ``(n, classes)``.
+    target_layers : list of nn.Module
+        Layers whose activations and gradients Grad-CAM weighs.
+
+    Notes
+    -----
+    The input always gets ``requires_grad`` so that maps exist for frozen subnetworks
+    (feature-extraction scheme). The model's train/eval mode is restored on exit, and
+    errors inside the block propagate (the package's own ``__exit__`` would swallow an
+    ``IndexError``).
+    """
+
+    def __init__(self, model: nn.Module, target_layers: Sequence[nn.Module]):
+        self.model = model
+        self.target_layers = list(target_layers)
+        self._cam = None
+        self._was_training = model.training
+
+    def __enter__(self):
+        from pytorch_grad_cam import GradCAM
+
+        self._was_training = self.model.training
+        self._cam = GradCAM(model=self.model, target_layers=self.target_layers)
+        self._cam.compute_input_gradient = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.release()
+        return False
+
+    def release(self) -> None:
+        """Remove the hooks (idempotent)."""
+        if self._cam is not None:
+            self._cam.activations_and_grads.release()
+            self._cam = None
+        self.model.train(self._was_training)
+
+    def _run(self, x: torch.Tensor, classes) -> np.ndarray:
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        if self._cam is None:
+            raise ParameterError("use GradCAMSession inside a `with` block")
+        targets = None if classes is None else [ClassifierOutputTarget(int(c)) for c in np.atleast_1d(classes)]
+        maps = self._cam(input_tensor=x, targets=targets)
+        self._cam.activations_and_grads.clear()
+        return np.asarray(maps, dtype=np.float32)
+
+    @property
+    def outputs(self) -> torch.Tensor:
+        """Logits of the last call."""
+        return self._cam.outputs
+
+    def __call__(self, x, classes=None) -> np.ndarray:
+        """Heat maps ``(n, H, W)`` in [0, 1] for ``x`` ``(n, C, H, W)``.
+
+        ``classes``: the category explained per example (the arg-max when None).
+        """
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if x.ndim != 4:
+            raise ParameterError(f"input must have shape (n, C, H, W), got {tuple(x.shape)}")
+        if classes is not None and len(np.atleast_1d(classes)) != x.shape[0]:
+            raise ParameterError(f"need one class per example: {len(np.atleast_1d(classes))} for {x.shape[0]}")
+        return self._run(x, classes)
+
+
+def _unimodal(model: nn.Module, example_shape: tuple, target_layers) -> GradCAMSession:
+    if target_layers is None:
+        p = next(model.parameters())
+        target_layers = find_target_layers(model, torch.zeros(example_shape, device=p.device))
+    return GradCAMSession(model, target_layers)
+
+
+def audio_gradcam(
+    model: nn.Module,
+    *,
+    target_layers: Sequence[nn.Module] | None = None,
+    input_shape: tuple = (1, 96, 1366),
+) -> GradCAMSession:
+    """Grad-CAM over log-mel spectrograms for an audio CNN (Choi et al. / Xception).
+
+    Parameters
+    ----------
+    model : nn.Module
+        ``model(x [shape=(n, 1, n_mels, t)]) -> logits``.
+    target_layers : list of nn.Module, optional
+        Default: the last convolutional block (see :func:`find_target_layers`).
+    input_shape : tuple
+        ``(1, n_mels, t)`` of one example, used to trace the default layer.
+
+    Returns
+    -------
+    GradCAMSession
+        Use in a ``with`` block; calling it gives maps ``(n, n_mels, t)``.
+    """
+    return _unimodal(model, (2, *input_shape), target_layers)
+
+
+def frames_gradcam(
+    model: nn.Module,
+    *,
+    target_layers: Sequence[nn.Module] | None = None,
+    input_shape: tuple = (3, 299, 299),
+) -> GradCAMSession:
+    """Grad-CAM over video frames for the frame CNN (Inception v3, ``Mixed_7c`` by default).
+
+    ``model(x [shape=(n, 3, H, W)]) -> logits``; the maps have shape ``(n, H, W)``.
+    """
+    return _unimodal(model, (2, *input_shape), target_layers)
+
+
+class _MultimodalSession(GradCAMSession):
+    def __init__(self, wrapper: _OneInput, target_layers):
+        super().__init__(wrapper, target_layers)
+        self.wrapper = wrapper
+
+    def __call__(self, audio, frames, classes=None) -> np.ndarray:  # type: ignore[override]
+        audio = torch.as_tensor(audio, dtype=torch.float32)
+        frames = torch.as_tensor(frames, dtype=torch.float32)
+        if self.wrapper.one_video:
+            # explain the frames of one video: audio (1, 1, F, T), frames (1, k, 3, H, W) or (k, 3, H, W)
+            if frames.ndim == 5:
+                if frames.shape[0] != 1:
+                    raise ParameterError("frames Grad-CAM explains one video at a time: pass frames of shape (k, 3, H, W)")
+                frames = frames[0]
+            if audio.ndim == 3:
+                audio = audio.unsqueeze(0)
+            self.wrapper.fixed = (audio,)
+            cls = None if classes is None else [int(np.atleast_1d(classes)[0])]
+            return self._run(frames, cls)
+        if audio.ndim != 4:
+            raise ParameterError(f"audio must have shape (n, 1, F, T), got {tuple(audio.shape)}")
+        self.wrapper.fixed = (frames,)
+        return self._run(audio, classes)
+
+    def release(self) -> None:
+        super().release()
+        self.wrapper.fixed = ()
+
+
+def multimodal_gradcam(
+    model: nn.Module,
+    modality: str,
+    *,
+    target_layers: Sequence[nn.Module] | None = None,
+    audio_shape: tuple = (1, 96, 1366),
+    frames_shape: tuple = (2, 3, 299, 299),
+) -> GradCAMSession:
+    """Grad-CAM of a two-input audiovisual model ``model(audio, frames)`` for one modality.
+
+    The other modality is held fixed at the example's own input, so the map shows what
+    drives the *multimodal* decision inside the audio or the frame subnetwork.
+
+    Parameters
+    ----------
+    model : nn.Module
+        ``model(audio [shape=(n, 1, F, T)], frames [shape=(n, k, 3, H, W)]) -> logits``,
+        with attributes ``audio`` and ``visual`` (the subnetworks).
+    modality : {"audio", "frames"}
+    target_layers : list of nn.Module, optional
+        Default: traced in the subnetwork (:func:`find_target_layers`).
+
+    Returns
+    -------
+    GradCAMSession
+        Called as ``cam(audio, frames, classes)``: for ``"audio"`` maps ``(n, F, T)``; for
+        ``"frames"`` one video at a time, maps ``(k, H, W)``.
+    """
+    if modality not in ("audio", "frames"):
+        raise ParameterError(f"modality must be 'audio' or 'frames', got {modality!r}")
+    if target_layers is None:
+        p = next(model.parameters())
+        if modality == "audio":
+            target_layers = find_target_layers(model.audio, torch.zeros((2, *audio_shape), device=p.device))
+        else:
+            target_layers = find_target_layers(model.visual, torch.zeros((2, *frames_shape[1:]), device=p.device))
+    wrapper = _OneInput(model, 0 if modality == "audio" else 1, 2, one_video=(modality == "frames"))
+    return _MultimodalSession(wrapper, target_layers)

@@ -1,0 +1,146 @@
+"""Classification metrics of ICMR 2017 (Section 4.3): Hit@1, Hit@3, macro F1, confusion.
+
+All metrics are computed with scikit-learn and returned as percentages where the paper
+prints percentages. Segment/frame predictions are averaged per video with
+:func:`video_average` before scoring, as in the paper (Han et al.: 10 segments per video;
+Inception v3: frames per video).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+__all__ = [
+    "softmax",
+    "hit_at_k",
+    "macro_f1",
+    "confusion",
+    "video_average",
+    "classification_summary",
+]
+
+
+def _check(y_true, scores):
+    from avlib.errors import ParameterError
+
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ParameterError(f"scores must be (n_samples, n_classes), got shape {scores.shape}")
+    if y_true.shape != (scores.shape[0],):
+        raise ParameterError(f"y_true has shape {y_true.shape}, expected ({scores.shape[0]},)")
+    if len(y_true) == 0:
+        raise ParameterError("no samples to score")
+    if y_true.min() < 0 or y_true.max() >= scores.shape[1]:
+        raise ParameterError(f"labels must lie in [0, {scores.shape[1]}), got {y_true.min()}..{y_true.max()}")
+    return y_true.astype(int), scores
+
+
+def softmax(logits, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax of ``logits`` along ``axis``."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def hit_at_k(y_true, scores, k: int = 1) -> float:
+    """Hit@k in percent: share of samples whose label is among the ``k`` top-scored classes.
+
+    Parameters
+    ----------
+    y_true : np.ndarray [shape=(n,)] int labels in ``[0, n_classes)``.
+    scores : np.ndarray [shape=(n, n_classes)] logits or probabilities.
+    k : int
+        1 gives accuracy; the paper also reports k = 3.
+    """
+    y_true, scores = _check(y_true, scores)
+    n_classes = scores.shape[1]
+    if k >= n_classes:
+        return 100.0
+    if n_classes == 2:  # scikit-learn wants 1-D scores for the binary case
+        return 100.0 * skm.accuracy_score(y_true, scores.argmax(1))
+    return 100.0 * skm.top_k_accuracy_score(y_true, scores, k=k, labels=np.arange(n_classes))
+
+
+def macro_f1(y_true, y_pred_or_scores) -> float:
+    """Macro-averaged F1 in percent (scikit-learn ``f1_score(average="macro")``).
+
+    Accepts predicted labels ``(n,)`` or scores ``(n, n_classes)`` (argmax taken). The macro
+    average runs over the classes present in ``y_true`` or in the predictions (scikit-learn's
+    default); a class with no true and no predicted sample is not averaged in.
+    """
+    y_pred = np.asarray(y_pred_or_scores)
+    if y_pred.ndim == 2:
+        y_true, scores = _check(y_true, y_pred)
+        y_pred = scores.argmax(1)
+    return 100.0 * skm.f1_score(np.asarray(y_true, dtype=int), y_pred, average="macro", zero_division=0)
+
+
+def confusion(y_true, y_pred_or_scores, *, n_classes: int | None = None, normalize: str | None = "true") -> np.ndarray:
+    """Confusion matrix ``(n_classes, n_classes)``; rows = true class, columns = predicted.
+
+    ``normalize="true"`` (default) gives row fractions as in the paper's Figures 2-3 (a
+    class without samples gives a zero row); ``None`` gives counts.
+    """
+    y_pred = np.asarray(y_pred_or_scores)
+    if y_pred.ndim == 2:
+        n_classes = n_classes or y_pred.shape[1]
+        y_pred = y_pred.argmax(1)
+    y_true = np.asarray(y_true, dtype=int)
+    if n_classes is None:
+        n_classes = int(max(y_true.max(), y_pred.max())) + 1
+    cm = skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes)).astype(np.float64)
+    if normalize == "true":
+        rows = cm.sum(1, keepdims=True)
+        cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    elif normalize is not None:
+        from avlib.errors import ParameterError
+
+        raise ParameterError(f"normalize must be 'true' or None, got {normalize!r}")
+    return cm
+
+
+def video_average(scores, video_ids, *, apply_softmax: bool = False):
+    """Average segment- or frame-level predictions per video.
+
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n_items, n_classes)]
+        Per-segment (or per-frame) logits or probabilities.
+    video_ids : sequence [shape=(n_items,)]
+        The video each row belongs to.
+    apply_softmax : bool
+        Turn logits into probabilities before averaging (the paper averages softmax outputs).
+
+    Returns
+    -------
+    ids : np.ndarray [shape=(n_videos,)]
+        Video ids in order of first appearance.
+    mean : np.ndarray [shape=(n_videos, n_classes)]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    video_ids = np.asarray(video_ids)
+    if scores.ndim != 2 or len(video_ids) != len(scores):
+        from avlib.errors import ParameterError
+
+        raise ParameterError(f"scores {scores.shape} and video_ids ({len(video_ids)},) do not match")
+    if apply_softmax:
+        scores = softmax(scores, axis=1)
+    uniq, first, inverse = np.unique(video_ids, return_index=True, return_inverse=True)
+    sums = np.zeros((len(uniq), scores.shape[1]))
+    np.add.at(sums, inverse, scores)
+    counts = np.bincount(inverse, minlength=len(uniq))[:, None]
+    mean = sums / counts
+    order = np.argsort(first)  # order of first appearance
+    return uniq[order], mean[order]
+
+
+def classification_summary(y_true, scores) -> dict:
+    """``{"hit_at_1", "hit_at_3", "f1"}`` in percent, the columns of the paper's Tables 2-4."""
+    return {
+        "hit_at_1": hit_at_k(y_true, scores, 1),
+        "hit_at_3": hit_at_k(y_true, scores, 3),
+        "f1": macro_f1(y_true, scores),
+    }

@@ -1,0 +1,202 @@
+"""Late-fusion model of ICMR 2017 (Figure 1, Table 4) and its input layout.
+
+Slizovskaia, Gomez, Haro, ICMR 2017, Section 3.3: the audio and visual networks are trained
+separately; their penultimate features are stacked per video into a matrix and a small
+network classifies it. Layout (reference code, see the spec): ``k`` frame vectors of 2048
+(Inception v3) are each split into two rows of 1024 and one audio vector of 1024 is
+appended, giving a ``(2k + 1, 1024)`` matrix; a missing modality is filled with zeros.
+
+Row order used here (and by :func:`fusion_matrix`): rows ``2i`` and ``2i + 1`` are the two
+halves of frame ``i`` (``i = 0..k-1``), row ``2k`` is the audio vector. Missing frames
+(videos shorter than ``k`` frames, dropped frames) are zero rows.
+
+The network: flatten -> BN -> [FC1024 -> ReLU] x n -> BN -> softmax. The paper's text has two
+FC1024 layers (``hidden=(1024, 1024)``, the default); the reference code has one
+(``hidden=(1024,)``).
+
+Contract: ``forward_features(x) -> (N, hidden[-1])`` after the last BN (the fused features),
+``forward_head(f, pre_logits=True)`` returns them unchanged, ``forward_head(f)`` gives logits,
+``reset_classifier(num_classes)``. ``forward`` accepts ``(N, 2k+1, 1024)`` or flattened input.
+
+Authors' released feature files (HDF5, one group per video with ``audio`` (1, 1024) and
+``video`` (k, 2048) datasets) are read by :func:`read_feature_file`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "LateFusion",
+    "late_fusion",
+    "fusion_matrix",
+    "fusion_matrices",
+    "read_feature_file",
+    "modality_mask",
+]
+
+
+def _param_error(msg: str):
+    from avlib.errors import ParameterError
+
+    return ParameterError(msg)
+
+
+def fusion_matrix(audio, frames, *, n_frames: int, dim: int = 1024) -> np.ndarray:
+    """Stack one video's features into the ``(2 * n_frames + 1, dim)`` late-fusion input.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(dim,) or (1, dim)] or None
+        Audio-network penultimate features; ``None`` (missing audio) gives a zero row.
+    frames : np.ndarray [shape=(k, 2 * dim)] or None
+        Frame features (Inception v3 pooled, 2048 for dim 1024); ``None`` (missing video)
+        gives zero rows. The first ``n_frames`` are used; fewer frames leave zero rows.
+    n_frames : int
+        ``k`` of the layout (paper: 50 for FCVID, 20 for YouTube-8M).
+    dim : int
+        Row width (1024).
+
+    Returns
+    -------
+    np.ndarray [shape=(2 * n_frames + 1, dim), dtype=float32]
+    """
+    if n_frames < 0:
+        raise _param_error(f"n_frames must be >= 0, got {n_frames}")
+    out = np.zeros((2 * n_frames + 1, dim), dtype=np.float32)
+    if frames is not None:
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != 2 * dim:
+            raise _param_error(f"frames must have shape (k, {2 * dim}), got {frames.shape}")
+        k = min(n_frames, frames.shape[0])
+        out[: 2 * k] = frames[:k].reshape(2 * k, dim)
+    if audio is not None:
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if audio.shape[0] != dim:
+            raise _param_error(f"audio must have {dim} values, got {audio.shape[0]}")
+        out[2 * n_frames] = audio
+    return out
+
+
+def fusion_matrices(audio: dict, frames: dict, video_ids, *, n_frames: int, dim: int = 1024) -> np.ndarray:
+    """:func:`fusion_matrix` for many videos: ``(len(video_ids), 2k+1, dim)`` float32.
+
+    ``audio`` and ``frames`` map video id -> features; an id absent from one of them (or
+    mapped to ``None``) is a missing modality (zero rows).
+    """
+    return np.stack(
+        [fusion_matrix(audio.get(v), frames.get(v), n_frames=n_frames, dim=dim) for v in video_ids]
+    ) if len(video_ids) else np.zeros((0, 2 * n_frames + 1, dim), np.float32)
+
+
+def modality_mask(x, *, n_frames: int, audio: bool = True, video: bool = True):
+    """Zero the audio row and/or the frame rows of fusion inputs ``(N, 2k+1, dim)`` (a copy)."""
+    x = x.clone() if isinstance(x, torch.Tensor) else np.array(x, copy=True)
+    if not audio:
+        x[:, 2 * n_frames] = 0
+    if not video:
+        x[:, : 2 * n_frames] = 0
+    return x
+
+
+def read_feature_file(path) -> dict:
+    """Read an authors'-layout multimodal feature file (HDF5).
+
+    Returns ``{video_id: {"audio": (1, 1024) float32, "video": (k, 2048) float32}}``; a group
+    without one of the datasets has ``None`` for it. Raises :class:`avlib.errors.MediaError`
+    naming the file if it cannot be read.
+    """
+    import h5py
+
+    from avlib.errors import MediaError
+
+    path = Path(path)
+    out = {}
+    try:
+        with h5py.File(path, "r") as fh:
+            for vid, grp in fh.items():
+                if not isinstance(grp, h5py.Group):
+                    continue
+                out[vid] = {
+                    "audio": np.asarray(grp["audio"], dtype=np.float32) if "audio" in grp else None,
+                    "video": np.asarray(grp["video"], dtype=np.float32) if "video" in grp else None,
+                }
+    except (OSError, KeyError) as exc:
+        raise MediaError(path, f"not a readable multimodal feature file ({exc})") from exc
+    if not out:
+        raise MediaError(path, "no video groups in the feature file")
+    return out
+
+
+class LateFusion(nn.Module):
+    """Late-fusion classifier over ``(2k + 1) x dim`` feature matrices.
+
+    Parameters
+    ----------
+    num_classes : int
+        Output classes.
+    n_frames : int
+        Frames per video ``k`` (50 FCVID, 20 YouTube-8M).
+    dim : int
+        Row width (1024).
+    hidden : tuple of int
+        Widths of the FC+ReLU layers: paper text (1024, 1024), reference code (1024,).
+    dropout : float
+        Dropout before the classifier (0 in the paper).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 12,
+        *,
+        n_frames: int = 50,
+        dim: int = 1024,
+        hidden: tuple[int, ...] = (1024, 1024),
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.n_frames = n_frames
+        self.dim = dim
+        self.in_features = (2 * n_frames + 1) * dim
+        layers: list[nn.Module] = [nn.BatchNorm1d(self.in_features)]
+        cin = self.in_features
+        for h in hidden:
+            layers += [nn.Linear(cin, h), nn.ReLU(inplace=True)]
+            cin = h
+        layers.append(nn.BatchNorm1d(cin))
+        self.body = nn.Sequential(*layers)
+        self.num_features = cin
+        self.head_dim = cin
+        self.drop = nn.Dropout(dropout)
+        self.num_classes = num_classes
+        self.classifier = nn.Linear(cin, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        # N x (2k+1) x 1024 -> N x (2k+1)*1024 -> N x 1024
+        x = x.flatten(1)
+        if x.shape[1] != self.in_features:
+            raise _param_error(
+                f"late fusion expects (N, {2 * self.n_frames + 1}, {self.dim}) inputs, got {tuple(x.shape)}"
+            )
+        return self.body(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if pre_logits:
+            return x
+        return self.classifier(self.drop(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.classifier = nn.Linear(self.head_dim, num_classes) if num_classes > 0 else nn.Identity()
+
+
+def late_fusion(*, num_classes: int = 12, n_frames: int = 50, **kwargs) -> LateFusion:
+    """Build the ICMR 2017 late-fusion model (Figure 1, Table 4)."""
+    return LateFusion(num_classes=num_classes, n_frames=n_frames, **kwargs)
