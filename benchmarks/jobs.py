@@ -1,0 +1,20 @@
+"""Named benchmark jobs: each is a list of commands run in order from the repository root.
+
+``{py}`` is the running interpreter, ``{jb}`` the jupyter-book executable next to it and
+``{out}`` a JSON file the job may fill with its own measurements (throughput, ...).
+"""
+
+JOBS = {
+    # The whole book: data generation (from scratch), every notebook, the HTML build.
+    "book-smoke": [
+        "{py} -m avlib.data all --scale smoke --fresh",
+        "{py} -m avlib.run --scale smoke",
+        "{jb} build . --builder html --keep-going",
+    ],
+    "book-cpu": [
+        "{py} -m avlib.data all --scale cpu --fresh",
+        "{py} -m avlib.run --scale cpu",
+        "{jb} build . --builder html --keep-going",
+    ],
+    "tests": ["{py} -m pytest -q -p no:cacheprovider"],
+}

@@ -1,0 +1,137 @@
+"""Project-level consistency: pins, book structure, provenance tables, reproducibility report."""
+
+import json
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from avlib import bookcheck, reproducibility
+from avlib.errors import ParameterError
+from avlib.paths import embedded_root, results_dir
+from avlib.report import Provenance, paper_table, paper_table_names, save_result, load_result, side_by_side
+from avlib.run import load_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject_pins():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    deps = list(data["project"]["dependencies"])
+    for extra in data["project"]["optional-dependencies"].values():
+        deps += extra
+    return dict(d.split("==") for d in deps)
+
+
+def test_environment_yml_mirrors_pyproject_pins():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert dict(p.split("==") for p in pip_section) == _pyproject_pins()
+    assert all("==" in p for p in pip_section)
+
+
+def test_every_registered_notebook_is_in_the_toc_and_back():
+    registry = load_registry(ROOT / "notebooks" / "registry.yaml")
+    toc = bookcheck.toc_files(ROOT / "_toc.yml")
+    generated = {f.split("/")[-1] for f in toc if f.startswith("book/generated/")}
+    assert generated == set(registry.names())
+    for entry in registry.notebooks:
+        assert entry.path.exists(), entry.path
+        assert entry.part in registry.parts
+    for f in toc:
+        if not f.startswith("book/generated/"):
+            assert (ROOT / f"{f}.md").exists() or (ROOT / f).exists(), f
+
+
+def test_every_artifact_names_a_registered_notebook():
+    names = set(load_registry(ROOT / "notebooks" / "registry.yaml").names())
+    for art in reproducibility.load_artifacts():
+        assert art["kind"] in ("exact", "embedded", "new")
+        if art["notebook"] not in names:
+            pytest.fail(f"{art['item']} of {art['paper']} points at unregistered notebook {art['notebook']}")
+
+
+def test_paper_tables_ship_with_the_package():
+    assert "xflow_table3_params" in paper_table_names()
+    t3 = paper_table("xflow_table3_params")
+    assert int(t3.loc[(t3.model == "CNNxMLP") & (t3.variant == "xflow"), "avletters"].iloc[0]) == 8852962
+    with pytest.raises(ParameterError, match="valid names"):
+        paper_table("table99")
+
+
+def test_side_by_side_pairs_columns_and_keeps_unmatched_rows():
+    paper = pd.DataFrame({"model": ["a", "b"], "acc": [90.0, 80.0]})
+    ours = pd.DataFrame({"model": ["b", "c"], "acc": [70.0, 60.0]})
+    table = side_by_side(ours, paper, on=["model"], columns=["acc"])
+    assert list(table.columns) == ["model", "acc (paper)", "acc (ours)"]
+    row_b = table.set_index("model").loc["b"]
+    assert row_b["acc (paper)"] == 80.0 and row_b["acc (ours)"] == 70.0
+    assert set(table["model"]) == {"a", "b", "c"}
+    renamed = side_by_side(ours.rename(columns={"acc": "hit1"}), paper, on=["model"], columns=[("hit1", "acc")])
+    assert list(renamed.columns) == ["model", "hit1 (paper)", "hit1 (ours)"]
+
+
+def test_provenance_caption_never_hides_the_source(tmp_path):
+    prov = Provenance(source="embedded benchmark", scale="cpu", seed=3)
+    cap = prov.caption("Table 4")
+    assert "embedded benchmark" in cap and "not the paper's dataset" in cap and "cpu" in cap and "3" in cap
+    assert "not the paper" not in Provenance(source="FCVID", scale="paper", seed=0).caption("T")
+    path = save_result(pd.DataFrame({"x": [1]}), tmp_path / "r", prov)
+    frame, back = load_result(path)
+    assert back == prov and frame["x"].tolist() == [1]
+
+
+def test_paths_reject_unknown_scale(tmp_path):
+    assert embedded_root(tmp_path, "smoke", "cuave") == tmp_path / "embedded" / "smoke" / "cuave"
+    assert results_dir(tmp_path, "cpu", "nb").is_dir()
+    with pytest.raises(ParameterError, match="valid scales: smoke, cpu, paper"):
+        embedded_root(tmp_path, "tiny", "x")
+
+
+def test_reproducibility_status_is_computed(tmp_path):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"runs": {
+        "xflow_params": {"status": "ok", "scale": "smoke"},
+        "xflow_crossval": {"status": "failed", "scale": "smoke"},
+    }}))
+    prov = Provenance("architecture", "smoke", 0)
+    save_result(pd.DataFrame({"matches_paper": [True, False]}), tmp_path / "res" / "smoke" / "xflow_params" / "table3", prov)
+    table = reproducibility.status_table(manifest, tmp_path / "res").set_index("item")
+    assert table.loc["Table III", "status"] == "exact except explained cells"
+    assert table.loc["Table IV", "status"] == "not yet"
+    assert table.loc["Table 2", "status"] == "not yet"
+    save_result(pd.DataFrame({"matches_paper": [True, True]}), tmp_path / "res" / "smoke" / "xflow_params" / "table3", prov)
+    assert reproducibility.status_table(manifest, tmp_path / "res").set_index("item").loc["Table III", "status"] == "exact"
+
+
+def test_bookcheck_reports_failed_notebook_error_output_and_missing_page(tmp_path):
+    import nbformat
+    import shutil
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "registry.yaml").write_text(yaml.safe_dump({"parts": {"a": "A"}, "notebooks": [
+        {"name": "one", "path": "notebooks/one.ipynb", "title": "One", "part": "a"},
+        {"name": "two", "path": "notebooks/two.ipynb", "title": "Two", "part": "a"}]}))
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "book/index", "parts": [
+        {"caption": "A", "chapters": [{"file": "book/generated/one"}, {"file": "book/generated/two"}]}]}))
+    gen = tmp_path / "book" / "generated"
+    gen.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1/0")
+    cell.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    nb.cells.append(cell)
+    nbformat.write(nb, gen / "one.ipynb")
+    (gen / "manifest.json").write_text(json.dumps({"runs": {
+        "one": {"status": "ok", "scale": "smoke"},
+        "two": {"status": "failed", "scale": "smoke", "error": {"cell": 3, "ename": "KeyError", "evalue": "x"}}}}))
+    html = tmp_path / "_build" / "html" / "book"
+    (html / "generated").mkdir(parents=True)
+    (html / "index.html").write_text("")
+    (html / "generated" / "one.html").write_text("")
+    problems = "\n".join(bookcheck.check_book(tmp_path, scale="smoke"))
+    assert "notebook two: failed in cell 3: KeyError" in problems
+    assert "one.ipynb: cell 0 has an error output (ZeroDivisionError" in problems
+    assert "chapter book/generated/two: no page" in problems
+    assert "chapter book/generated/one" not in problems
