@@ -60,20 +60,20 @@ def spearman_matrix(x) -> tuple[np.ndarray, np.ndarray]:
     n, p = x.shape
     if n < 3 or p < 2:
         raise ParameterError(f"need at least 3 observations and 2 variables, got shape {x.shape}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.spearmanr(x, axis=0)
-    rho = np.atleast_2d(np.asarray(res.statistic, dtype=np.float64))
-    pval = np.atleast_2d(np.asarray(res.pvalue, dtype=np.float64))
-    if p == 2 and rho.shape == (1, 1):
-        r, q = float(rho[0, 0]), float(pval[0, 0])
-        rho = np.array([[1.0, r], [r, 1.0]])
-        pval = np.array([[0.0, q], [q, 0.0]])
-    constant = np.all(x == x[0], axis=0)
-    rho[constant, :] = np.nan
-    rho[:, constant] = np.nan
-    pval[np.isnan(rho)] = np.nan
+    rho = np.full((p, p), np.nan)
+    pval = np.full((p, p), np.nan)
+    ok = np.flatnonzero(~np.all(x == x[0], axis=0))  # constant columns have no rank order
+    if ok.size >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.spearmanr(x[:, ok], axis=0)
+        r = np.asarray(res.statistic, dtype=np.float64)
+        q = np.asarray(res.pvalue, dtype=np.float64)
+        if r.ndim == 0:  # SciPy returns scalars for two variables
+            r = np.array([[1.0, float(r)], [float(r), 1.0]])
+            q = np.array([[0.0, float(q)], [float(q), 0.0]])
+        rho[np.ix_(ok, ok)] = r
+        pval[np.ix_(ok, ok)] = q
     return rho, pval
 
 

@@ -1,0 +1,301 @@
+"""Tests of the ISMIR 2017 analyses: importance formula, top-k, Spearman matrix, summary,
+Grad-CAM wrappers and the two training schemes (tiny inputs, seeded rng, no network)."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from avlib.analysis import correlation as corr
+from avlib.analysis import gradcam as gc
+from avlib.analysis import importance as imp
+from avlib.errors import ParameterError
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+# --------------------------------------------------------------------------- importance
+
+
+def _brute_importance(x, a_rows, pred, num_classes):
+    """L^c_i by explicit loops, straight from the paper's formula."""
+    n, k = x.shape
+    out = np.full((num_classes, k), np.nan)
+    for c in range(num_classes):
+        members = [d for d in range(n) if pred[d] == c]
+        if not members:
+            continue
+        for i in range(k):
+            out[c, i] = sum(max(a_rows[d][i] * x[d, i], 0.0) for d in members) / len(members)
+    return out
+
+
+def test_linear_importance_matches_brute_force(rng):
+    n, k, c = 23, 7, 4
+    x = rng.normal(size=(n, k))
+    w = rng.normal(size=(c, k))
+    pred = rng.integers(0, c - 1, size=n)  # category c-1 never predicted
+    got = imp.linear_importance(x, w, pred)
+    want = _brute_importance(x, [w[p] for p in pred], pred, c)
+    assert got.shape == (c, k)
+    assert np.all(np.isnan(got[c - 1]))
+    np.testing.assert_allclose(got[: c - 1], want[: c - 1], rtol=1e-12)
+    assert np.all(got[: c - 1] >= 0)
+
+
+def test_importance_known_answer():
+    # two examples predicted 0, one predicted 1; w = [[1, -1], [2, 0]]
+    x = np.array([[1.0, 2.0], [3.0, -4.0], [5.0, 6.0]])
+    w = np.array([[1.0, -1.0], [2.0, 0.0]])
+    pred = np.array([0, 0, 1])
+    # class 0: feature 0: (max(1,0)+max(3,0))/2 = 2; feature 1: (max(-2,0)+max(4,0))/2 = 2
+    # class 1: feature 0: 10; feature 1: 0
+    np.testing.assert_allclose(imp.linear_importance(x, w, pred), [[2.0, 2.0], [10.0, 0.0]])
+
+
+def test_gradient_importance_equals_weight_for_dense_head(rng):
+    torch.manual_seed(0)
+    n, ka, kv, c = 17, 5, 6, 3
+    head = nn.Linear(ka + kv, c)
+    audio = rng.normal(size=(n, ka)).astype(np.float32)
+    visual = rng.normal(size=(n, kv)).astype(np.float32)
+    (ga, gv), pred = imp.decision_gradients(lambda a, v: head(torch.cat([a, v], 1)), [audio, visual], batch_size=5)
+    w = head.weight.detach().numpy()
+    np.testing.assert_allclose(ga, w[pred, :ka], rtol=1e-6)
+    np.testing.assert_allclose(gv, w[pred, ka:], rtol=1e-6)
+    logits = head(torch.cat([torch.from_numpy(audio), torch.from_numpy(visual)], 1)).detach().numpy()
+    np.testing.assert_array_equal(pred, logits.argmax(1))
+    np.testing.assert_allclose(
+        imp.category_importance(audio, ga, pred, num_classes=c),
+        imp.linear_importance(audio, w[:, :ka], pred),
+        rtol=1e-6,
+    )
+
+
+def test_gradient_importance_nonlinear_head_matches_finite_differences(rng):
+    torch.manual_seed(1)
+    head = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    x = rng.normal(size=(6, 4))
+    pred = np.array([0, 1, 2, 0, 1, 2])
+    (g,), p = imp.decision_gradients(lambda t: head(t.double()), [x], predictions=pred)
+    np.testing.assert_array_equal(p, pred)
+    eps = 1e-5
+    for d in range(6):
+        for i in range(4):
+            xp, xm = x[d].copy(), x[d].copy()
+            xp[i] += eps
+            xm[i] -= eps
+            with torch.no_grad():
+                fd = (head(torch.from_numpy(xp))[pred[d]] - head(torch.from_numpy(xm))[pred[d]]) / (2 * eps)
+            assert abs(g[d, i] - fd.item()) < 1e-4
+
+
+def test_importance_bad_inputs(rng):
+    x = rng.normal(size=(5, 3))
+    with pytest.raises(ParameterError):
+        imp.linear_importance(x, rng.normal(size=(2, 4)), np.zeros(5, int))
+    with pytest.raises(ParameterError):
+        imp.linear_importance(x, rng.normal(size=(2, 3)), np.array([0, 1, 2, 0, 1]))  # class 2 of 2
+    with pytest.raises(ParameterError):
+        imp.category_importance(x, x[:4], np.zeros(5, int))
+    with pytest.raises(ParameterError):
+        imp.category_importance(x, x, np.zeros(5))  # float predictions
+
+
+def test_top_k_selection(rng):
+    scores = np.array([[0.1, 0.5, 0.5, 0.0, 0.9], [np.nan] * 5, [3, 2, 1, 0, -1]], dtype=float)
+    top = imp.top_k_features(scores, 3)
+    np.testing.assert_array_equal(top[0], [4, 1, 2])  # tie 1 vs 2 -> lower index first
+    np.testing.assert_array_equal(top[2], [0, 1, 2])
+    assert top.shape == (3, 3)
+    big = rng.random((12, 1024))
+    t10 = imp.top_k_features(big, 10)
+    for c in range(12):
+        assert set(t10[c]) == set(np.argsort(big[c])[-10:])
+        assert np.all(np.diff(big[c, t10[c]]) <= 0)
+    with pytest.raises(ParameterError):
+        imp.top_k_features(scores, 6)
+    with pytest.raises(ParameterError):
+        imp.top_k_features(scores, 0)
+    sel = imp.select_features(rng.random((3, 32)), rng.random((3, 64)), k_audio=10, k_visual=20)
+    assert sorted(sel) == [0, 1, 2]
+    assert sel[1]["audio"].shape == (10,) and sel[1]["visual"].shape == (20,)
+
+
+# --------------------------------------------------------------------------- correlation
+
+
+def _brute_spearman(x):
+    n, p = x.shape
+    ranks = np.column_stack([stats.rankdata(x[:, j]) for j in range(p)])
+    rho = np.eye(p)
+    pv = np.zeros((p, p))
+    for i, j in itertools.combinations(range(p), 2):
+        ri, rj = ranks[:, i] - ranks[:, i].mean(), ranks[:, j] - ranks[:, j].mean()
+        r = float((ri * rj).sum() / np.sqrt((ri**2).sum() * (rj**2).sum()))
+        t = r * np.sqrt((n - 2) / max(1e-300, (1 - r) * (1 + r)))
+        q = 2 * stats.t.sf(abs(t), n - 2)
+        rho[i, j] = rho[j, i] = r
+        pv[i, j] = pv[j, i] = q
+    return rho, pv
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_spearman_matrix_matches_brute_force(rng, ties):
+    x = rng.normal(size=(15, 6))
+    if ties:
+        x = np.round(x)  # many ties -> average ranks
+    rho, pv = corr.spearman_matrix(x)
+    want_rho, want_p = _brute_spearman(x)
+    np.testing.assert_allclose(rho, want_rho, atol=1e-12)
+    off = ~np.eye(6, dtype=bool)
+    np.testing.assert_allclose(pv[off], want_p[off], rtol=1e-8)
+    np.testing.assert_allclose(rho, rho.T)
+
+
+def test_spearman_matrix_edge_cases(rng):
+    x = rng.normal(size=(10, 3))
+    x[:, 1] = 0.0  # a ReLU feature that never fires
+    rho, pv = corr.spearman_matrix(x)
+    assert np.all(np.isnan(rho[1])) and np.all(np.isnan(pv[:, 1]))
+    assert np.isfinite(rho[0, 2])
+    rho2, _ = corr.spearman_matrix(x[:, [0, 2]])  # p == 2 gives scalars in SciPy
+    assert rho2.shape == (2, 2) and rho2[0, 1] == pytest.approx(rho[0, 2])
+    mono = np.column_stack([np.arange(8.0), np.exp(np.arange(8.0)), -np.arange(8.0)])
+    r, _ = corr.spearman_matrix(mono)
+    np.testing.assert_allclose(r, [[1, 1, -1], [1, 1, -1], [-1, -1, 1]])
+    with pytest.raises(ParameterError):
+        corr.spearman_matrix(x[:2])
+
+
+def test_adjust_pvalues_against_definitions(rng):
+    p = rng.random(12) ** 3
+    m = len(p)
+    order = np.argsort(p)
+    # Benjamini-Hochberg by its definition: min over j >= i of m p_(j) / j
+    bh = np.empty(m)
+    for rank, idx in enumerate(order, start=1):
+        bh[idx] = min(1.0, min(m * p[order[j - 1]] / j for j in range(rank, m + 1)))
+    np.testing.assert_allclose(corr.adjust_pvalues(p, "fdr_bh"), bh, rtol=1e-10)
+    # Holm: max over j <= i of (m - j + 1) p_(j)
+    holm = np.empty(m)
+    for rank, idx in enumerate(order, start=1):
+        holm[idx] = min(1.0, max((m - j + 1) * p[order[j - 1]] for j in range(1, rank + 1)))
+    np.testing.assert_allclose(corr.adjust_pvalues(p, "holm"), holm, rtol=1e-10)
+    np.testing.assert_allclose(corr.adjust_pvalues(p, "bonferroni"), np.minimum(p * m, 1))
+    with_nan = np.r_[p, np.nan]
+    out = corr.adjust_pvalues(with_nan, "fdr_bh")
+    assert np.isnan(out[-1]) and np.allclose(out[:-1], bh)
+    with pytest.raises(ParameterError):
+        corr.adjust_pvalues(p, "sidak")
+
+
+def test_summary_detects_intra_and_inter_structure(rng):
+    n = 60
+    za, zv = rng.normal(size=(n, 1)), rng.normal(size=(n, 1))
+    audio = za + 0.3 * rng.normal(size=(n, 12))
+    visual = zv + 0.3 * rng.normal(size=(n, 25))
+    sel = {0: {"audio": np.arange(10), "visual": np.arange(20)}}
+    (res,) = corr.category_correlations(audio, visual, np.zeros(n, int), sel, names=["sax"])
+    assert res.rho.shape == (30, 30) and res.labels[0] == "A0" and res.labels[10] == "V0"
+    row = corr.modality_summary(res)
+    assert row["n_pairs_intra"] == 45 + 190 and row["n_pairs_inter"] == 200
+    assert row["mean_abs_rho_intra"] > 0.7 and row["mean_abs_rho_inter"] < 0.3
+    assert row["intra_strong"] and row["inter_not_significant"] and row["claim_holds"]
+    # a shared factor across the modalities breaks the claim, and the test says so
+    visual2 = za + 0.3 * rng.normal(size=(n, 25))
+    (res2,) = corr.category_correlations(audio, visual2, np.zeros(n, int), sel)
+    row2 = corr.modality_summary(res2)
+    assert row2["n_sig_inter"] > 100 and not row2["claim_holds"]
+    df = corr.summarize_correlations([res, res2])
+    assert list(df["claim_holds"]) == [True, False]
+
+
+def test_category_correlations_groups_and_min_samples(rng):
+    audio, visual = rng.normal(size=(9, 4)), rng.normal(size=(9, 5))
+    groups = np.array([0] * 6 + [1] * 2 + [2])
+    sel = {c: {"audio": np.arange(2), "visual": np.arange(3)} for c in range(3)}
+    out = corr.category_correlations(audio, visual, groups, sel)
+    assert [r.category for r in out] == [0] and out[0].n_samples == 6
+    direct, _ = corr.spearman_matrix(np.c_[audio[:6, :2], visual[:6, :3]])
+    np.testing.assert_allclose(out[0].rho, direct)
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+
+
+class _TinyAudio(nn.Module):
+    """A timm-contract audio CNN small enough for tests."""
+
+    def __init__(self, num_classes=3, width=4):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = 2 * width
+        self.fc = nn.Linear(2 * width, num_classes)
+
+    def forward_features(self, x):
+        return self.features(x)
+
+    def forward_head(self, x, pre_logits=False):
+        x = self.pool(x).flatten(1)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+
+def _hooks(model):
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+def test_find_target_layers_picks_last_block():
+    m = _TinyAudio()
+    layers = gc.find_target_layers(m, torch.zeros(1, 1, 8, 12))
+    assert layers == [m.features]  # outermost module producing the last 4-D map
+    assert _hooks(m) == 0
+
+
+def test_audio_gradcam_maps_and_hook_release():
+    torch.manual_seed(0)
+    m = _TinyAudio().train()
+    x = torch.randn(2, 1, 8, 12)
+    with gc.audio_gradcam(m, input_shape=(1, 8, 12)) as cam:
+        assert _hooks(m) > 0
+        maps = cam(x, [0, 2])
+    assert maps.shape == (2, 8, 12) and maps.min() >= 0 and maps.max() <= 1 + 1e-6
+    assert _hooks(m) == 0 and m.training  # hooks released, mode restored
+    # the map equals Grad-CAM computed by hand: ReLU(sum_k mean(dy/dA_k) A_k), upsampled
+    m.eval()
+    acts = m.features(x[:1]).detach().requires_grad_(True)
+    y = m.forward_head(acts)[0, 0]
+    (g,) = torch.autograd.grad(y, acts)
+    raw = torch.relu((g.mean(dim=(2, 3), keepdim=True) * acts).sum(1))[0].detach().numpy()
+    assert np.corrcoef(maps[0][::2, ::2].ravel(), raw.ravel())[0, 1] > 0.9 or raw.max() == 0
+
+
+def test_gradcam_frozen_model_and_errors_propagate():
+    m = _TinyAudio()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    with gc.audio_gradcam(m, input_shape=(1, 8, 12)) as cam:
+        maps = cam(torch.randn(3, 1, 8, 12))
+    assert maps.shape == (3, 8, 12)
+    with pytest.raises(ParameterError):
+        with gc.audio_gradcam(m, input_shape=(1, 8, 12)) as cam:
+            cam(torch.randn(2, 1, 8, 12), [0])
+    assert _hooks(m) == 0

@@ -1,0 +1,165 @@
+"""XFlow protocols and statistics: t-test vs SciPy, folds, paper vs clean protocol."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from avlib.errors import ParameterError
+from avlib.metrics.stats import mean_and_sem, moving_average, paired_ttest
+from avlib.train.loop import TrainConfig
+from avlib.train.protocols import (compare_protocols, crossval, holdout, speaker_kfold,
+                                   standardize_features, subset, validation_split)
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def test_paired_ttest_matches_scipy(rng):
+    a, b = rng.normal(0.8, 0.05, 10), rng.normal(0.75, 0.05, 10)
+    for alt in ("two-sided", "greater", "less"):
+        ours = paired_ttest(a, b, alternative=alt)
+        ref = stats.ttest_rel(a, b, alternative=alt)
+        assert ours.pvalue == pytest.approx(ref.pvalue)
+        assert ours.statistic == pytest.approx(ref.statistic)
+    assert paired_ttest(a, b).mean_difference == pytest.approx(np.mean(a - b))
+    assert paired_ttest(a, b, alternative="greater").pvalue < paired_ttest(b, a, alternative="greater").pvalue
+
+
+def test_paired_ttest_degenerate_and_bad_inputs():
+    assert np.isnan(paired_ttest([0.5], [0.4]).pvalue)
+    assert np.isnan(paired_ttest([0.5, 0.6], [0.4, 0.5]).pvalue)  # constant difference
+    with pytest.raises(ParameterError):
+        paired_ttest([1, 2, 3], [1, 2])
+    with pytest.raises(ParameterError):
+        paired_ttest([1, 2], [1, 2], alternative="bigger")
+
+
+def test_moving_average_matches_pandas(rng):
+    x = rng.normal(size=23)
+    ref = pd.Series(x).rolling(5, min_periods=1).mean().to_numpy()
+    assert np.allclose(moving_average(x, window=5), ref)
+    assert np.allclose(moving_average(x, window=1), x)
+    with pytest.raises(ParameterError):
+        moving_average(x, window=0)
+    m, s = mean_and_sem([1.0, 2.0, 3.0])
+    assert m == 2.0 and s == pytest.approx(np.std([1, 2, 3], ddof=1) / np.sqrt(3))
+
+
+def test_speaker_kfold_leave_one_out_and_groups():
+    spk = np.repeat(np.arange(10), 6)
+    folds = speaker_kfold(spk)
+    assert len(folds) == 10
+    covered = np.concatenate([te for _, te in folds])
+    assert np.array_equal(np.sort(covered), np.arange(60))
+    for tr, te in folds:
+        assert len(np.intersect1d(tr, te)) == 0
+        assert len(np.unique(spk[te])) == 1
+        assert not np.isin(spk[tr], spk[te]).any()
+    cuave = speaker_kfold(np.repeat(np.arange(36), 3), n_folds=9)
+    assert len(cuave) == 9
+    assert [sorted(set(np.repeat(np.arange(36), 3)[te])) for _, te in cuave][1] == [4, 5, 6, 7]
+    with pytest.raises(ParameterError):
+        speaker_kfold(spk, n_folds=11)
+
+
+def test_validation_split_is_speaker_wise_and_disjoint():
+    spk = np.repeat(np.arange(10), 6)
+    tr, te = speaker_kfold(spk)[3]
+    fit_idx, val_idx = validation_split(tr, speakers=spk, fraction=0.2, seed=0)
+    assert len(np.intersect1d(fit_idx, val_idx)) == 0
+    assert len(np.intersect1d(val_idx, te)) == 0
+    assert np.array_equal(np.sort(np.concatenate([fit_idx, val_idx])), np.sort(tr))
+    assert len(np.unique(spk[val_idx])) == 2
+    assert not np.isin(spk[fit_idx], spk[val_idx]).any()
+
+
+def test_standardize_uses_train_statistics_and_keeps_padding():
+    x_tr = torch.randn(20, 4, 3) * 5 + 2
+    mask_tr = torch.ones(20, 4, dtype=torch.bool)
+    mask_tr[:, 3] = False
+    x_tr[:, 3] = 0
+    x_te = torch.randn(7, 4, 3)
+    mask_te = torch.ones(7, 4, dtype=torch.bool)
+    mask_te[0, 2:] = False
+    x_te[0, 2:] = 0
+    y = torch.zeros(20, dtype=torch.long)
+    (tr, te) = standardize_features((x_tr, mask_tr, y), (x_te, mask_te, y[:7]), which=(0,),
+                                    mask_index=1)
+    valid = tr[0][mask_tr]
+    assert torch.allclose(valid.mean(0), torch.zeros(3), atol=1e-5)
+    assert torch.all(tr[0][~mask_tr] == 0) and torch.all(te[0][~mask_te] == 0)
+
+
+def _noise_problem(n_spk=6, per=16, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_spk * per, d, generator=g)
+    y = torch.randint(0, 4, (n_spk * per,), generator=g)  # labels independent of x
+    spk = np.repeat(np.arange(n_spk), per)
+    return (x, y), spk
+
+
+class _Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, seed):
+        self.calls += 1
+        return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4))
+
+
+def test_paper_protocol_is_optimistic_on_noise_labels():
+    data, spk = _noise_problem()
+    folds = speaker_kfold(spk)
+    cfg = TrainConfig(epochs=12, batch_size=16, lr=3e-3, monitor="val_acc")
+    paper = crossval(_Counter(), data, folds, config=cfg, protocol="paper", runs=2)
+    clean = crossval(_Counter(), data, folds, config=cfg, protocol="clean", speakers=spk)
+    # best test epoch of the best of two runs >= any single choice on the same data
+    assert paper.mean > 0.25 + 0.1  # chance is 0.25
+    cmp = compare_protocols(paper, clean)
+    assert cmp["gap"] > 0
+    assert cmp["selection_optimism"] >= 0
+    for r in clean.chosen:
+        assert r.max_test_acc >= r.test_acc
+        assert r.n_val > 0 and r.n_train + r.n_val + r.n_test == len(spk)
+    assert len(paper.runs) == 2 * len(folds) and len(paper.chosen) == len(folds)
+    for k, r in enumerate(paper.chosen):
+        assert r.test_acc == max(x.test_acc for x in paper.runs if x.fold == k)
+    df = paper.to_frame()
+    assert df["chosen"].sum() == len(folds)
+
+
+def test_fresh_model_per_fold_unless_carry_over():
+    data, spk = _noise_problem(n_spk=4)
+    folds = speaker_kfold(spk)
+    cfg = TrainConfig(epochs=1, batch_size=32)
+    fresh = _Counter()
+    crossval(fresh, data, folds, config=cfg, protocol="clean", speakers=spk, runs=2)
+    assert fresh.calls == 4 * 2
+    carried = _Counter()
+    crossval(carried, data, folds, config=cfg, protocol="paper", runs=2, carry_over=True)
+    assert carried.calls == 2
+    with pytest.raises(ParameterError):
+        crossval(_Counter(), data, folds, config=cfg, protocol="clean", carry_over=True)
+    with pytest.raises(ParameterError):
+        crossval(_Counter(), data, folds, config=cfg, protocol="oracle")
+
+
+def test_crossval_is_deterministic_and_holdout_runs():
+    data, spk = _noise_problem(n_spk=4)
+    folds = speaker_kfold(spk)
+    cfg = TrainConfig(epochs=2, batch_size=16)
+    a = crossval(_Counter(), data, folds, config=cfg, protocol="clean", speakers=spk, max_folds=2)
+    b = crossval(_Counter(), data, folds, config=cfg, protocol="clean", speakers=spk, max_folds=2)
+    assert np.array_equal(a.fold_scores, b.fold_scores) and len(a.chosen) == 2
+    tr, te = folds[0]
+    h = holdout(_Counter(), data, tr, te, config=cfg, protocol="paper")
+    assert len(h.chosen) == 1 and 0.0 <= h.mean <= 1.0
+    assert len(h.history(0)) == 2
+    x, y = subset(data, te)
+    assert len(x) == len(te)
