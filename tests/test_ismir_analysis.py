@@ -299,3 +299,58 @@ def test_gradcam_frozen_model_and_errors_propagate():
         with gc.audio_gradcam(m, input_shape=(1, 8, 12)) as cam:
             cam(torch.randn(2, 1, 8, 12), [0])
     assert _hooks(m) == 0
+
+
+class _TinyFrames(_TinyAudio):
+    def __init__(self, num_classes=3):
+        super().__init__(num_classes, width=4)
+        self.features[0] = nn.Conv2d(3, 4, 3, padding=1)
+
+
+def _tiny_av(num_classes=3, k=2):
+    from avlib.models.audiovisual import AudioVisualNet
+
+    torch.manual_seed(0)
+    audio = _TinyAudio(num_classes, width=4)  # 8 features
+    visual = _TinyFrames(num_classes)  # 8 features -> use a projection to 2 * 8 = 16
+    visual.forward_head = lambda x, pre_logits=False: torch.cat([visual.pool(x).flatten(1)] * 2, 1)
+    fusion = nn.Sequential(nn.Flatten(), nn.Linear((2 * k + 1) * 8, num_classes))
+    return AudioVisualNet(audio, visual, fusion)
+
+
+def test_multimodal_gradcam_both_modalities():
+    net = _tiny_av(k=2).eval()
+    audio = torch.randn(3, 1, 8, 12)
+    frames = torch.randint(0, 255, (3, 2, 3, 10, 10), dtype=torch.uint8)
+    logits = net(audio, frames.float() / 127.5 - 1)
+    assert logits.shape == (3, 3)
+    with gc.multimodal_gradcam(net, "audio", audio_shape=(1, 8, 12)) as cam:
+        a_maps = cam(audio, frames.float() / 127.5 - 1, [0, 1, 2])
+    with gc.multimodal_gradcam(net, "frames", frame_shape=(3, 10, 10)) as cam:
+        f_maps = cam(audio, frames, [0, 1, 2])
+        # batching videos gives the same maps as one video at a time
+        one = cam(audio[1:2], frames[1:2], [1])
+    assert a_maps.shape == (3, 8, 12) and f_maps.shape == (3, 2, 10, 10)
+    np.testing.assert_allclose(one[0], f_maps[1], atol=1e-5)
+    assert _hooks(net) == 0 and not net.training
+    with pytest.raises(ParameterError):
+        gc.multimodal_gradcam(net, "video")
+
+
+def test_audiovisual_net_layout_and_freeze():
+    net = _tiny_av(k=2)
+    a = torch.randn(4, 1, 8, 12)
+    f = torch.randn(4, 2, 3, 10, 10)
+    feats = net.forward_features(a, f)
+    assert feats.audio.shape == (4, 8) and feats.frames.shape == (4, 2, 16)
+    x = net.fusion_input(feats.audio, feats.frames)
+    assert x.shape == (4, 5, 8)
+    torch.testing.assert_close(x[:, 4], feats.audio)  # audio row last
+    torch.testing.assert_close(x[:, 2:4].reshape(4, 16), feats.frames[:, 1])  # frame 1 = rows 2, 3
+    net.freeze_subnetworks()
+    net.train()
+    assert not net.audio.training and net.fusion.training
+    assert all(not p.requires_grad for p in net.audio.parameters())
+    net(a, f).sum().backward()
+    assert all(p.grad is None for p in net.visual.parameters())
+    assert all(p.grad is not None for p in net.fusion.parameters())

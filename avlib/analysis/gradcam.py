@@ -10,7 +10,7 @@ Examples
 >>> with audio_gradcam(audio_model) as cam:                 # doctest: +SKIP
 ...     maps = cam(logmels, classes)                        # (n, 96, 1366) in [0, 1]
 >>> with multimodal_gradcam(joint, "frames") as cam:        # doctest: +SKIP
-...     maps = cam(logmel, frames, cls)                     # (k, H, W) for one video
+...     maps = cam(logmels, frames, classes)                # (n, k, H, W)
 """
 
 from __future__ import annotations
@@ -75,23 +75,23 @@ def find_target_layers(model: nn.Module, example_input) -> list[nn.Module]:
 class _OneInput(nn.Module):
     """``model(*inputs)`` with all inputs but one held fixed (for multimodal models).
 
-    With ``one_video=True`` the free input is the ``k`` frames of one video: the wrapper
-    sees ``(k, 3, H, W)`` and calls the model with ``(1, k, 3, H, W)``, so Grad-CAM returns
-    one map per frame for the video's single decision.
+    With ``frames_per_video=k`` the free input is the frames of ``n`` videos flattened to
+    ``(n * k, 3, H, W)`` (so Grad-CAM sees ordinary images and returns one map per frame);
+    the wrapper reshapes them to ``(n, k, 3, H, W)`` for the model. Videos do not interact
+    in eval mode, so each frame's map reflects its own video's decision.
     """
 
-    def __init__(self, model: nn.Module, position: int, n_inputs: int, one_video: bool = False):
+    def __init__(self, model: nn.Module, position: int, frames_per_video: int | None = None):
         super().__init__()
         self.model = model
         self.position = position
-        self.n_inputs = n_inputs
-        self.one_video = one_video
+        self.frames_per_video = frames_per_video
         self.fixed: tuple = ()
         self.train(model.training)
 
     def forward(self, x):
-        if self.one_video:
-            x = x.unsqueeze(0)
+        if self.frames_per_video is not None:
+            x = x.reshape(-1, self.frames_per_video, *x.shape[1:])
         args = list(self.fixed)
         args.insert(self.position, x)
         return self.model(*args)
@@ -214,28 +214,31 @@ def frames_gradcam(
 
 
 class _MultimodalSession(GradCAMSession):
-    def __init__(self, wrapper: _OneInput, target_layers):
+    def __init__(self, wrapper: _OneInput, target_layers, modality: str):
         super().__init__(wrapper, target_layers)
         self.wrapper = wrapper
+        self.modality = modality
 
     def __call__(self, audio, frames, classes=None) -> np.ndarray:  # type: ignore[override]
-        audio = torch.as_tensor(audio, dtype=torch.float32)
-        frames = torch.as_tensor(frames, dtype=torch.float32)
-        if self.wrapper.one_video:
-            # explain the frames of one video: audio (1, 1, F, T), frames (1, k, 3, H, W) or (k, 3, H, W)
-            if frames.ndim == 5:
-                if frames.shape[0] != 1:
-                    raise ParameterError("frames Grad-CAM explains one video at a time: pass frames of shape (k, 3, H, W)")
-                frames = frames[0]
-            if audio.ndim == 3:
-                audio = audio.unsqueeze(0)
-            self.wrapper.fixed = (audio,)
-            cls = None if classes is None else [int(np.atleast_1d(classes)[0])]
-            return self._run(frames, cls)
-        if audio.ndim != 4:
-            raise ParameterError(f"audio must have shape (n, 1, F, T), got {tuple(audio.shape)}")
-        self.wrapper.fixed = (frames,)
-        return self._run(audio, classes)
+        audio = torch.as_tensor(audio)
+        frames = torch.as_tensor(frames)
+        if audio.ndim != 4 or frames.ndim != 5 or audio.shape[0] != frames.shape[0]:
+            raise ParameterError(
+                f"need audio (n, 1, F, T) and frames (n, k, 3, H, W), got {tuple(audio.shape)}, {tuple(frames.shape)}"
+            )
+        n, k = frames.shape[:2]
+        if classes is not None and len(np.atleast_1d(classes)) != n:
+            raise ParameterError(f"need one class per video: {len(np.atleast_1d(classes))} for {n}")
+        if self.modality == "audio":
+            self.wrapper.fixed = (frames,)
+            return self._run(audio.float(), classes)
+        self.wrapper.fixed = (audio.float(),)
+        self.wrapper.frames_per_video = k
+        x = frames.flatten(0, 1)
+        if x.dtype == torch.uint8:  # uint8 frames -> [-1, 1] (the ICMR scaling), so they can carry a gradient
+            x = x.float() / 127.5 - 1.0
+        maps = self._run(x, classes)
+        return maps.reshape(n, k, *maps.shape[1:])
 
     def release(self) -> None:
         super().release()
@@ -248,27 +251,30 @@ def multimodal_gradcam(
     *,
     target_layers: Sequence[nn.Module] | None = None,
     audio_shape: tuple = (1, 96, 1366),
-    frames_shape: tuple = (2, 3, 299, 299),
+    frame_shape: tuple = (3, 299, 299),
 ) -> GradCAMSession:
     """Grad-CAM of a two-input audiovisual model ``model(audio, frames)`` for one modality.
 
-    The other modality is held fixed at the example's own input, so the map shows what
+    The other modality is held fixed at each example's own input, so the map shows what
     drives the *multimodal* decision inside the audio or the frame subnetwork.
 
     Parameters
     ----------
     model : nn.Module
         ``model(audio [shape=(n, 1, F, T)], frames [shape=(n, k, 3, H, W)]) -> logits``,
-        with attributes ``audio`` and ``visual`` (the subnetworks).
+        with attributes ``audio`` and ``visual`` (the subnetworks), e.g.
+        :class:`avlib.models.audiovisual.AudioVisualNet`.
     modality : {"audio", "frames"}
     target_layers : list of nn.Module, optional
         Default: traced in the subnetwork (:func:`find_target_layers`).
+    audio_shape, frame_shape : tuple
+        Shapes of one log-mel / one frame, used to trace the default layer.
 
     Returns
     -------
     GradCAMSession
-        Called as ``cam(audio, frames, classes)``: for ``"audio"`` maps ``(n, F, T)``; for
-        ``"frames"`` one video at a time, maps ``(k, H, W)``.
+        Called as ``cam(audio, frames, classes)``: maps ``(n, F, T)`` for ``"audio"``,
+        ``(n, k, H, W)`` for ``"frames"``.
     """
     if modality not in ("audio", "frames"):
         raise ParameterError(f"modality must be 'audio' or 'frames', got {modality!r}")
@@ -277,6 +283,6 @@ def multimodal_gradcam(
         if modality == "audio":
             target_layers = find_target_layers(model.audio, torch.zeros((2, *audio_shape), device=p.device))
         else:
-            target_layers = find_target_layers(model.visual, torch.zeros((2, *frames_shape[1:]), device=p.device))
-    wrapper = _OneInput(model, 0 if modality == "audio" else 1, 2, one_video=(modality == "frames"))
-    return _MultimodalSession(wrapper, target_layers)
+            target_layers = find_target_layers(model.visual, torch.zeros((2, *frame_shape), device=p.device))
+    wrapper = _OneInput(model, 0 if modality == "audio" else 1)
+    return _MultimodalSession(wrapper, target_layers, modality)

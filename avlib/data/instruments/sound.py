@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["Voice", "VOICES", "render_performance", "compose", "synth_part", "record"]
 
-SYNTH_SR = 22050
+SYNTH_SR = 16000  # synthesis rate; files are written at phone rates 16-48 kHz
 
 
 @dataclass(frozen=True)
@@ -247,66 +247,120 @@ def _envelope(voice: Voice, n: int, sr: int, dur_s: float, vel: float, rng):
 
 
 def _colour_noise(rng, n, sr, lo, hi):
-    x = rng.standard_normal(n)
-    X = np.fft.rfft(x)
-    f = np.fft.rfftfreq(n, 1 / sr)
+    import scipy.fft
+
+    m = scipy.fft.next_fast_len(n, real=True)
+    X = scipy.fft.rfft(rng.standard_normal(m))
+    f = np.fft.rfftfreq(m, 1 / sr)
     X *= (f >= lo) & (f <= hi)
-    return np.fft.irfft(X, n)
+    return scipy.fft.irfft(X, m)[:n]
+
+
+_TABLE = 2048
+
+
+def _wavetable(amps, phases, ks):
+    """One period of sum_k amps_k sin(k x + phase_k) sampled at _TABLE points."""
+    spec = np.zeros(_TABLE // 2 + 1, complex)
+    spec[ks] = amps * np.exp(1j * (phases - np.pi / 2)) * (_TABLE / 2)
+    return np.fft.irfft(spec, _TABLE)
+
+
+class _NoiseBank:
+    """Band-limited noise for a whole part, computed once and sliced per note (fast FFT sizes)."""
+
+    def __init__(self, rng, n, sr):
+        self.rng, self.n, self.sr, self.cache = rng, n, sr, {}
+
+    def get(self, lo, hi, start, length):
+        if (lo, hi) not in self.cache:
+            from scipy.fft import next_fast_len
+
+            m = next_fast_len(self.n + self.sr)
+            self.cache[(lo, hi)] = _colour_noise(self.rng, m, self.sr, lo, hi)
+        buf = self.cache[(lo, hi)]
+        s = start % max(1, len(buf) - length) if length < len(buf) else 0
+        out = buf[s:s + length]
+        return np.pad(out, (0, length - len(out)))
 
 
 def synth_part(notes: list[Note], voice: Voice, duration: float, rng, *, sr: int = SYNTH_SR,
                detune_cents: float = 0.0) -> np.ndarray:
-    """Additive synthesis of ``notes`` for ``voice`` -> mono float array of ``duration`` s."""
+    """Synthesis of ``notes`` for ``voice`` -> mono float array of ``duration`` s.
+
+    Harmonic partials are read from per-note wavetables (the partial amplitudes of
+    :func:`_partial_amps` with random phases), split into a low table (partials 1-3) and a
+    high table whose level decays faster for plucked/struck voices (bright attack, duller
+    tail). Stiff strings (inharmonicity B > 0) get their first 4 partials synthesised
+    additively at the stretched frequencies ``k f0 sqrt(1 + B k^2)``.
+    """
     N = int(round(duration * sr))
     out = np.zeros(N + sr, np.float64)
+    noise = _NoiseBank(rng, N, sr)
     vib_rate = voice.vibrato_rate * rng.uniform(0.9, 1.1)
     vib_depth = voice.vibrato_cents * rng.uniform(0.5, 1.3)
     pluck_pos = rng.uniform(0.1, 0.25)
     for note in notes:
-        start = int(note.onset * sr)
+        start = int(max(note.onset, 0.0) * sr)
         if start >= N:
             continue
         f0 = float(_midi_hz(note.midi)) * 2 ** ((detune_cents + rng.normal(0, 3)) / 1200)
-        ring = voice.release + (3 * voice.decay if voice.decay > 0 else 0)
+        # strings are damped / reeds stop at the note's end; only the timpani rings on
+        ring = voice.release * 3 + (2 * voice.decay if voice.excitation == "membrane" else 0)
         n = int(min(note.dur + ring, duration + 0.5 - note.onset) * sr)
         if n <= 8:
             continue
         t = np.arange(n) / sr
-        cents = np.zeros(n)
-        if vib_depth > 0:
-            onset_ramp = np.minimum(t / 0.3, 1.0)
-            cents += vib_depth * onset_ramp * np.sin(2 * np.pi * vib_rate * t + rng.uniform(0, 6.28))
-        if voice.excitation == "brass":  # lip scoop into the note
-            cents += -40 * np.exp(-t / 0.03)
-        inst_f = f0 * 2 ** (cents / 1200)
-        phase = 2 * np.pi * np.cumsum(inst_f) / sr
-        K = int(max(1, min(voice.max_partials, 0.45 * sr / f0)))
+        if vib_depth > 0 or voice.excitation == "brass":
+            cents = np.zeros(n)
+            if vib_depth > 0:
+                onset_ramp = np.minimum(t / 0.3, 1.0)
+                cents += vib_depth * onset_ramp * np.sin(2 * np.pi * vib_rate * t + rng.uniform(0, 6.28))
+            if voice.excitation == "brass":  # lip scoop into the note
+                cents += -40 * np.exp(-t / 0.03)
+            inst_f = f0 * np.exp2(cents / 1200)
+            cycles = np.cumsum(inst_f) / sr  # phase in periods
+        else:
+            cycles = f0 * t
+        K = int(max(1, min(voice.max_partials, 0.45 * sr / f0, _TABLE // 2 - 1)))
         k = np.arange(1, K + 1)
-        stretch = k * np.sqrt(1 + voice.inharmonicity * k ** 2)
-        if voice.excitation == "membrane":
-            stretch = np.array([1.0, 1.5, 1.99, 2.44, 2.9, 3.3])[:K]
-            K = len(stretch)
-            k = k[:K]
-        keep = stretch * f0 < 0.48 * sr
         amps = _partial_amps(voice, f0, note.vel, k, rng, pluck_pos)
+        phases = rng.uniform(0, 2 * np.pi, len(amps))
         env = _envelope(voice, n, sr, note.dur, note.vel, rng)
-        tone = np.zeros(n)
-        for j in np.nonzero(keep)[0]:
-            pk = np.sin(stretch[j] * phase + rng.uniform(0, 6.28))
-            if voice.decay > 0:  # higher partials die faster
-                pk *= np.exp(-t * (k[j] - 1) * 0.6 / max(voice.decay, 0.1))
-            tone += amps[j] * pk
+        if voice.excitation == "membrane":
+            ratios = np.array([1.0, 1.5, 1.99, 2.44, 2.9, 3.3])[: len(amps)]
+            tone = sum(a * np.sin(2 * np.pi * r * cycles + p) for a, r, p in zip(amps, ratios, phases))
+        else:
+            n_add = min(4, K) if voice.inharmonicity > 0 else 0
+            idx = ((cycles * _TABLE).astype(np.int64)) % _TABLE
+            low_k = k[n_add:3] if n_add < 3 else k[:0]
+            tone = np.zeros(n)
+            if len(low_k):
+                tone += _wavetable(amps[low_k - 1], phases[low_k - 1], low_k)[idx]
+            high_k = k[max(3, n_add):]
+            if len(high_k):
+                high = _wavetable(amps[high_k - 1], phases[high_k - 1], high_k)[idx]
+                if voice.decay > 0:  # brightness dies away faster than the tone
+                    high *= np.exp(-t * 2.5 / max(voice.decay, 0.1))
+                tone += high
+            for j in range(n_add):
+                kk = k[j]
+                stretch = kk * np.sqrt(1 + voice.inharmonicity * kk ** 2)
+                pk = amps[j] * np.sin(2 * np.pi * stretch * cycles + phases[j])
+                if voice.decay > 0 and kk > 3:
+                    pk *= np.exp(-t * 2.5 / max(voice.decay, 0.1))
+                tone += pk
         if voice.reeds > 1:  # detuned second/third reed: beating (musette, piano unisons)
             beat_hz = rng.uniform(2, 7) if voice.excitation == "free_reed" else rng.uniform(0.3, 1.5)
             tone *= 1 + 0.35 * np.sin(2 * np.pi * beat_hz * t + rng.uniform(0, 6.28))
         if voice.noise > 0:
+            level = voice.noise * np.sqrt(np.sum(amps ** 2)) * 3
             if voice.excitation in ("blown", "reed", "free_reed", "brass"):
-                nz = _colour_noise(rng, n, sr, 800, 9000)
+                tone += level * noise.get(800, 9000, start, n)
             elif voice.excitation == "bowed":
-                nz = _colour_noise(rng, n, sr, 1500, 7000) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))
+                tone += level * noise.get(1500, 7000, start, n) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))
             else:  # hammer/pluck transient
-                nz = _colour_noise(rng, n, sr, 500, 8000) * np.exp(-t / 0.02)
-            tone += voice.noise * np.sqrt(np.sum(amps ** 2)) * 3 * nz
+                tone += level * noise.get(500, 8000, start, n) * np.exp(-t / 0.02)
         seg = tone * env
         out[start:start + n] += seg[: len(out) - start]
     return out[:N]
@@ -359,7 +413,7 @@ def render_music(category: str, rng, duration: float, sr: int = SYNTH_SR) -> tup
         notes = compose(rng, V[voice_name], key, duration, role=role, register=register)
         mix = np.zeros(int(round(duration * sr)))
         for _ in range(n):  # players of a section: detune and timing jitter -> chorus
-            jit = [Note(x.onset + rng.normal(0, 0.015), x.dur, x.midi, x.vel) for x in notes]
+            jit = [Note(max(0.0, x.onset + rng.normal(0, 0.015)), x.dur, x.midi, x.vel) for x in notes]
             mix += synth_part(jit, V[voice_name], duration, rng, sr=sr, detune_cents=rng.normal(0, spread))
         parts.append((mix, gain))
 
@@ -400,10 +454,10 @@ def render_music(category: str, rng, duration: float, sr: int = SYNTH_SR) -> tup
             part("violin", "melody", 1.0, register=(67, 88))
             part("cello", "melody", 0.7, register=(43, 62), density=0.6)
     elif category == "symphonyOrchestra":
-        section("violin", "melody", 1.0, 5, register=(67, 91))
-        section("violin", "pad", 0.6, 4, register=(60, 76))
-        section("viola", "pad", 0.5, 3, register=(50, 67))
-        section("cello", "bass", 0.6, 3, register=(36, 55))
+        section("violin", "melody", 1.0, 3, register=(67, 91))
+        section("violin", "pad", 0.6, 3, register=(60, 76))
+        section("viola", "pad", 0.5, 2, register=(50, 67))
+        section("cello", "bass", 0.6, 2, register=(36, 55))
         if rng.random() < 0.7:
             part("flute", "melody", 0.35, register=(72, 93))
         if rng.random() < 0.7:
@@ -457,10 +511,8 @@ def _babble(rng, n, sr, n_voices):
         t = np.arange(n) / sr
         buzz = np.sign(np.sin(2 * np.pi * f0 * t * (1 + 0.05 * np.sin(2 * np.pi * 0.7 * t))))
         x = 0.5 * src + buzz
-        y = np.zeros(n)
-        for lo, hi in ((rng.uniform(300, 700), rng.uniform(900, 1300)), (rng.uniform(1500, 2200), rng.uniform(2600, 3200))):
-            sos = butter(2, [lo, hi], btype="band", fs=sr, output="sos")
-            y += sosfilt(sos, x)
+        lo, hi = rng.uniform(250, 600), rng.uniform(2000, 3400)
+        y = sosfilt(butter(2, [lo, hi], btype="band", fs=sr, output="sos"), x)
         syll = rng.uniform(3, 6)
         am = np.clip(np.sin(2 * np.pi * syll * t + rng.uniform(0, 6)) + rng.normal(0, 0.3), 0, None)
         gate = np.repeat(rng.random(int(n / sr / 1.5) + 2) < 0.6, int(1.5 * sr))[:n]

@@ -118,7 +118,7 @@ def articulation_tracks(tl: Timeline, *, fps: float, n_frames: int, lead: float 
 
 def _soft(x):
     """Anti-aliased step: 0 below -0.5 px, 1 above +0.5 px."""
-    return np.clip(x + 0.5, 0.0, 1.0)
+    return np.minimum(np.maximum(x + np.float32(0.5), np.float32(0.0)), np.float32(1.0))
 
 
 def render_mouth(artic: np.ndarray, app: Appearance, *, hw: tuple[int, int],
@@ -192,24 +192,22 @@ def render_mouth(artic: np.ndarray, app: Appearance, *, hw: tuple[int, int],
     texture = gaussian_filter(tex_rng.standard_normal((h, w)), 1.5) * 0.03
     gy = (np.arange(h) / h - 0.5)[:, None]
     gx = (np.arange(w) / w - 0.5)[None, :]
-    light = 1 + app.light[0] * gx + app.light[1] * gy
-    skin = (app.skin + texture) * light
+    light = (1 + app.light[0] * gx + app.light[1] * gy).astype(np.float32)
+    skin = ((app.skin + texture) * light).astype(np.float32)
     # shadow under the lower lip and at the corners
     crease = np.exp(-((v - y_ol - 0.06 * h) / (0.04 * h)) ** 2) * np.clip(1 - np.abs(u) * 0.8, 0, 1) * 0.12
     corners = np.exp(-(((np.abs(u) - 1.0) * half_w) / (0.03 * w + 0.5)) ** 2) * np.exp(-(v / (0.06 * h)) ** 2) * 0.2
     img = skin[None] * (1 - crease - corners)
     lip_col = app.skin * app.lip * light[None] * (1 + 0.08 * (v < 0))
     img = img * (1 - lips) + lip_col * lips
-    cav_col = 0.08 + 0.05 * tongue_blob * 0 + np.zeros_like(img)
     teeth_col = app.teeth * light[None] * 0.9
     tongue_col = app.skin * 0.75 * light[None]
-    inner = cav_col
-    inner = inner * (1 - tongue_blob) + tongue_col * tongue_blob
+    inner = 0.08 * (1 - tongue_blob) + tongue_col * tongue_blob
     tt = np.clip(up_teeth + lo_teeth, 0, 1)
     inner = inner * (1 - tt) + teeth_col * tt
     inner = inner * (1 - tip) + tongue_col * 1.1 * tip
     img = img * (1 - cavity) + inner * cavity
     flick = 1 + 0.015 * gaussian_filter1d(rng.standard_normal(n + 6), 2.0)[3:3 + n]
-    img = img * flick[:, None, None]
-    img = img + rng.standard_normal(img.shape).astype(np.float32) * app.noise
+    img = img * flick.astype(np.float32)[:, None, None]
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(app.noise)
     return np.clip(img, 0, 1).astype(np.float32)

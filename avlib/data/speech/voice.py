@@ -43,7 +43,7 @@ __all__ = [
 
 #: Audio sample rate of the generated clips (Hz).
 SAMPLE_RATE = 16000
-_HOP = 80  # control-rate hop: 5 ms at 16 kHz
+_HOP = 160  # control-rate hop: 10 ms at 16 kHz (filter coefficients updated per hop)
 
 #: Speaking styles of the Digits dataset: duration factor, loudness (dB), f0 factor,
 #: extra breathiness, spectral-tilt change, jaw-opening factor (used by the renderer).
@@ -218,7 +218,7 @@ _BANDS = tuple(_BAND_GAIN)
 def _control_tracks(tl: Timeline, voice: VoiceParams, n_ctrl: int, sr: int):
     """Per-control-frame formant targets and source amplitudes (before smoothing)."""
     hop_s = _HOP / sr
-    t = (np.arange(n_ctrl) + 0.5) * hop_s
+    t = np.arange(n_ctrl) * hop_s
     formants = np.full((n_ctrl, 3), np.nan)
     av = np.zeros(n_ctrl)      # voicing amplitude
     ah = np.zeros(n_ctrl)      # aspiration amplitude (through the formants)
@@ -302,18 +302,18 @@ def synthesize(tl: Timeline, voice: VoiceParams, rng: np.random.Generator, *,
     scale = voice.vtl * np.asarray(voice.formant_bias)
     formants = formants * scale[None, :]
     # coarticulation: smooth the targets (about 20 ms), amplitudes less (about 8 ms)
-    formants = _smooth(formants, 4.0 / max(voice.rate, 0.5))
-    av = _smooth(av, 1.6)
-    ah = _smooth(ah, 1.2)
-    af = _smooth(af, 1.2)
-    nasal = _smooth(nasal, 2.0)
+    formants = _smooth(formants, 2.0 / max(voice.rate, 0.5))
+    av = _smooth(av, 0.8)
+    ah = _smooth(ah, 0.6)
+    af = _smooth(af, 0.6)
+    nasal = _smooth(nasal, 1.0)
 
     # --- glottal source
     t_ctrl = np.arange(n_ctrl) * _HOP / sr
     span = max(tl.speech_end - tl.speech_start, 1e-3)
     pos = np.clip((t_ctrl - tl.speech_start) / span, 0, 1)
     f0 = voice.f0 * st["f0"] * (1.08 - 0.16 * pos)          # declination
-    wander = _smooth(rng.standard_normal(n_ctrl), 6.0)
+    wander = _smooth(rng.standard_normal(n_ctrl), 3.0)
     wander /= max(np.abs(wander).max(), 1e-6)
     f0 = f0 * (1 + voice.jitter * wander)
     ts = np.arange(n)
@@ -351,8 +351,7 @@ def synthesize(tl: Timeline, voice: VoiceParams, rng: np.random.Generator, *,
         sos[:, 3] = 1.0
         sos[:, 4] = a1
         sos[:, 5] = a2
-        seg, zi = sosfilt(sos, source[k:k + _HOP], zi=zi)
-        out[k:k + _HOP] = seg
+        out[k:k + _HOP], zi = sosfilt(sos, source[k:k + _HOP], zi=zi)
     # nasal murmur is weaker in the higher formants: simple low-pass blend
     nas_s = np.interp(ts, np.arange(n_ctrl) * _HOP, nasal)
     out = out * (1 - 0.4 * nas_s) + lfilter([0.2], [1, -0.8], out) * 0.4 * nas_s

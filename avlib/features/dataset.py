@@ -1,0 +1,287 @@
+"""Dataset-level feature extraction over a list of videos, on all cores, cached on disk.
+
+>>> feats, report = extract_features(videos_df, video_root=root / "videos", kind="choi_uc",
+...                                  cache_dir=cache_root(data_root) / "instruments")
+>>> print(report)            # how many were cached / computed / skipped, and why
+
+Kinds (output per video; see the functions for the exact definitions):
+
+===============  ==============================  =============================================
+kind             array                           from
+===============  ==============================  =============================================
+``choi_uc``      float32 (96, 1366) dB           :func:`avlib.features.audio.logmel_choi`, UC crop
+``choi_cc``      float32 (96, 1366) dB           same, central crop
+``han``          float32 (10, 128, 43) dB        :func:`avlib.features.audio.logmel_han`
+``frames``       uint8 (n, size, size, 3)        :func:`avlib.features.frames.sample_frames` +
+                                                 :func:`~avlib.features.frames.resize_frames`
+``mfcc_stats``   float32 (2 * n_mfcc,)           mean and std of MFCCs over the clip (baselines)
+===============  ==============================  =============================================
+
+``frames`` are cached as uint8 squares (``size`` 256 in the paper) so that training can
+apply :func:`avlib.features.frames.preprocess_frames` (centre crop, random flip, [-1, 1])
+each epoch. Parameters for ``frames``: ``k`` (20), ``mode`` ("uniform" or "fps"), ``rate``
+(1.0), ``size`` (256). Audio kinds accept the keyword parameters of their function
+(e.g. ``n_mels``). Every kind accepts ``min_duration`` (s, default 0.5): shorter clips
+are skipped.
+
+Bad files (missing, truncated, corrupt, no audio/video stream, silent audio for audio
+kinds, too short) do not stop the run: each is listed in the returned :class:`SkipReport`
+with a message naming the file.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avlib.errors import MediaError, ParameterError
+
+__all__ = ["KINDS", "SkipReport", "extract_features", "extract_one", "resolve_video_path"]
+
+KINDS = ("choi_uc", "choi_cc", "han", "frames", "mfcc_stats")
+_AUDIO_KINDS = ("choi_uc", "choi_cc", "han", "mfcc_stats")
+_EXTS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".flv", ".3gp", ".mpg", ".wav")
+
+
+@dataclass
+class SkipReport:
+    """What :func:`extract_features` did.
+
+    Attributes
+    ----------
+    skipped : list of (video_id, path, reason)
+    n_total, n_ok, n_cached, n_computed : counts
+    seconds : wall time
+    media_seconds : seconds of audio (audio kinds) or number of frames (frames) produced
+        by computed (not cached) entries; throughput = media_seconds / seconds.
+    """
+
+    kind: str
+    n_total: int = 0
+    n_ok: int = 0
+    n_cached: int = 0
+    n_computed: int = 0
+    seconds: float = 0.0
+    media_seconds: float = 0.0
+    n_frames: int = 0
+    skipped: list = field(default_factory=list)
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.skipped, columns=["video_id", "path", "reason"])
+
+    def __str__(self) -> str:
+        lines = [f"{self.kind}: {self.n_ok}/{self.n_total} ok ({self.n_cached} cached, {self.n_computed} computed), "
+                 f"{len(self.skipped)} skipped, {self.seconds:.1f} s"]
+        for vid, path, reason in self.skipped[:20]:
+            lines.append(f"  skipped {vid}: {reason}")
+        if len(self.skipped) > 20:
+            lines.append(f"  ... and {len(self.skipped) - 20} more")
+        return "\n".join(lines)
+
+
+def resolve_video_path(video_root, video_id: str, category: str | None = None, path: str | None = None) -> Path | None:
+    """Find a video in the FCVID layout ``video_root/<category>/<video_id>.<ext>`` (any extension).
+
+    ``path`` (absolute or relative to ``video_root``) wins when given. Returns None if absent.
+    """
+    root = Path(video_root)
+    if path:
+        p = Path(path)
+        p = p if p.is_absolute() else root / p
+        return p if p.exists() else None
+    folders = [root / category] if category else []
+    folders.append(root)
+    for folder in folders:
+        for ext in _EXTS:
+            p = folder / f"{video_id}{ext}"
+            if p.exists():
+                return p
+        hits = sorted(folder.glob(f"{video_id}.*")) if folder.is_dir() else []
+        if hits:
+            return hits[0]
+    return None
+
+
+def _params_for(kind: str, params: dict) -> dict:
+    p = dict(params)
+    p.setdefault("min_duration", 0.5)
+    if kind == "frames":
+        p.setdefault("k", 20)
+        p.setdefault("mode", "uniform")
+        p.setdefault("rate", 1.0)
+        p.setdefault("size", 256)
+    elif kind == "mfcc_stats":
+        p.setdefault("n_mfcc", 20)
+        p.setdefault("sr", 16000)
+    return p
+
+
+def extract_one(path, *, kind: str, **params) -> tuple[np.ndarray, float]:
+    """Compute one video's feature (no cache). Returns ``(array, media amount)``.
+
+    Raises :class:`~avlib.errors.MediaError` for unusable files.
+    """
+    p = _params_for(kind, params)
+    min_dur = p.pop("min_duration")
+    if kind in _AUDIO_KINDS:
+        from . import audio as A
+
+        sr = {"choi_uc": A.CHOI_SR, "choi_cc": A.CHOI_SR, "han": p.get("target_sr", A.HAN_SR)}.get(kind, p.get("sr"))
+        y = A.load_audio(path, sr=sr)
+        if len(y) < min_dur * sr:
+            raise MediaError(path, f"clip too short ({len(y) / sr:.3f} s < {min_dur} s)")
+        if float(np.max(np.abs(y))) < 1e-4:
+            raise MediaError(path, "audio track is silent")
+        seconds = len(y) / sr
+        if kind in ("choi_uc", "choi_cc"):
+            return A.logmel_choi(y, sr=sr, mode=kind[-2:], **p), seconds
+        if kind == "han":
+            p.pop("target_sr", None)
+            return A.logmel_han(y, sr=sr, target_sr=sr, **p), seconds
+        import librosa
+
+        m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=p["n_mfcc"])
+        return np.concatenate([m.mean(1), m.std(1)]).astype(np.float32), seconds
+    if kind == "frames":
+        from .frames import resize_frames, sample_frames
+
+        frames, _ = sample_frames(path, k=p["k"], mode=p["mode"], rate=p["rate"], min_duration=min_dur)
+        return resize_frames(frames, size=p["size"]), float(len(frames))
+    raise ParameterError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+
+
+def _work(task):
+    vid, path, kind, params, cache_dir = task
+    from .cache import FeatureCache, file_key
+
+    t0 = time.perf_counter()
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    try:
+        key = file_key(path, kind, params)
+    except OSError as exc:
+        return vid, "error", f"{path}: cannot stat file ({exc})", 0.0, None
+    if cache is not None:
+        if cache.get(kind, key, mmap=True) is not None:
+            return vid, "cached", key, 0.0, None
+        err = cache.get_error(kind, key)
+        if err is not None:
+            return vid, "error", err, 0.0, None
+    try:
+        arr, amount = extract_one(path, kind=kind, **params)
+    except MediaError as exc:
+        if cache is not None:
+            cache.put_error(kind, key, str(exc))
+        return vid, "error", str(exc), 0.0, None
+    except Exception as exc:  # unexpected decoder failure: still name the file
+        msg = str(MediaError(path, f"{type(exc).__name__}: {exc}"))
+        return vid, "error", msg, 0.0, None
+    if cache is not None:
+        cache.put(kind, key, arr)
+        return vid, "computed", key, amount, None
+    return vid, "computed", key, amount, arr
+
+
+def _init_worker():
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:  # pragma: no cover
+        pass
+
+
+def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs: int | None = None,
+                     mmap: bool | None = None, progress: bool = True, **params):
+    """Features of every video of a list, using all cores, cached, skipping bad files.
+
+    Parameters
+    ----------
+    videos_df : pandas.DataFrame
+        Needs ``video_id``; ``category`` (FCVID layout) and/or ``path`` (relative to
+        ``video_root`` or absolute) locate the file.
+    video_root : path
+        Folder holding ``<category>/<video_id>.<ext>``.
+    kind : {"choi_uc", "choi_cc", "han", "frames", "mfcc_stats"}
+    cache_dir : path, optional
+        Feature cache folder (:class:`~avlib.features.cache.FeatureCache`); None disables caching.
+    n_jobs : int, optional
+        Worker processes (default all cores; 1 = in this process).
+    mmap : bool, optional
+        Return cached arrays memory-mapped (default: True for ``frames``).
+    **params
+        Parameters of the kind (see the module docstring).
+
+    Returns
+    -------
+    features : dict
+        ``video_id -> np.ndarray`` for every usable video, in list order.
+    report : SkipReport
+        Counts, timing and the skipped files with the reason (message names the file).
+    """
+    from avlib.utils import progress as pbar
+
+    from .cache import FeatureCache
+
+    if kind not in KINDS:
+        raise ParameterError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    if "video_id" not in videos_df.columns:
+        raise ParameterError("videos_df needs a 'video_id' column")
+    params = _params_for(kind, params)
+    mmap = (kind == "frames") if mmap is None else mmap
+    report = SkipReport(kind=kind, n_total=len(videos_df))
+    t0 = time.perf_counter()
+    tasks = []
+    for row in videos_df.itertuples(index=False):
+        vid = str(row.video_id)
+        path = resolve_video_path(video_root, vid, getattr(row, "category", None), getattr(row, "path", None))
+        if path is None:
+            report.skipped.append((vid, None, f"unknown video id {vid!r}: no file under {video_root}"))
+            continue
+        tasks.append((vid, str(path), kind, params, str(cache_dir) if cache_dir else None))
+    n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
+    results = {}
+    bar = pbar(total=len(tasks), desc=f"features[{kind}]", unit="video", disable=None if progress else True)
+    if n_jobs == 1 or len(tasks) <= 1:
+        _init_worker()
+        it = map(_work, tasks)
+        for r in it:
+            results[r[0]] = r
+            bar.update(1)
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(min(n_jobs, len(tasks)), initializer=_init_worker) as pool:
+            for r in pool.imap_unordered(_work, tasks, chunksize=1):
+                results[r[0]] = r
+                bar.update(1)
+    bar.close()
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    feats = {}
+    for vid, path, *_ in tasks:
+        _, status, info, amount, arr = results[vid]
+        if status == "error":
+            report.skipped.append((vid, path, info))
+            continue
+        if arr is None:
+            arr = cache.get(kind, info, mmap=mmap)
+            if arr is None:  # vanished between write and read
+                report.skipped.append((vid, path, f"{path}: cache entry missing after extraction"))
+                continue
+        feats[vid] = arr
+        report.n_ok += 1
+        if status == "cached":
+            report.n_cached += 1
+        else:
+            report.n_computed += 1
+            if kind == "frames":
+                report.n_frames += int(amount)
+            else:
+                report.media_seconds += amount
+    report.seconds = time.perf_counter() - t0
+    return feats, report

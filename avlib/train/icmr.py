@@ -1,0 +1,1181 @@
+"""Experiments of ICMR 2017 (Slizovskaia, Gomez, Haro): Tables 2-4, Figures 2-3, robustness.
+
+The notebooks ``icmr_audio`` (Table 3), ``icmr_visual`` (Table 2) and ``icmr_fusion``
+(Table 4, Figures 2-3, missing/degraded modalities) call the ``run_*`` functions below;
+everything they do is here so it can be tested.
+
+Layers
+------
+* presets: :data:`PRESETS` / :func:`get_preset` (``smoke``, ``cpu``, ``paper``), each with a
+  ``changes`` text that says what differs from the paper (printed in captions);
+* data: :func:`load_benchmark` (embedded benchmark or a real FCVID/YouTube-8M tree with the
+  same layout), :func:`audio_inputs`, :func:`frame_inputs`, :func:`image_bank`;
+* training on arrays (no files): :func:`train_audio_model`, :func:`audio_scores`,
+  :func:`pretrain_on_image_bank`, :func:`train_frame_model`, :func:`frame_scores`,
+  :func:`train_fusion`, :func:`export_features`;
+* robustness: :func:`degrade_logmel`, :func:`drop_frames`, :func:`degradation_table`;
+* throughput: :func:`measure_throughput`, :func:`titan_x_estimate`;
+* notebook entry points: :func:`run_audio_table`, :func:`run_visual_table`,
+  :func:`run_fusion_table`, :func:`plot_confusions`, :func:`plot_degradation`.
+
+Exported penultimate features (the ISMIR chapter and the fusion notebook read them) are
+stored per run in a :class:`FeatureStore` under ``cache_root(data_root)/icmr/<scale>/seed<seed>``:
+``<tag>.npz`` with ``ids``, ``split``, ``labels``, ``features`` (audio ``(n, 1024)``, frames
+``(n, k, 2048)``), ``probs`` (video-level class probabilities) and a JSON ``meta`` string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..errors import DataError, ParameterError
+from ..metrics.classification import classification_summary, confusion, softmax
+from .loop import TrainConfig, fit, predict
+
+__all__ = [
+    "ICMRPreset",
+    "PRESETS",
+    "get_preset",
+    "Benchmark",
+    "load_benchmark",
+    "audio_inputs",
+    "frame_inputs",
+    "image_bank",
+    "FeatureStore",
+    "count_params",
+    "export_features",
+    "train_audio_model",
+    "audio_scores",
+    "pretrain_on_image_bank",
+    "train_frame_model",
+    "frame_scores",
+    "train_fusion",
+    "degrade_logmel",
+    "drop_frames",
+    "degradation_table",
+    "measure_throughput",
+    "titan_x_estimate",
+    "run_audio_table",
+    "run_visual_table",
+    "run_fusion_table",
+    "plot_confusions",
+    "plot_degradation",
+]
+
+
+# --------------------------------------------------------------------------- presets
+@dataclass(frozen=True)
+class ICMRPreset:
+    """Settings of the ICMR experiments for one scale.
+
+    Audio (Table 3): ``audio_models`` rows ``(model, crop)``; ``choi_seconds`` is the length of
+    the Choi/Xception log-mel input (29.12 s = 1366 frames in the paper); Adam with
+    ``audio_lr`` halved every ``audio_lr_step`` epochs, early stopping ``audio_patience``.
+    Visual (Table 2): ``frame_size`` (224 in the paper) after resizing to ``frame_resize``;
+    ``frames_grid`` (frames per training video) x ``pretrain_grid``; SGD as in the paper.
+    Fusion (Table 4): ``fusion_frames`` frame vectors per video (50 FCVID in the paper).
+    """
+
+    scale: str
+    # audio
+    audio_models: tuple = (("han2016", "UC"), ("choi2016", "CC"), ("choi2016", "UC"), ("xception_audio", "UC"))
+    choi_seconds: float = 29.12
+    han_segments: int = 10
+    audio_epochs: int = 100
+    audio_batch: int = 16
+    audio_lr: float = 1e-3
+    audio_lr_step: int | None = 10
+    audio_patience: int | None = 10
+    # visual
+    frame_resize: int = 256
+    frame_size: int = 224
+    frames_grid: tuple = (20, 30, 50, 100)
+    pretrain_grid: tuple = (False, True)
+    eval_frames: int = 100
+    visual_epochs: int = 100
+    visual_batch: int = 64
+    visual_lr: float = 1e-4
+    visual_optimizer: str = "sgd"
+    visual_lr_step: int | None = 5
+    visual_patience: int | None = 5
+    pretrain_epochs: int = 30
+    pretrain_lr: float = 1e-3
+    pretrain_images_per_class: int | None = None
+    # fusion
+    fusion_frames: int = 50
+    fusion_visual: tuple = (50, True)  # (frames, pretrained) of the visual model feeding fusion
+    fusion_epochs: int = 100
+    fusion_batch: int = 32
+    fusion_lr: float = 1e-3
+    fusion_lr_step: int | None = 10
+    fusion_patience: int | None = 10
+    fusion_hidden: tuple = (1024, 1024)
+    # robustness figure
+    snr_db: tuple = (20.0, 10.0, 0.0, -10.0)
+    keep_fractions: tuple = (1.0, 0.5, 0.25, 0.0)
+    changes: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def key(self, *names) -> str:
+        """Short hash of the named fields (or of all), used to key cached features."""
+        d = self.to_dict()
+        d = {n: d[n] for n in names} if names else d
+        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+PRESETS: dict[str, ICMRPreset] = {
+    "paper": ICMRPreset(
+        scale="paper",
+        changes=(
+            "Paper settings (Sec. 3.4, 4.2; reference code for the audio and fusion schedules): "
+            "Adam 1e-3 halved every 10 epochs, patience 10 (audio, fusion); SGD 1e-4 momentum .9 "
+            "halved every 5 epochs, batch 64, patience 5 (visual); 224 px frames; 29.12 s log-mels."
+        ),
+    ),
+    "cpu": ICMRPreset(
+        scale="cpu",
+        choi_seconds=7.28,
+        audio_epochs=6,
+        audio_batch=16,
+        audio_lr_step=None,
+        audio_patience=None,
+        frame_resize=112,
+        frame_size=96,
+        frames_grid=(2, 4),
+        pretrain_grid=(False, True),
+        eval_frames=8,
+        visual_epochs=3,
+        visual_batch=32,
+        visual_lr=1e-2,
+        visual_lr_step=None,
+        visual_patience=None,
+        pretrain_epochs=3,
+        pretrain_images_per_class=None,
+        fusion_frames=4,
+        fusion_visual=(4, True),
+        fusion_epochs=30,
+        fusion_lr_step=None,
+        fusion_patience=None,
+        snr_db=(20.0, 10.0, 0.0, -10.0),
+        keep_fractions=(1.0, 0.5, 0.25, 0.0),
+        changes=(
+            "cpu preset (2 CPU cores): Choi/Xception log-mels of 7.28 s (342 frames, ten 0.73 s "
+            "uniform crops) instead of 29.12 s; 6 audio epochs; frames resized to 112 px and "
+            "centre-cropped to 96 px instead of 256/224; 2 or 4 frames per training video instead of "
+            "20-100, at most 8 per test video; 3 visual epochs with SGD lr 1e-2 (paper 1e-4); "
+            "3 pre-training epochs on the benchmark's image bank (stand-in for ImageNet instrument "
+            "fine-tuning); fusion over 4 frames instead of 50, 30 epochs; no early stopping (best "
+            "validation epoch kept)."
+        ),
+    ),
+    "smoke": ICMRPreset(
+        scale="smoke",
+        audio_models=(("han2016", "UC"), ("choi2016", "CC"), ("choi2016", "UC"), ("xception_audio", "UC")),
+        choi_seconds=2.912,
+        audio_epochs=1,
+        audio_batch=8,
+        audio_lr_step=None,
+        audio_patience=None,
+        frame_resize=84,
+        frame_size=75,
+        frames_grid=(1, 2),
+        pretrain_grid=(False, True),
+        eval_frames=2,
+        visual_epochs=1,
+        visual_batch=16,
+        visual_lr=1e-2,
+        visual_lr_step=None,
+        visual_patience=None,
+        pretrain_epochs=1,
+        pretrain_images_per_class=4,
+        fusion_frames=2,
+        fusion_visual=(2, True),
+        fusion_epochs=2,
+        fusion_lr_step=None,
+        fusion_patience=None,
+        snr_db=(10.0, -10.0),
+        keep_fractions=(1.0, 0.5, 0.0),
+        changes=(
+            "smoke preset (checks that everything runs; numbers are meaningless): 2.9 s log-mels, "
+            "75 px frames, 1-2 frames per video, 1 epoch per model."
+        ),
+    ),
+}
+
+
+def get_preset(scale: str, **overrides) -> ICMRPreset:
+    """The preset of ``scale`` with field ``overrides`` (notebook parameters)."""
+    if scale not in PRESETS:
+        raise ParameterError(f"unknown scale {scale!r}; valid: {', '.join(PRESETS)}")
+    preset = PRESETS[scale]
+    unknown = set(overrides) - set(preset.to_dict())
+    if unknown:
+        raise ParameterError(f"unknown ICMR preset fields: {sorted(unknown)}")
+    overrides = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+                 for k, v in overrides.items()}
+    return replace(preset, **overrides)
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class Benchmark:
+    """A video collection in the FCVID layout with its official split.
+
+    ``videos``: DataFrame with ``video_id``, ``category``, ``label``, ``split`` (train/val/test);
+    ``video_root``: folder of ``<category>/<id>.mp4``; ``image_bank``: folder of
+    ``<category>/*.png`` or None; ``categories``: class names in label order; ``source``: name
+    for captions; ``cache_dir``: feature cache.
+    """
+
+    videos: pd.DataFrame
+    video_root: Path
+    image_bank: Path | None
+    categories: list
+    source: str
+    cache_dir: Path
+    root: Path | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.categories)
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.videos[self.videos["split"] == name].reset_index(drop=True)
+
+
+def _normalise_split(df: pd.DataFrame, split) -> pd.Series:
+    """Accept the shapes ``official_split`` may return and give a per-row split Series."""
+    if isinstance(split, pd.Series) and len(split) == len(df):
+        return pd.Series(np.asarray(split), index=df.index)
+    if isinstance(split, pd.DataFrame) and "split" in split:
+        return pd.Series(np.asarray(split["split"]), index=df.index)
+    if isinstance(split, dict):
+        parts = split
+    elif isinstance(split, (tuple, list)) and len(split) == 3:
+        parts = dict(zip(("train", "val", "test"), split))
+    else:
+        raise DataError(f"cannot interpret the official split of type {type(split).__name__}")
+    out = pd.Series(index=df.index, dtype=object)
+    ids = df["video_id"].astype(str)
+    for name, part in parts.items():
+        name = {"validation": "val", "valid": "val"}.get(name, name)
+        part_ids = part["video_id"] if isinstance(part, pd.DataFrame) else part
+        out[ids.isin(set(map(str, part_ids)))] = name
+    if out.isna().any():
+        raise DataError(f"{int(out.isna().sum())} videos are in no split")
+    return out
+
+
+def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embedded", n_jobs=None) -> Benchmark:
+    """The instrument benchmark (generated if missing) or a real FCVID/YT-8M tree.
+
+    ``source="embedded"`` calls :func:`avlib.data.instruments.ensure_instrument_benchmark`;
+    any other value is a folder with the same layout (``videos.csv``, ``videos/<category>/
+    <id>.mp4``, optionally ``image_bank/``). The split is
+    :func:`avlib.data.icmr_metadata.official_split` (the authors' 70/15/15 split).
+    """
+    from ..data.icmr_metadata import official_split
+    from ..paths import cache_root
+
+    if source == "embedded":
+        from ..data.instruments import CATEGORIES, ensure_instrument_benchmark
+
+        root = Path(ensure_instrument_benchmark(data_root, scale=scale, seed=seed, n_jobs=n_jobs))
+        categories = list(CATEGORIES)
+        name = "embedded benchmark"
+    else:
+        root = Path(source)
+        if not (root / "videos.csv").is_file():
+            raise DataError(f"{root} has no videos.csv (expected the FCVID layout)")
+        categories = None
+        name = root.name
+    df = pd.read_csv(root / "videos.csv", dtype={"video_id": str})
+    if categories is None:
+        categories = list(df.sort_values("label").drop_duplicates("label")["category"])
+    df["split"] = _normalise_split(df, official_split(df))
+    bank = root / "image_bank"
+    video_root = root / "videos" if (root / "videos").is_dir() else root
+    return Benchmark(df, video_root, bank if bank.is_dir() else None, categories, name,
+                     Path(cache_root(data_root)), root)
+
+
+def _extract(bench: Benchmark, df: pd.DataFrame, kind: str, n_jobs=None, **params) -> dict:
+    from ..features.dataset import extract_features
+
+    feats, report = extract_features(df, video_root=bench.video_root, kind=kind, cache_dir=bench.cache_dir,
+                                     n_jobs=n_jobs, **params)
+    return {str(k): v for k, v in feats.items()}
+
+
+def audio_inputs(bench: Benchmark, *, model: str, crop: str = "UC", preset: ICMRPreset, n_jobs=None) -> dict:
+    """Log-mel inputs per video id (cached on disk by the feature module).
+
+    ``han2016``: ``(n_segments, 128, 43)``; ``choi2016``/``xception_audio``:
+    ``(96, 1 + round(choi_seconds * 12000) // 256)`` with ``crop`` "UC" or "CC".
+    """
+    if model == "han2016":
+        return _extract(bench, bench.videos, "logmel_han", n_jobs=n_jobs, n_segments=preset.han_segments)
+    return _extract(bench, bench.videos, "logmel_choi", n_jobs=n_jobs, mode=crop.lower(),
+                    seconds=preset.choi_seconds)
+
+
+def frame_inputs(bench: Benchmark, *, preset: ICMRPreset, n_frames: int | None = None, n_jobs=None) -> dict:
+    """Frames per video id: uint8 ``(k, 3, size, size)`` (1 fps, resized, centre-cropped)."""
+    k = n_frames or max(max(preset.frames_grid), preset.eval_frames, preset.fusion_frames)
+    out = _extract(bench, bench.videos, "frames", n_jobs=n_jobs, n_frames=k, resize=preset.frame_resize,
+                   crop=preset.frame_size)
+    return {v: _frames_chw_uint8(a) for v, a in out.items()}
+
+
+def _frames_chw_uint8(a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 3:
+        a = a[None]
+    if a.shape[-1] == 3 and a.shape[1] != 3:  # (k, H, W, 3) -> (k, 3, H, W)
+        a = a.transpose(0, 3, 1, 2)
+    if a.dtype != np.uint8:  # floats in [-1, 1] or [0, 1]
+        lo = -1.0 if a.min() < 0 else 0.0
+        a = np.clip((a - lo) / (1.0 - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def image_bank(bench: Benchmark, *, size: int, resize: int | None = None, per_class: int | None = None,
+               seed: int = 0):
+    """Images of the isolated-instrument bank: uint8 ``(n, 3, size, size)`` and int labels.
+
+    Each image is resized (shorter side ``resize``, default ``size``) and centre-cropped.
+    ``per_class`` caps the images per category (chosen with ``seed``). Categories absent from
+    the bank get no images.
+    """
+    from PIL import Image
+
+    if bench.image_bank is None:
+        raise DataError(f"{bench.source} has no image_bank folder")
+    rng = np.random.default_rng(seed)
+    resize = resize or size
+    xs, ys = [], []
+    for label, cat in enumerate(bench.categories):
+        files = sorted((bench.image_bank / cat).glob("*.png")) + sorted((bench.image_bank / cat).glob("*.jpg"))
+        if per_class is not None and len(files) > per_class:
+            files = [files[i] for i in sorted(rng.choice(len(files), per_class, replace=False))]
+        for f in files:
+            with Image.open(f) as im:
+                im = im.convert("RGB")
+                w, h = im.size
+                s = resize / min(w, h)
+                im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
+                w, h = im.size
+                left, top = (w - size) // 2, (h - size) // 2
+                im = im.crop((left, top, left + size, top + size))
+                xs.append(np.asarray(im).transpose(2, 0, 1))
+                ys.append(label)
+    if not xs:
+        raise DataError(f"no images in {bench.image_bank}")
+    return np.stack(xs).astype(np.uint8), np.asarray(ys, dtype=np.int64)
+
+
+class FeatureStore:
+    """Exported features and video-level probabilities shared by the ICMR notebooks.
+
+    ``store.save(tag, ...)`` / ``store.load(tag, key=...)``: an ``.npz`` per run; ``key``
+    (a preset hash) must match or the entry counts as missing. Model weights go in
+    ``<tag>.pt`` (:meth:`save_model`, :meth:`load_model`).
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    @classmethod
+    def for_run(cls, data_root, *, scale: str, seed: int, source: str = "embedded") -> "FeatureStore":
+        from ..paths import cache_root
+
+        src = "embedded" if source == "embedded" else hashlib.sha1(str(source).encode()).hexdigest()[:8]
+        return cls(Path(cache_root(data_root)) / "icmr" / src / scale / f"seed{seed}")
+
+    def path(self, tag: str) -> Path:
+        return self.root / f"{tag}.npz"
+
+    def save(self, tag: str, *, key: str, ids, split, labels, features, probs, meta: dict | None = None) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(tag)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, ids=np.asarray(ids, dtype=str), split=np.asarray(split, dtype=str),
+                 labels=np.asarray(labels), features=np.asarray(features, dtype=np.float32),
+                 probs=np.asarray(probs, dtype=np.float32),
+                 meta=json.dumps({"key": key, **(meta or {})}, default=str))
+        tmp.replace(path)
+        return path
+
+    def load(self, tag: str, *, key: str | None = None) -> dict | None:
+        path = self.path(tag)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+        out["meta"] = json.loads(str(out["meta"]))
+        if key is not None and out["meta"].get("key") != key:
+            return None
+        return out
+
+    def save_model(self, tag: str, model: nn.Module, *, key: str, extra: dict | None = None) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": model.state_dict(), "key": key, **(extra or {})}, self.root / f"{tag}.pt")
+
+    def load_model(self, tag: str, *, key: str | None = None) -> dict | None:
+        path = self.root / f"{tag}.pt"
+        if not path.is_file():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        return state if key is None or state.get("key") == key else None
+
+
+# --------------------------------------------------------------------------- helpers
+def count_params(model: nn.Module) -> int:
+    """Trainable parameters (as the paper's #Params)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class _Standardise(nn.Module):
+    """Scalar standardisation of the input (train-set mean/std) in front of a model."""
+
+    def __init__(self, model: nn.Module, mean: float, std: float):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def _norm(self, x):
+        return (x - self.mean) / self.std
+
+    def forward_features(self, x):
+        return self.model.forward_features(self._norm(x))
+
+    def forward_head(self, x, pre_logits: bool = False):
+        return self.model.forward_head(x, pre_logits=pre_logits)
+
+    def forward(self, x):
+        return self.model(self._norm(x))
+
+
+class _Penultimate(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+
+def export_features(model: nn.Module, x, *, batch_size: int = 32, device=None, input_transform=None) -> np.ndarray:
+    """Penultimate-layer features ``forward_head(forward_features(x), pre_logits=True)``.
+
+    ``x``: array or tensor ``(N, ...)`` of model inputs. Returns float32 ``(N, D)``.
+    """
+    x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if len(x) == 0:
+        return np.zeros((0, getattr(model, "head_dim", 0)), np.float32)
+    return predict(_Penultimate(model), (x,), batch_size=batch_size, device=device, has_targets=False,
+                   input_transform=input_transform)
+
+
+def _predict_inputs(model, x, *, batch_size, device=None, input_transform=None) -> np.ndarray:
+    x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    return predict(model, (x,), batch_size=batch_size, device=device, has_targets=False,
+                   input_transform=input_transform)
+
+
+# --------------------------------------------------------------------------- audio
+def _audio_array(model_name: str, inputs: list) -> np.ndarray:
+    """Stack per-video log-mels: Han -> (n, S, 128, 43); others -> (n, 1, 96, T)."""
+    arr = np.stack([np.asarray(a, dtype=np.float32) for a in inputs])
+    if model_name == "han2016":
+        if arr.ndim != 4:
+            raise ParameterError(f"Han et al. inputs must be (n, segments, mels, frames), got {arr.shape}")
+        return arr
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    return arr
+
+
+def _build_audio_model(name: str, num_classes: int, input_shape) -> nn.Module:
+    from ..models import get_model
+
+    if name == "choi2016":
+        return get_model(name, num_classes=num_classes, input_size=tuple(input_shape[-2:]))
+    return get_model(name, num_classes=num_classes)
+
+
+def train_audio_model(
+    name: str,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    *,
+    num_classes: int,
+    config: TrainConfig,
+    checkpoint_dir=None,
+    device=None,
+):
+    """Train one audio model (Table 3) on stacked log-mel inputs; returns ``(model, history)``.
+
+    ``x_*``: per-video arrays from :func:`audio_inputs` stacked (Han: ``(n, S, 128, 43)``, each
+    segment is a training example with the video's label; Choi/Xception: ``(n, 96, T)``).
+    The returned model standardises its input with the training mean/std.
+    """
+    xtr = _audio_array(name, x_train)
+    xva = _audio_array(name, x_val)
+    ytr, yva = np.asarray(y_train, np.int64), np.asarray(y_val, np.int64)
+    if name == "han2016":  # one example per segment
+        s = xtr.shape[1]
+        xtr, ytr = xtr.reshape(-1, 1, *xtr.shape[2:]), np.repeat(ytr, s)
+        xva, yva = xva.reshape(-1, 1, *xva.shape[2:]), np.repeat(yva, xva.shape[1])
+    mean, std = float(xtr.mean()), float(xtr.std() + 1e-6)
+    model = _Standardise(_build_audio_model(name, num_classes, xtr.shape), mean, std)
+    val = (torch.from_numpy(xva), torch.from_numpy(yva)) if len(xva) else None
+    history = fit(model, (torch.from_numpy(xtr), torch.from_numpy(ytr)), val, config=config,
+                  checkpoint_dir=checkpoint_dir, device=device, progress_bar=True)
+    return model, history
+
+
+def audio_scores(name: str, model: nn.Module, x, *, batch_size: int = 32, device=None):
+    """Video-level class probabilities ``(n, C)`` and penultimate features ``(n, 1024)``.
+
+    Han et al.: the softmax outputs of the segments are averaged per video (paper Sec. 4.2),
+    and so are the segment features.
+    """
+    arr = _audio_array(name, x)
+    if name == "han2016":
+        n, s = arr.shape[:2]
+        flat = arr.reshape(n * s, 1, *arr.shape[2:])
+        probs = softmax(_predict_inputs(model, flat, batch_size=batch_size * 4, device=device), 1)
+        feats = export_features(model, flat, batch_size=batch_size * 4, device=device)
+        return probs.reshape(n, s, -1).mean(1), feats.reshape(n, s, -1).mean(1)
+    probs = softmax(_predict_inputs(model, arr, batch_size=batch_size, device=device), 1)
+    return probs, export_features(model, arr, batch_size=batch_size, device=device)
+
+
+# --------------------------------------------------------------------------- visual
+def _to_float_frames(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) in [0, 255] -> float in [-1, 1] (the paper's scaling)."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def _frame_transform(inputs, training: bool):
+    (x,) = inputs
+    x = _to_float_frames(x) if x.dtype == torch.uint8 else x
+    if training:  # random horizontal flip (paper Sec. 4.2)
+        flip = torch.rand(x.shape[0], device=x.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    return (x,)
+
+
+def _frame_model(num_classes: int, weights=None):
+    from ..models import get_model
+
+    return get_model("inception_frames", num_classes=num_classes, weights=weights)
+
+
+def pretrain_on_image_bank(images, labels, *, num_classes: int, config: TrainConfig, weights=None,
+                           val_fraction: float = 0.15, device=None):
+    """Pre-train Inception v3 on the isolated-instrument image bank.
+
+    Stand-in for the paper's "ImageNet + fine-tuning on musical-instrument images"
+    (Sec. 4.3). ``weights``: optional local torchvision ImageNet weights to start from
+    (never downloaded; see :func:`avlib.models.inception_frames.load_local_weights`).
+    Returns ``(state_dict of the backbone, history, pretrained_source)``.
+    """
+    images = torch.as_tensor(np.asarray(images))
+    labels = torch.as_tensor(np.asarray(labels, np.int64))
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(images))
+    n_val = int(round(val_fraction * len(images))) if len(images) >= 10 else 0
+    va, tr = order[:n_val], order[n_val:]
+    model = _frame_model(num_classes, weights)
+    val = (images[va], labels[va]) if n_val else None
+    history = fit(model, (images[tr], labels[tr]), val, config=config, device=device,
+                  input_transform=_frame_transform, progress_bar=True)
+    source = model.pretrained_source
+    source = ("image bank" if source.startswith("random") else f"{source} + image bank")
+    return {k: v.detach().cpu() for k, v in model.backbone.state_dict().items()}, history, source
+
+
+def _pick_frames(frames: list, k: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Randomly select ``k`` frames of every video (fewer if a video is shorter)."""
+    xs, owner = [], []
+    for i, f in enumerate(frames):
+        idx = np.sort(rng.choice(len(f), min(k, len(f)), replace=False)) if len(f) else np.zeros(0, int)
+        xs.append(f[idx])
+        owner.append(np.full(len(idx), i))
+    return np.concatenate(xs), np.concatenate(owner)
+
+
+def train_frame_model(frames_train: list, y_train, frames_val: list, y_val, *, k: int, num_classes: int,
+                      config: TrainConfig, backbone_state=None, checkpoint_dir=None, device=None):
+    """Train Inception v3 on ``k`` randomly selected frames per training video (Table 2).
+
+    ``frames_*``: per-video uint8 arrays ``(n_i, 3, H, W)``; every selected frame gets its
+    video's label (paper Sec. 4.2). ``backbone_state``: weights from
+    :func:`pretrain_on_image_bank` (the classifier is always new). Validation uses ``k``
+    frames per video too. Returns ``(model, history)``.
+    """
+    rng = np.random.default_rng(config.seed)
+    xtr, otr = _pick_frames(frames_train, k, rng)
+    xva, ova = _pick_frames(frames_val, k, rng)
+    ytr = np.asarray(y_train, np.int64)[otr]
+    yva = np.asarray(y_val, np.int64)[ova]
+    model = _frame_model(num_classes)
+    if backbone_state is not None:
+        model.backbone.load_state_dict(backbone_state)
+        model.pretrained_source = "pre-trained"
+    val = (torch.from_numpy(xva), torch.from_numpy(yva)) if len(xva) else None
+    history = fit(model, (torch.from_numpy(xtr), torch.from_numpy(ytr)), val, config=config,
+                  checkpoint_dir=checkpoint_dir, device=device, input_transform=_frame_transform,
+                  progress_bar=True)
+    return model, history
+
+
+def frame_scores(model: nn.Module, frames: list, *, n_frames: int, batch_size: int = 64, device=None):
+    """Video-level probabilities (mean of frame softmax) and per-frame features.
+
+    Uses the first ``n_frames`` frames of each video. Returns ``probs (n, C)`` and
+    ``features (n, n_frames, 2048)`` (zero rows for videos with fewer frames).
+    """
+    chunks = [np.asarray(f[:n_frames]) for f in frames]
+    owner = np.concatenate([np.full(len(c), i) for i, c in enumerate(chunks)]) if chunks else np.zeros(0, int)
+    flat = np.concatenate(chunks) if chunks else np.zeros((0, 3, 8, 8), np.uint8)
+    x = torch.from_numpy(flat)
+    logits = predict(model, (x,), batch_size=batch_size, device=device, has_targets=False,
+                     input_transform=_frame_transform)
+    feats = export_features(model, x, batch_size=batch_size, device=device, input_transform=_frame_transform)
+    probs = np.zeros((len(frames), logits.shape[1] if logits.ndim == 2 else model.num_classes))
+    out = np.zeros((len(frames), n_frames, feats.shape[1] if feats.ndim == 2 else 2048), np.float32)
+    p = softmax(logits, 1) if len(logits) else logits
+    for i in range(len(frames)):
+        sel = owner == i
+        if sel.any():
+            probs[i] = p[sel].mean(0)
+            out[i, : sel.sum()] = feats[sel]
+        else:
+            probs[i] = 1.0 / probs.shape[1]
+    return probs, out
+
+
+# --------------------------------------------------------------------------- fusion
+def train_fusion(x_train, y_train, x_val, y_val, *, n_frames: int, num_classes: int, config: TrainConfig,
+                 hidden=(1024, 1024), device=None):
+    """Train the late-fusion model on ``(n, 2k+1, 1024)`` matrices; returns ``(model, history)``."""
+    from ..models import get_model
+
+    model = get_model("late_fusion", num_classes=num_classes, n_frames=n_frames, hidden=tuple(hidden))
+    tr = (torch.as_tensor(np.asarray(x_train, np.float32)), torch.as_tensor(np.asarray(y_train, np.int64)))
+    va = (torch.as_tensor(np.asarray(x_val, np.float32)), torch.as_tensor(np.asarray(y_val, np.int64)))
+    history = fit(model, tr, va if len(va[0]) else None, config=config, device=device, progress_bar=True)
+    return model, history
+
+
+# --------------------------------------------------------------------------- robustness
+def degrade_logmel(x, *, snr_db: float, rng) -> np.ndarray:
+    """Add white noise to log-mel spectrograms (dB, ref 1.0) at a given SNR.
+
+    The noise power per mel band is the mean signal power of each example divided by
+    ``10 ** (snr_db / 10)``, with exponential (chi-squared, 2 dof) fluctuation per bin as for
+    the periodogram of white noise. Works on any ``(..., n_mels, t)`` array.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    power = 10.0 ** (x / 10.0)
+    axes = tuple(range(-2, 0))
+    mean_power = power.mean(axis=axes, keepdims=True)
+    noise = mean_power / 10.0 ** (snr_db / 10.0) * rng.exponential(1.0, size=x.shape)
+    return (10.0 * np.log10(power + noise)).astype(np.float32)
+
+
+def drop_frames(x, *, n_frames: int, keep: float, rng) -> np.ndarray:
+    """Zero the rows of a random ``1 - keep`` share of the frames in fusion inputs ``(n, 2k+1, d)``."""
+    x = np.array(x, copy=True)
+    n_keep = int(round(keep * n_frames))
+    for i in range(len(x)):
+        drop = rng.permutation(n_frames)[n_keep:]
+        for j in drop:
+            x[i, 2 * j: 2 * j + 2] = 0
+    return x
+
+
+def degradation_table(*, fusion_model, audio_model, audio_name, audio_x, frame_feats, frame_probs_fn, labels,
+                      n_frames: int, snr_db, keep_fractions, seed: int = 0, device=None) -> pd.DataFrame:
+    """Hit@1/Hit@3/F1 of fusion vs single-modality models under missing or degraded input.
+
+    Conditions: clean; audio noise at each ``snr_db``; audio missing (zero row); fraction
+    ``keep`` of the frames kept (others dropped = zero rows); video missing; both degraded.
+    The audio-only model sees the same noisy log-mels; the video-only model averages over the
+    frames kept (chance-level uniform probabilities when none is kept).
+    ``frame_probs_fn(mask) -> (n, C)`` gives video-only probabilities for a boolean frame mask
+    ``(n, n_frames)``.
+    """
+    from ..models.late_fusion import fusion_matrix
+
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    n = len(labels)
+
+    def fused(audio_feats, mask):
+        frames = frame_feats * mask[:, :, None]
+        return np.stack([fusion_matrix(None if audio_feats is None else audio_feats[i],
+                                       frames[i].reshape(n_frames, -1), n_frames=n_frames) for i in range(n)])
+
+    def fusion_probs(x):
+        return softmax(_predict_inputs(fusion_model, x, batch_size=64, device=device), 1)
+
+    rows = []
+    full = np.ones((n, n_frames), bool)
+    clean_probs, clean_feats = audio_scores(audio_name, audio_model, audio_x, device=device)
+
+    def add(condition, level, modality_probs, modality, fprobs):
+        for model_name, probs in (("fusion", fprobs), (modality, modality_probs)):
+            if probs is None:
+                continue
+            rows.append({"condition": condition, "level": level, "model": model_name,
+                         **classification_summary(labels, probs)})
+
+    video_clean = frame_probs_fn(full)
+    add("clean", 0.0, clean_probs, "audio only", fusion_probs(fused(clean_feats, full)))
+    rows.append({"condition": "clean", "level": 0.0, "model": "video only", **classification_summary(labels, video_clean)})
+    for snr in snr_db:
+        noisy = degrade_logmel(np.stack([np.asarray(a) for a in audio_x]), snr_db=snr, rng=rng)
+        probs, feats = audio_scores(audio_name, audio_model, list(noisy), device=device)
+        add("audio noise", float(snr), probs, "audio only", fusion_probs(fused(feats, full)))
+    add("audio missing", float("nan"), None, "audio only", fusion_probs(fused(None, full)))
+    for keep in keep_fractions:
+        n_keep = int(round(keep * n_frames))
+        mask = np.zeros((n, n_frames), bool)
+        for i in range(n):
+            mask[i, rng.permutation(n_frames)[:n_keep]] = True
+        add("frames kept", float(keep), frame_probs_fn(mask), "video only", fusion_probs(fused(clean_feats, mask)))
+    add("video missing", float("nan"), None, "video only", fusion_probs(fused(clean_feats, np.zeros((n, n_frames), bool))))
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- throughput
+def measure_throughput(model: nn.Module, input_shape, *, batch_size: int, steps: int = 5, warmup: int = 1,
+                       train: bool = True, device=None, amp: bool = False, channels_last: bool = False) -> dict:
+    """Examples per second of ``model`` on random inputs ``(batch_size, *input_shape)``.
+
+    ``train=True`` times forward + backward + SGD step; otherwise inference under
+    ``torch.no_grad``. ``amp`` and ``channels_last`` apply on CUDA only.
+    """
+    from ..utils import get_device
+
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    cuda = device.type == "cuda"
+    model = model.to(device)
+    if channels_last and cuda:
+        model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(batch_size, *input_shape, device=device)
+    if channels_last and cuda and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, getattr(model, "num_classes", 2) or 2, (batch_size,), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9) if train else None
+    scaler = torch.amp.GradScaler("cuda") if (train and amp and cuda) else None
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        with torch.autocast(device_type=device.type, enabled=bool(amp and cuda)):
+            out = model(x)
+            loss = loss_fn(out.float(), y) if train else None
+        if train:
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+
+    model.train(train)
+    ctx = torch.enable_grad() if train else torch.no_grad()
+    with ctx:
+        for _ in range(warmup):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+    return {"examples_per_s": batch_size * steps / seconds, "seconds": seconds, "batch_size": batch_size,
+            "steps": steps, "train": train, "device": str(device), "amp": bool(amp and cuda),
+            "channels_last": bool(channels_last and cuda), "input_shape": list(input_shape),
+            "threads": torch.get_num_threads()}
+
+
+def titan_x_estimate(train_frames_per_s: float, *, batch_size: int = 64, paper=None, device: str = "") -> pd.DataFrame:
+    """Hours our code needs for the paper's visual workloads (Table 2 steps x batch 64).
+
+    ``train_frames_per_s``: measured Inception v3 training throughput at 224 px. Returns the
+    paper's rows with ``frames_seen`` = steps x batch and ``our_hours`` = frames_seen /
+    throughput / 3600 beside the paper's ``train_hours`` on one Titan X. The paper's hours
+    include validation and data loading; ours are pure training steps, so the estimate is a
+    lower bound.
+    """
+    from ..report import paper_table
+
+    paper = paper_table("icmr2017_table2_visual") if paper is None else paper
+    out = paper[["dataset", "frames", "pretrained", "steps", "train_hours"]].copy()
+    out["frames_seen"] = out["steps"] * batch_size
+    out["our_hours"] = out["frames_seen"] / float(train_frames_per_s) / 3600.0
+    out["paper_frames_per_s"] = out["frames_seen"] / (out["train_hours"] * 3600.0)
+    out["our_device"] = device
+    return out
+
+
+# --------------------------------------------------------------------------- notebook entry points
+def _config(preset: ICMRPreset, part: str, seed: int) -> TrainConfig:
+    if part == "audio":
+        return TrainConfig(epochs=preset.audio_epochs, batch_size=preset.audio_batch, lr=preset.audio_lr,
+                           optimizer="adam", lr_step=preset.audio_lr_step, patience=preset.audio_patience,
+                           seed=seed)
+    if part == "visual":
+        return TrainConfig(epochs=preset.visual_epochs, batch_size=preset.visual_batch, lr=preset.visual_lr,
+                           optimizer=preset.visual_optimizer, momentum=0.9, lr_step=preset.visual_lr_step,
+                           patience=preset.visual_patience, seed=seed, channels_last=True)
+    if part == "pretrain":
+        return TrainConfig(epochs=preset.pretrain_epochs, batch_size=preset.visual_batch, lr=preset.pretrain_lr,
+                           optimizer="adam", seed=seed, channels_last=True)
+    if part == "fusion":
+        return TrainConfig(epochs=preset.fusion_epochs, batch_size=preset.fusion_batch, lr=preset.fusion_lr,
+                           optimizer="adam", lr_step=preset.fusion_lr_step, patience=preset.fusion_patience,
+                           seed=seed)
+    raise ParameterError(f"unknown part {part!r}")
+
+
+def _audio_tag(name: str, crop: str) -> str:
+    return f"audio_{name}_{crop.upper()}"
+
+
+def _visual_tag(k: int, pretrained: bool) -> str:
+    return f"visual_k{k}_{'pt' if pretrained else 'scratch'}"
+
+
+_PAPER_AUDIO_NAMES = {"han2016": "Han et al. 2016", "choi2016": "Choi et al. 2016", "xception_audio": "Xception"}
+_PAPER_INPUT = {"han2016": (1, 128, 43), "choi2016": (1, 96, 1366), "xception_audio": (1, 96, 1366)}
+
+
+def _paper_params(name: str, num_classes: int) -> int:
+    from ..models import get_model
+
+    return count_params(get_model(name, num_classes=num_classes))
+
+
+def run_audio_model(bench: Benchmark, preset: ICMRPreset, name: str, crop: str, *, seed: int = 0,
+                    store: FeatureStore | None = None, device=None, n_jobs=None, force: bool = False) -> dict:
+    """Train/evaluate one Table 3 row and store its features; reuses the store when it matches."""
+    key = preset.key("audio_epochs", "audio_batch", "audio_lr", "audio_lr_step", "audio_patience",
+                     "choi_seconds", "han_segments") + f"-{name}-{crop}-{seed}"
+    tag = _audio_tag(name, crop)
+    if store is not None and not force:
+        hit = store.load(tag, key=key)
+        if hit is not None:
+            return {"tag": tag, **hit["meta"], "cached": True}
+    inputs = audio_inputs(bench, model=name, crop=crop, preset=preset, n_jobs=n_jobs)
+    df = bench.videos[bench.videos["video_id"].isin(inputs)].reset_index(drop=True)
+    skipped = len(bench.videos) - len(df)
+    parts = {s: df[df["split"] == s] for s in ("train", "val", "test")}
+    xs = {s: [inputs[v] for v in p["video_id"]] for s, p in parts.items()}
+    t0 = time.perf_counter()
+    model, history = train_audio_model(name, xs["train"], parts["train"]["label"], xs["val"], parts["val"]["label"],
+                                       num_classes=bench.num_classes, config=_config(preset, "audio", seed),
+                                       device=device)
+    train_s = time.perf_counter() - t0
+    probs, feats = audio_scores(name, model, [inputs[v] for v in df["video_id"]], device=device)
+    test = (df["split"] == "test").to_numpy()
+    summary = classification_summary(df["label"].to_numpy()[test], probs[test])
+    hist = history.to_frame()
+    meta = {
+        "model": name, "crop": crop.upper(), "params": count_params(model.model),
+        "params_paper_input": _paper_params(name, bench.num_classes), "train_seconds": train_s,
+        "epochs_run": len(hist), "best_epoch": history.best_epoch, "skipped_videos": skipped,
+        "examples_per_s": float(hist["examples_per_s"].mean()) if len(hist) else float("nan"),
+        "input_shape": list(np.asarray(xs["train"][0]).shape), **summary,
+    }
+    if store is not None:
+        store.save(tag, key=key, ids=df["video_id"], split=df["split"], labels=df["label"], features=feats,
+                   probs=probs, meta=meta)
+        store.save_model(tag, model, key=key, extra={"name": name, "input_shape": meta["input_shape"]})
+    return {"tag": tag, **meta, "cached": False}
+
+
+def run_audio_table(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, store: FeatureStore | None = None,
+                    device=None, n_jobs=None) -> pd.DataFrame:
+    """Table 3: every audio model of ``preset.audio_models`` trained and tested on ``bench``.
+
+    Columns: method, crop, params (ours at our input), params_paper_input (ours at the paper's
+    input: 1.5 M / 2.4 M / 9.6 M expected), hit_at_1, hit_at_3, f1, train_seconds.
+    """
+    rows = []
+    for name, crop in preset.audio_models:
+        r = run_audio_model(bench, preset, name, crop, seed=seed, store=store, device=device, n_jobs=n_jobs)
+        label = _PAPER_AUDIO_NAMES[name] + ("" if name == "han2016" else f" + {crop.upper()}")
+        rows.append({"method": label, **{k: r[k] for k in (
+            "crop", "params", "params_paper_input", "hit_at_1", "hit_at_3", "f1", "train_seconds", "epochs_run",
+            "examples_per_s", "cached")}})
+    return pd.DataFrame(rows)
+
+
+def _pretrained_backbone(bench: Benchmark, preset: ICMRPreset, *, seed: int, store: FeatureStore | None,
+                         weights=None, device=None):
+    key = preset.key("frame_size", "frame_resize", "pretrain_epochs", "pretrain_lr", "visual_batch",
+                     "pretrain_images_per_class") + f"-{seed}-{weights}"
+    if store is not None:
+        hit = store.load_model("pretrain_image_bank", key=key)
+        if hit is not None:
+            return hit["state"], hit.get("source", "image bank"), hit.get("seconds", 0.0), True
+    t0 = time.perf_counter()
+    x, y = image_bank(bench, size=preset.frame_size, resize=preset.frame_resize,
+                      per_class=preset.pretrain_images_per_class, seed=seed)
+    state, _, source = pretrain_on_image_bank(x, y, num_classes=bench.num_classes,
+                                              config=_config(preset, "pretrain", seed), weights=weights,
+                                              device=device)
+    seconds = time.perf_counter() - t0
+    if store is not None:
+        store.root.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": state, "key": key, "source": source, "seconds": seconds},
+                   store.root / "pretrain_image_bank.pt")
+    return state, source, seconds, False
+
+
+def run_visual_model(bench: Benchmark, preset: ICMRPreset, k: int, pretrained: bool, *, frames: dict,
+                     seed: int = 0, store: FeatureStore | None = None, weights=None, device=None,
+                     force: bool = False) -> dict:
+    """Train/evaluate one Table 2 row (k frames per video, with or without pre-training)."""
+    key = preset.key("frame_size", "frame_resize", "visual_epochs", "visual_batch", "visual_lr",
+                     "visual_optimizer", "visual_lr_step", "visual_patience", "eval_frames", "fusion_frames",
+                     "pretrain_epochs", "pretrain_images_per_class") + f"-{k}-{pretrained}-{seed}-{weights}"
+    tag = _visual_tag(k, pretrained)
+    if store is not None and not force:
+        hit = store.load(tag, key=key)
+        if hit is not None:
+            return {"tag": tag, **hit["meta"], "cached": True}
+    df = bench.videos[bench.videos["video_id"].isin(frames)].reset_index(drop=True)
+    parts = {s: df[df["split"] == s] for s in ("train", "val", "test")}
+    state, source, pre_s = None, "none (random initialisation)", 0.0
+    if pretrained:
+        state, source, pre_s, _ = _pretrained_backbone(bench, preset, seed=seed, store=store, weights=weights,
+                                                       device=device)
+    config = _config(preset, "visual", seed)
+    t0 = time.perf_counter()
+    model, history = train_frame_model([frames[v] for v in parts["train"]["video_id"]], parts["train"]["label"],
+                                       [frames[v] for v in parts["val"]["video_id"]], parts["val"]["label"],
+                                       k=k, num_classes=bench.num_classes, config=config,
+                                       backbone_state=state, device=device)
+    train_s = time.perf_counter() - t0
+    n_eval = max(preset.eval_frames, preset.fusion_frames)
+    probs_all, feats = frame_scores(model, [frames[v] for v in df["video_id"]], n_frames=n_eval, device=device)
+    probs_eval, _ = frame_scores(model, [frames[v] for v in df["video_id"]], n_frames=preset.eval_frames,
+                                 device=device) if n_eval != preset.eval_frames else (probs_all, None)
+    test = (df["split"] == "test").to_numpy()
+    hist = history.to_frame()
+    n_train_frames = int(sum(min(k, len(frames[v])) for v in parts["train"]["video_id"]))
+    meta = {"frames": k, "pretrained": bool(pretrained), "pretrain_source": source,
+            "steps": int(len(hist) * int(np.ceil(n_train_frames / config.batch_size))),
+            "train_seconds": train_s, "pretrain_seconds": pre_s, "epochs_run": len(hist),
+            "train_frames": n_train_frames, "best_epoch": history.best_epoch,
+            "examples_per_s": float(hist["examples_per_s"].mean()) if len(hist) else float("nan"),
+            **classification_summary(df["label"].to_numpy()[test], probs_eval[test])}
+    if store is not None:
+        store.save(tag, key=key, ids=df["video_id"], split=df["split"], labels=df["label"],
+                   features=feats[:, : preset.fusion_frames], probs=probs_eval, meta=meta)
+        store.save_model(tag, model, key=key)
+    return {"tag": tag, **meta, "cached": False}
+
+
+def run_visual_table(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, store: FeatureStore | None = None,
+                     weights=None, device=None, n_jobs=None) -> pd.DataFrame:
+    """Table 2: Inception v3 for each (frames per video, pre-training) of the preset grid."""
+    frames = frame_inputs(bench, preset=preset, n_jobs=n_jobs)
+    rows = []
+    for k in preset.frames_grid:
+        for pt in preset.pretrain_grid:
+            r = run_visual_model(bench, preset, k, pt, frames=frames, seed=seed, store=store, weights=weights,
+                                 device=device)
+            rows.append({k2: r[k2] for k2 in ("frames", "pretrained", "pretrain_source", "steps", "train_seconds",
+                                               "pretrain_seconds", "hit_at_1", "hit_at_3", "f1", "epochs_run",
+                                               "examples_per_s", "cached")})
+    return pd.DataFrame(rows)
+
+
+def _ensure_inputs_for_fusion(bench, preset, *, seed, store, device, n_jobs, weights):
+    """Audio (Choi UC, Xception UC) and visual runs the fusion needs; trained when missing."""
+    runs = {}
+    for name in ("choi2016", "xception_audio"):
+        runs[name] = run_audio_model(bench, preset, name, "UC", seed=seed, store=store, device=device, n_jobs=n_jobs)
+    k, pt = preset.fusion_visual
+    frames = frame_inputs(bench, preset=preset, n_jobs=n_jobs)  # cached on disk; also needed for robustness
+    runs["visual"] = run_visual_model(bench, preset, k, pt, frames=frames, seed=seed, store=store, weights=weights,
+                                      device=device)
+    return runs, frames
+
+
+def run_fusion_table(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, store: FeatureStore,
+                     device=None, n_jobs=None, weights=None) -> dict:
+    """Table 4, Figures 2-3 and the robustness figure.
+
+    Returns ``{"table": DataFrame (method, hit_at_1, hit_at_3, f1 for Choi/Xception fusion and
+    the unimodal models), "confusions": {name: (C, C) matrix}, "degradation": DataFrame,
+    "runs": metadata}``.
+    """
+    from ..models.late_fusion import fusion_matrices
+
+    runs, frames = _ensure_inputs_for_fusion(bench, preset, seed=seed, store=store, device=device,
+                                             n_jobs=n_jobs, weights=weights)
+    vis = store.load(runs["visual"]["tag"])
+    vid_ids = list(vis["ids"])
+    frame_feats = {v: vis["features"][i].reshape(vis["features"].shape[1], -1) for i, v in enumerate(vid_ids)}
+    split_of = dict(zip(vid_ids, vis["split"]))
+    label_of = dict(zip(vid_ids, vis["labels"].astype(int)))
+    vis_probs = dict(zip(vid_ids, vis["probs"]))
+    k = preset.fusion_frames
+    rows, confusions, fused_models, out_probs = [], {}, {}, {}
+    for name in ("xception_audio", "choi2016"):
+        aud = store.load(runs[name]["tag"])
+        aud_feats = dict(zip(aud["ids"], aud["features"]))
+        aud_probs = dict(zip(aud["ids"], aud["probs"]))
+        ids = [v for v in vid_ids if v in aud_feats]  # videos with both inputs
+        parts = {s: [v for v in ids if split_of[v] == s] for s in ("train", "val", "test")}
+        X = {s: fusion_matrices(aud_feats, frame_feats, p, n_frames=k) for s, p in parts.items()}
+        Y = {s: np.array([label_of[v] for v in p]) for s, p in parts.items()}
+        t0 = time.perf_counter()
+        model, history = train_fusion(X["train"], Y["train"], X["val"], Y["val"], n_frames=k,
+                                      num_classes=bench.num_classes, config=_config(preset, "fusion", seed),
+                                      hidden=preset.fusion_hidden, device=device)
+        secs = time.perf_counter() - t0
+        probs = softmax(_predict_inputs(model, X["test"], batch_size=64, device=device), 1)
+        label = _PAPER_AUDIO_NAMES[name]
+        yt = Y["test"]
+        rows.append({"method": label, "model": "fusion", "frames": k, **classification_summary(yt, probs),
+                     "train_seconds": secs})
+        rows.append({"method": label, "model": "audio only", "frames": 0,
+                     **classification_summary(yt, np.stack([aud_probs[v] for v in parts["test"]])),
+                     "train_seconds": runs[name]["train_seconds"]})
+        fused_models[name] = (model, parts, Y)
+        out_probs[name] = {"fusion": probs, "audio": np.stack([aud_probs[v] for v in parts["test"]])}
+    test_ids = fused_models["xception_audio"][1]["test"]
+    yt = fused_models["xception_audio"][2]["test"]
+    vprobs = np.stack([vis_probs[v] for v in test_ids])
+    rows.append({"method": "Inception v3", "model": "video only", "frames": preset.eval_frames,
+                 **classification_summary(yt, vprobs), "train_seconds": runs["visual"]["train_seconds"]})
+    C = bench.num_classes
+    confusions["audio (Xception + UC)"] = confusion(yt, out_probs["xception_audio"]["audio"], n_classes=C)
+    confusions["video (Inception v3)"] = confusion(yt, vprobs, n_classes=C)
+    confusions["fusion (Xception + Inception v3)"] = confusion(yt, out_probs["xception_audio"]["fusion"], n_classes=C)
+
+    # robustness: Xception audio model under noise / missing, frames dropped / missing
+    name = "xception_audio"
+    fmodel, parts, Y = fused_models[name]
+    saved = store.load_model(runs[name]["tag"])
+    inputs = audio_inputs(bench, model=name, crop="UC", preset=preset, n_jobs=n_jobs)
+    test_x = [inputs[v] for v in parts["test"]]
+    amodel = _Standardise(_build_audio_model(name, C, (1, *np.asarray(test_x[0]).shape[-2:])), 0.0, 1.0)
+    amodel.load_state_dict(saved["state"])
+    vsaved = store.load_model(runs["visual"]["tag"])
+    vmodel = _frame_model(C)
+    vmodel.load_state_dict(vsaved["state"])
+    test_frames = [frames[v][:k] for v in parts["test"]]
+    per_frame_probs, _ = _per_frame_probs(vmodel, test_frames, k, device=device)
+
+    def video_probs(mask):
+        out = np.full((len(test_frames), C), 1.0 / C)
+        for i in range(len(test_frames)):
+            m = mask[i] & per_frame_probs["valid"][i]
+            if m.any():
+                out[i] = per_frame_probs["p"][i][m].mean(0)
+        return out
+
+    ff = np.stack([frame_feats[v] for v in parts["test"]]).reshape(len(test_frames), k, -1)
+    deg = degradation_table(fusion_model=fmodel, audio_model=amodel, audio_name=name, audio_x=test_x,
+                            frame_feats=ff, frame_probs_fn=video_probs, labels=Y["test"], n_frames=k,
+                            snr_db=preset.snr_db, keep_fractions=preset.keep_fractions, seed=seed, device=device)
+    return {"table": pd.DataFrame(rows), "confusions": confusions, "degradation": deg, "runs": runs,
+            "n_test": len(yt)}
+
+
+def _per_frame_probs(model, frames: list, k: int, *, device=None):
+    """Per-frame softmax ``(n, k, C)`` with a validity mask for videos with fewer frames."""
+    lens = [min(len(f), k) for f in frames]
+    flat = np.concatenate([np.asarray(f[:k]) for f in frames])
+    logits = predict(model, (torch.from_numpy(flat),), batch_size=64, device=device, has_targets=False,
+                     input_transform=_frame_transform)
+    p = softmax(logits, 1)
+    C = p.shape[1]
+    out = np.zeros((len(frames), k, C))
+    valid = np.zeros((len(frames), k), bool)
+    pos = 0
+    for i, n in enumerate(lens):
+        out[i, :n] = p[pos: pos + n]
+        valid[i, :n] = True
+        pos += n
+    return {"p": out, "valid": valid}, C
+
+
+# --------------------------------------------------------------------------- figures
+def plot_confusions(confusions: dict, class_names, *, title: str = "", figsize=None):
+    """Confusion matrices side by side (seaborn heatmaps, row-normalised, in %), as Figures 2-3."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    n = len(confusions)
+    fig, axes = plt.subplots(1, n, figsize=figsize or (6.2 * n, 5.6), squeeze=False)
+    for ax, (name, cm) in zip(axes[0], confusions.items()):
+        sns.heatmap(100 * np.asarray(cm), ax=ax, vmin=0, vmax=100, cmap="Blues", annot=len(class_names) <= 13,
+                    fmt=".0f", annot_kws={"size": 7}, cbar=False, square=True,
+                    xticklabels=class_names, yticklabels=class_names)
+        ax.set_title(name)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_degradation(deg: pd.DataFrame, *, metric: str = "hit_at_1", title: str = ""):
+    """Accuracy of fusion vs single-modality models under degraded or missing input (3 panels)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    clean = deg[deg["condition"] == "clean"]
+    noise = pd.concat([clean[clean["model"] != "video only"].assign(level=np.inf), deg[deg["condition"] == "audio noise"]])
+    noise = noise.assign(snr=noise["level"].map(lambda v: "clean" if np.isinf(v) else f"{v:g} dB"))
+    sns.pointplot(data=noise, x="snr", y=metric, hue="model", ax=axes[0], order=list(dict.fromkeys(noise["snr"])))
+    axes[0].set_title("audio noise (SNR)")
+    kept = deg[deg["condition"] == "frames kept"]
+    sns.pointplot(data=kept, x="level", y=metric, hue="model", ax=axes[1],
+                  order=sorted(kept["level"].unique(), reverse=True))
+    axes[1].set_xlabel("fraction of frames kept")
+    axes[1].set_title("dropped frames")
+    miss = deg[deg["model"] == "fusion"]
+    miss = miss[miss["condition"].isin(["clean", "audio missing", "video missing"])]
+    sns.barplot(data=miss, x="condition", y=metric, ax=axes[2], color="tab:blue")
+    axes[2].set_title("fusion with a missing modality")
+    for ax in axes:
+        ax.set_ylim(0, 100)
+        ax.set_ylabel(metric.replace("_at_", "@").replace("hit", "Hit") + " (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
