@@ -354,3 +354,91 @@ def test_audiovisual_net_layout_and_freeze():
     net(a, f).sum().backward()
     assert all(p.grad is None for p in net.visual.parameters())
     assert all(p.grad is not None for p in net.fusion.parameters())
+
+
+# --------------------------------------------------------------------------- schemes
+
+
+@pytest.fixture(scope="module")
+def tiny_av_data():
+    from avlib.train.ismir import AVData
+
+    rng = np.random.default_rng(0)
+    n, C = 12, 3
+    labels = np.arange(n) % C
+    audio = rng.normal(size=(n, 1, 96, 26)).astype(np.float32) + labels[:, None, None, None]
+    frames = [rng.integers(0, 255, size=(3, 3, 75, 75), dtype=np.uint8) for _ in range(n)]
+    split = np.array(["train"] * 7 + ["val"] * 2 + ["test"] * 3)
+    return AVData(audio, frames, labels, split, np.array([f"v{i}" for i in range(n)]), ["a", "b", "c"])
+
+
+def test_schemes_end_to_end_tiny(tiny_av_data):
+    from avlib.train import ismir
+    from avlib.train.loop import TrainConfig
+
+    data = tiny_av_data
+    cfg = TrainConfig(epochs=1, batch_size=4, lr=1e-3, seed=0)
+    fe = ismir.train_feature_extraction_scheme(
+        data, n_frames=1, audio_name="choi2016", fusion_config=TrainConfig(epochs=2, batch_size=4, seed=0),
+        fusion_hidden=(16,), audio_config=cfg, visual_config=TrainConfig(epochs=1, batch_size=4, seed=0))
+    assert fe.audio_features.shape == (12, 1024) and fe.frame_features.shape == (12, 1, 2048)
+    assert fe.logits.shape == (12, 3) and np.isfinite(fe.logits).all()
+    assert all(not p.requires_grad for p in fe.model.audio.parameters())
+    # the stored logits are those of the assembled network
+    _, _, again = ismir.extract_av_features(fe.model, data, k=1)
+    np.testing.assert_allclose(again, fe.logits, rtol=1e-4, atol=1e-4)
+
+    before = [p.detach().clone() for p in fe.model.visual.parameters()][:3]
+    joint = ismir.train_joint_scheme(data, n_frames=1, audio_name="choi2016", config=cfg, fusion_hidden=(16,))
+    assert joint.frame_features.shape == (12, 1, 2048)
+    assert all(p.requires_grad for p in joint.model.visual.parameters())
+    assert joint.model.visual is not fe.model.visual
+    assert all(torch.equal(a, b) for a, b in zip(before, list(fe.model.visual.parameters())[:3]))
+    acc = ismir.accuracy_table([fe, joint], paper={"feature extraction": {"hit_at_1": 88.28}})
+    assert list(acc["scheme"]) == ["feature extraction", "joint"] and acc["Hit@1 (paper)"].iloc[0] == 88.28
+
+    for res in (fe, joint):
+        cor = ismir.analyse_correspondence(res, data.categories, k_audio=3, k_visual=4, groups="label")
+        assert cor.importance_audio.shape == (3, 1024) and cor.importance_visual.shape == (3, 2048)
+        assert np.all(np.nan_to_num(cor.importance_audio) >= 0)
+        assert len(cor.correlations) == 3 and cor.correlations[0].rho.shape == (7, 7)
+        assert set(cor.summary["scheme"]) == {res.scheme}
+    claims = ismir.claim_table([cor.summary])
+    assert claims.shape[0] == 1
+
+    ex = ismir.gradcam_examples(joint, data, per_category=1)
+    assert ex and ex[0]["audio_map"].shape == (96, 26) and ex[0]["frame_map"].shape == (75, 75)
+    assert all(0 <= e["audio_map"].min() and e["audio_map"].max() <= 1 + 1e-6 for e in ex)
+
+
+def test_visual_importance_is_gradient_of_frame_mean():
+    """a^v = sum over frames of the frame gradients equals d y / d mean(frames)."""
+    from avlib.models.audiovisual import AudioVisualNet
+
+    torch.manual_seed(0)
+    k, da = 3, 4
+    fusion = nn.Sequential(nn.Flatten(), nn.Linear((2 * k + 1) * da, 5), nn.Tanh(), nn.Linear(5, 2)).double()
+    fuse = lambda a, f: fusion(AudioVisualNet.fusion_input(a, f))  # noqa: E731
+    a = torch.randn(2, da, dtype=torch.float64)
+    f = torch.randn(2, k, 2 * da, dtype=torch.float64)
+    (ga, gf), pred = imp.decision_gradients(lambda x, y: fuse(x.double(), y.double()), [a.numpy(), f.numpy()])
+    resid = f - f.mean(1, keepdim=True)
+    v = f.mean(1).clone().requires_grad_(True)
+    y = fuse(a, resid + v[:, None])
+    (gv,) = torch.autograd.grad(y.gather(1, torch.as_tensor(pred)[:, None]).sum(), v)
+    np.testing.assert_allclose(gf.sum(1), gv.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_presets():
+    from avlib.train import ismir
+
+    for scale in ("smoke", "cpu", "paper"):
+        p = ismir.get_preset(scale)
+        assert p.k_audio == 10 and p.k_visual == 20
+    assert ismir.get_preset("paper").n_frames == 50 and ismir.get_preset("paper").audio_model == "xception_audio"
+    with pytest.raises(ParameterError):
+        ismir.get_preset("cpu", k_audo=3)
+    with pytest.raises(ParameterError):
+        ismir.get_preset("gpu")
+    with pytest.raises(ParameterError):
+        ismir.get_preset("cpu", groups="truth")

@@ -173,3 +173,56 @@ def test_bad_inputs_raise_parameter_error():
         m(torch.zeros(2, 5, 1, *HW), torch.zeros(2, 5, 5))
     with pytest.raises(ParameterError):
         CNNxMLP(HW, 3, 5, 4, deconv_kernels=(40, 4))
+
+
+# ----------------------------------------------------------------------------- DTN
+from avlib.models.dtn import DTNLoss, WeaklySharedDTN, dtn, pretrain_autoencoders  # noqa: E402
+
+
+def test_dtn_layer_sizes_of_the_paper():
+    m = dtn("avletters")
+    assert (m.n_audio, m.n_image, m.num_classes) == (286, 13_200, 26)
+    assert [l.out_features for l in m.audio] == [512, 256, 256, 256]
+    assert [l.out_features for l in m.image] == [2048, 256, 256, 256]
+    d = dtn("digits")
+    assert (d.n_audio, d.n_image, d.num_classes) == (156, 16_200, 10)
+
+
+def test_dtn_forward_and_losses():
+    torch.manual_seed(0)
+    m = WeaklySharedDTN(12, 30, 3, audio_hidden=(16, 8, 8, 8), image_hidden=(20, 8, 8, 8))
+    x_img, x_mfcc, y = torch.randn(6, 5, 6), torch.randn(6, 12), torch.randint(0, 3, (6,))
+    loss_fn = DTNLoss(m, eta=1e-2, gamma=1e-1)
+    m.train()
+    logits = m(x_img, x_mfcc)
+    assert logits.shape == (6, 3)
+    loss = loss_fn(logits, y)
+    za, zi = torch.nn.functional.cross_entropy, None
+    c = loss_fn.components
+    assert c["J2"] > 0 and c["Omega"] > 0
+    assert float(loss) == pytest.approx(c["J1"] + 1e-2 * c["J2"] + 1e-1 * c["Omega"], rel=1e-5)
+    loss.backward()
+    assert all(p.grad is not None for p in m.parameters())
+    # Omega vanishes when the shared layers are equal
+    for a, b in m.shared_pairs():
+        with torch.no_grad():
+            b.copy_(a)
+    assert float(loss_fn.omega()) == 0.0
+    # J2 is lower when co-occurring pairs have larger inner products than the others
+    h = torch.eye(4) * 5
+    assert DTNLoss.cooccurrence(h, h) < DTNLoss.cooccurrence(h, h.flip(0))
+    m.eval()
+    assert float(loss_fn(m(x_img, x_mfcc), y)) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(m(x_img, x_mfcc), y)))
+
+
+def test_dtn_autoencoder_pretraining_reduces_reconstruction_error():
+    torch.manual_seed(0)
+    m = WeaklySharedDTN(12, 30, 3, audio_hidden=(16, 8, 8, 8), image_hidden=(20, 8, 8, 8))
+    x_img, x_mfcc = torch.randn(64, 30), torch.randn(64, 12)
+    one = pretrain_autoencoders(m, x_img, x_mfcc, epochs=1, tol=None)
+    more = pretrain_autoencoders(m, x_img, x_mfcc, epochs=30, tol=None)
+    assert len(one["audio"]) == 2 and len(one["image"]) == 2
+    assert more["audio"][0] < one["audio"][0]
+    with pytest.raises(ParameterError):
+        WeaklySharedDTN(12, 30, 3, audio_hidden=(16, 8, 8, 4), image_hidden=(20, 8, 8, 8))

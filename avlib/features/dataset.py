@@ -186,6 +186,36 @@ def _work(task):
     return vid, "computed", key, amount, arr
 
 
+def _mp_context():
+    """fork where available (works from notebooks and stdin scripts; workers use no torch), else spawn."""
+    import multiprocessing as mp
+
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
+def _warm_up(kind, params):
+    """Run the feature code once on a synthetic signal (librosa import and numba JIT)."""
+    if kind not in _AUDIO_KINDS:
+        import cv2  # noqa: F401
+
+        return
+    from . import audio as A
+
+    y = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    p = {k: v for k, v in params.items() if k not in ("min_duration",)}
+    try:
+        if kind in ("choi_uc", "choi_cc"):
+            A.logmel_choi(y, sr=16000, seconds=1.0)
+        elif kind == "han":
+            A.logmel_han(y, sr=16000)
+        else:
+            import librosa
+
+            librosa.feature.mfcc(y=y, sr=16000, n_mfcc=p.get("n_mfcc", 20))
+    except Exception:  # warming up is only an optimisation
+        pass
+
+
 def _init_worker():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -254,9 +284,8 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
             results[r[0]] = r
             bar.update(1)
     else:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(min(n_jobs, len(tasks)), initializer=_init_worker) as pool:
+        _warm_up(kind, params)  # imports/JIT once here, inherited by forked workers
+        with _mp_context().Pool(min(n_jobs, len(tasks)), initializer=_init_worker) as pool:
             for r in pool.imap_unordered(_work, tasks, chunksize=1):
                 results[r[0]] = r
                 bar.update(1)

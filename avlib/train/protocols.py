@@ -47,6 +47,12 @@ __all__ = [
     "crossval",
     "holdout",
     "compare_protocols",
+    "paper_rule",
+    "downsample_images",
+    "xflow_arrays",
+    "xflow_preprocess",
+    "xflow_model_factory",
+    "xflow_crossval",
 ]
 
 PROTOCOLS = ("paper", "clean")
@@ -340,3 +346,126 @@ def compare_protocols(paper: CVResult, clean: CVResult) -> dict:
         "gap": paper.mean - clean.mean,
         "selection_optimism": float(np.mean(sel_gap)) if sel_gap else float("nan"),
     }
+
+
+# ----------------------------------------------------------------------------- XFlow runs
+def downsample_images(x, factor: int):
+    """Average-pool the last two axes of ``x`` by an integer ``factor`` (floor of the size).
+
+    Used by the reduced presets: e.g. 80x60 -> 20x15 and 90x120 -> 22x30 with ``factor=4``.
+    ``factor=1`` returns ``x`` unchanged. Works on NumPy arrays and tensors (returns a tensor).
+    """
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    f = int(factor)
+    if f < 1:
+        raise ParameterError(f"downsample factor must be >= 1, got {factor}")
+    if f == 1:
+        return t
+    lead = t.shape[:-2]
+    h, w = t.shape[-2:]
+    out = torch.nn.functional.avg_pool2d(t.reshape(-1, 1, h, w).float(), f)
+    return out.reshape(*lead, h // f, w // f)
+
+
+def xflow_arrays(ds, family: str, *, indices=None, downsample: int = 1, chunk: int = 96) -> tuple:
+    """Model inputs of a :class:`avlib.data.speech.SpeechDataset` as tensors.
+
+    ``family="cnnxmlp"``: ``(x_img (N, m, H', W'), x_mfcc (N, 26 m), y)``;
+    ``family="lstm"``: ``(x_img (N, T, 1, H', W'), x_mfcc (N, T, 26), mask (N, T), y)``,
+    with ``H' = H // downsample``. Built ``chunk`` clips at a time so the full-resolution
+    sequences of a large dataset never sit in memory at once.
+    """
+    from ..data.speech import cnn_mlp_inputs, sequence_inputs
+
+    idx = np.arange(len(ds)) if indices is None else np.asarray(indices)
+    lstm = "lstm" in family.lower()
+    parts = []
+    for start in range(0, len(idx), chunk):
+        sel = idx[start:start + chunk]
+        arrs = sequence_inputs(ds, sel) if lstm else cnn_mlp_inputs(ds, sel)
+        arrs = list(arrs)
+        arrs[0] = downsample_images(arrs[0], downsample)
+        parts.append([torch.as_tensor(a) for a in arrs])
+    return tuple(torch.cat([p[i] for p in parts]) for i in range(len(parts[0])))
+
+
+def xflow_preprocess(family: str):
+    """Per-fold preprocessing for XFlow inputs: MFCCs z-scored with training statistics
+    (masked for the LSTM inputs); images are normalised by the models' input BN."""
+    from functools import partial
+
+    if "lstm" in family.lower():
+        return partial(standardize_features, which=(1,), mask_index=2)
+    return partial(standardize_features, which=(1,))
+
+
+def xflow_model_factory(family: str, dataset: str, variant: str, data: tuple, *,
+                        num_classes: Optional[int] = None, **kwargs) -> Callable:
+    """A ``make_model(seed)`` for :func:`crossval` whose geometry comes from ``data``."""
+    from ..models.xflow import build_xflow_model
+
+    x_img = data[0]
+    hw = tuple(int(v) for v in x_img.shape[-2:])
+    n_frames = int(x_img.shape[1])
+    ncls = int(num_classes) if num_classes else None
+
+    def make_model(seed: int):
+        extra = dict(image_hw=hw, n_frames=n_frames, **kwargs)
+        if ncls:
+            extra["num_classes"] = ncls
+        return build_xflow_model(family, dataset, variant, **extra)
+
+    return make_model
+
+
+def xflow_crossval(ds, *, families=("cnnxmlp", "lstm"),
+                   variants=("baseline", "xflow", "no_xconns", "no_resconns"),
+                   protocols=("clean",), epochs: dict | int = 10, batch_size: dict | None = None,
+                   runs: dict | int = 1, max_folds: Optional[int] = None, downsample: int = 1,
+                   val_fraction: float = 0.2, carry_over: bool = False, seed: int = 0,
+                   lr: float = 1e-3, device=None, folds=None, log=None) -> dict:
+    """Cross-validate XFlow models on one dataset under one or both protocols.
+
+    Returns ``{(family, variant, protocol): CVResult}``. ``epochs``/``runs``/``batch_size``
+    may be dicts keyed by family (the paper: 300 epochs; batch 128 CNN x MLP, 32 LSTM; best
+    of 5 runs for the large models). The clean results also carry the paper's selection
+    rule on the same runs (see :func:`paper_rule`). ``log`` is called with a line per
+    finished configuration.
+    """
+    from ..data.speech import speaker_folds
+
+    folds = folds if folds is not None else speaker_folds(ds)
+    bs = {"cnnxmlp": 128, "lstm": 32}
+    bs.update(batch_size or {})
+    out = {}
+    for fam in families:
+        data = xflow_arrays(ds, fam, downsample=downsample)
+        ep = epochs[fam] if isinstance(epochs, dict) else int(epochs)
+        nr = runs[fam] if isinstance(runs, dict) else int(runs)
+        cfg = TrainConfig(epochs=ep, batch_size=bs[fam], lr=lr, monitor="val_acc", seed=seed)
+        for var in variants:
+            make = xflow_model_factory(fam, ds.info.name, var, data,
+                                       num_classes=ds.info.n_classes)
+            for prot in protocols:
+                t0 = time.perf_counter()
+                res = crossval(make, data, folds, config=cfg, protocol=prot, runs=nr,
+                               speakers=ds.speakers, val_fraction=val_fraction,
+                               carry_over=carry_over and prot == "paper",
+                               preprocess=xflow_preprocess(fam), max_folds=max_folds,
+                               seed=seed, device=device)
+                out[(fam, var, prot)] = res
+                if log is not None:
+                    log(f"{ds.info.name} {fam} {var} {prot}: mean acc {res.mean:.3f} over "
+                        f"{len(res.chosen)} folds ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def paper_rule(result: CVResult) -> CVResult:
+    """The paper's selection rule applied to the runs of a clean cross-validation: per fold
+    the best test accuracy over epochs and runs (same models, test fold used for selection)."""
+    chosen = []
+    for r in result.chosen:
+        fold_runs = [x for x in result.runs if x.fold == r.fold]
+        best = max(fold_runs, key=lambda x: x.max_test_acc)
+        chosen.append(dataclasses.replace(best, protocol="paper-rule", test_acc=best.max_test_acc))
+    return CVResult(protocol="paper-rule", runs=result.runs, chosen=chosen)

@@ -180,6 +180,13 @@ def generate_image_bank(label: int, out_dir, *, n: int, size: int, seed: int) ->
     return n
 
 
+def _mp_context():
+    """fork where available (works from notebooks and stdin scripts; workers use no torch), else spawn."""
+    import multiprocessing as mp
+
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
 def _worker_init():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -282,7 +289,7 @@ def ensure_instrument_benchmark(data_root, *, scale: str, seed: int = 0, n_jobs:
                 rows.append(r)
             bar.update(1)
     else:
-        ctx = mp.get_context("spawn")
+        ctx = _mp_context()
         with ctx.Pool(n_jobs, initializer=_worker_init) as pool:
             for r in pool.imap_unordered(_run_task, tasks, chunksize=1):
                 if isinstance(r, dict):

@@ -1,0 +1,237 @@
+"""Interpretability analyses of the XFlow paper (Section III-C, Figures 7-11).
+
+* Fig. 9: t-SNE of the outputs of the second 2D->1D cross-connection of a trained CNN x MLP,
+  one example per speaker and class (:func:`one_per_speaker_class`,
+  :func:`connection_outputs`, :func:`tsne_embedding`, :func:`plot_tsne`); we add the
+  silhouette score (:func:`cluster_separation`) so "visible clustering" becomes a number,
+  for the first and the second cross-connection.
+* Figs. 10-11 and equation (1): per-time-step squared L2 differences of the MFCC inputs and
+  of the outputs of the first 1D->2D residual connection of a trained {CNN x MLP}-LSTM
+  (:func:`residual_differences`), and those outputs as images (:func:`plot_residual_maps`).
+* Figs. 7-8: validation accuracy (5-epoch moving average) and loss per epoch
+  (:func:`plot_curves`).
+
+All functions take a model built by :mod:`avlib.models.xflow` and use its
+``forward_intermediates`` output convention (no hooks into layers).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ParameterError
+from ..metrics.stats import moving_average
+
+__all__ = [
+    "one_per_speaker_class",
+    "connection_outputs",
+    "tsne_embedding",
+    "cluster_separation",
+    "residual_differences",
+    "residual_maps",
+    "plot_tsne",
+    "plot_equation1",
+    "plot_residual_maps",
+    "plot_curves",
+]
+
+
+def one_per_speaker_class(speakers, labels, *, seed: int = 0) -> np.ndarray:
+    """Indices of one example per (speaker, class) pair, chosen at random with ``seed``."""
+    speakers, labels = np.asarray(speakers), np.asarray(labels)
+    if speakers.shape != labels.shape:
+        raise ParameterError("speakers and labels must have the same length")
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in dict.fromkeys(speakers.tolist()):
+        for c in np.unique(labels):
+            pos = np.flatnonzero((speakers == s) & (labels == c))
+            if len(pos):
+                out.append(int(rng.choice(pos)))
+    return np.array(sorted(out), dtype=np.int64)
+
+
+@torch.no_grad()
+def connection_outputs(model, inputs: Sequence, keys: Sequence[str], *, batch_size: int = 64,
+                       device=None) -> dict:
+    """Outputs of the named connections (:data:`avlib.models.xflow.INTERMEDIATE_KEYS`).
+
+    ``inputs`` are the model inputs (without targets). The model runs in eval mode.
+    Returns ``{key: np.ndarray [shape=(N, ...)]}``.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    n = len(inputs[0])
+    acc = {k: [] for k in keys}
+    for start in range(0, n, batch_size):
+        batch = [torch.as_tensor(x[start:start + batch_size]).to(device) for x in inputs]
+        out = model.forward_intermediates(*batch).intermediates
+        for k in keys:
+            if k not in out:
+                raise ParameterError(f"model variant {getattr(model, 'variant', '?')} has no "
+                                     f"output {k!r}; available: {sorted(out)}")
+            acc[k].append(out[k].float().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in acc.items()}
+
+
+def tsne_embedding(features, *, seed: int = 0, perplexity: Optional[float] = None) -> np.ndarray:
+    """Two-dimensional t-SNE (scikit-learn) of ``features [shape=(N, D)]``.
+
+    ``perplexity`` defaults to ``min(30, (N - 1) / 3)`` (must stay below N).
+    """
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    if len(x) < 5:
+        raise ParameterError(f"t-SNE needs at least 5 points, got {len(x)}")
+    perp = perplexity if perplexity is not None else min(30.0, (len(x) - 1) / 3.0)
+    return TSNE(n_components=2, perplexity=perp, random_state=seed, init="pca").fit_transform(x)
+
+
+def cluster_separation(features, labels) -> float:
+    """Silhouette score of the classes in ``features`` (-1..1; > 0 = classes cluster)."""
+    from sklearn.metrics import silhouette_score
+
+    x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
+        return float("nan")
+    return float(silhouette_score(x, labels))
+
+
+@torch.no_grad()
+def residual_maps(model, mfcc_seq, *, connection: str = "r1d2d_1") -> np.ndarray:
+    """Outputs of a 1D->2D connection of an LSTM model applied frame by frame.
+
+    Parameters
+    ----------
+    model : CNNxMLPLSTM with residual connections
+    mfcc_seq : array-like [shape=(T, n_mfcc)]
+        The (standardised, as fed to the model) MFCCs of the valid frames of one example.
+
+    Returns
+    -------
+    np.ndarray [shape=(T, C, H, W)]
+    """
+    conn = getattr(model, connection, None)
+    if conn is None:
+        raise ParameterError(f"model variant {getattr(model, 'variant', '?')} has no {connection}")
+    model.eval()
+    p = next(model.parameters())
+    x = torch.as_tensor(np.asarray(mfcc_seq), dtype=p.dtype, device=p.device)
+    return conn(x).float().cpu().numpy()
+
+
+def residual_differences(model, mfcc_seq, *, kernels: Optional[Sequence[int]] = None,
+                         connection: str = "r1d2d_1") -> dict:
+    """Equation (1) of the paper for one example.
+
+    ``diff_mfcc[t] = ||x_t - x_{t-1}||^2`` and, per deconvolution kernel ``k``,
+    ``diff_img[k, t] = ||res_conn(x_t)[k] - res_conn(x_{t-1})[k]||^2`` for t = 1..T-1.
+
+    Returns
+    -------
+    dict
+        ``diff_mfcc (T-1,)``, ``diff_img (K, T-1)``, ``kernels``, and ``pearson (K,)``: the
+        correlation of each kernel's curve with the MFCC curve (how well the connection
+        preserves the temporal changes of its input; NaN for constant curves).
+    """
+    x = np.asarray(mfcc_seq, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 3:
+        raise ParameterError(f"mfcc_seq must be (T >= 3, n_mfcc), got {x.shape}")
+    maps = residual_maps(model, x, connection=connection).astype(np.float64)  # T x C x H x W
+    ks = list(range(maps.shape[1])) if kernels is None else list(kernels)
+    diff_mfcc = np.sum(np.diff(x, axis=0) ** 2, axis=1)
+    d = np.diff(maps[:, ks], axis=0)                                           # T-1 x K x H x W
+    diff_img = np.sum(d.reshape(d.shape[0], d.shape[1], -1) ** 2, axis=2).T   # K x T-1
+    pearson = []
+    for row in diff_img:
+        if np.std(row) == 0 or np.std(diff_mfcc) == 0:
+            pearson.append(float("nan"))
+        else:
+            pearson.append(float(np.corrcoef(row, diff_mfcc)[0, 1]))
+    return {"diff_mfcc": diff_mfcc, "diff_img": diff_img, "kernels": ks,
+            "pearson": np.array(pearson)}
+
+
+# ----------------------------------------------------------------------------- plots
+def plot_tsne(embedding, labels, *, class_names=None, title: str = "", ax=None):
+    """Scatter plot of a 2-D embedding coloured by class (Fig. 9)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(5.5, 4.5))[1]
+    labels = np.asarray(labels)
+    cmap = plt.get_cmap("tab10" if len(np.unique(labels)) <= 10 else "tab20")
+    for i, c in enumerate(np.unique(labels)):
+        sel = labels == c
+        name = class_names[c] if class_names is not None else str(c)
+        ax.scatter(embedding[sel, 0], embedding[sel, 1], s=18, color=cmap(i % cmap.N), label=name)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2, loc="best", frameon=False)
+    return ax
+
+
+def plot_equation1(results: Sequence[dict], *, titles: Optional[Sequence[str]] = None):
+    """Fig. 10: per panel, the residual-output differences (top) over the MFCC differences
+    (bottom). ``results`` holds one :func:`residual_differences` dict per panel, each with a
+    single kernel."""
+    import matplotlib.pyplot as plt
+
+    n = len(results)
+    fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 3.6), squeeze=False)
+    for j, r in enumerate(results):
+        t = np.arange(1, len(r["diff_mfcc"]) + 1)
+        axes[0, j].plot(t, r["diff_img"][0], color="tab:blue")
+        axes[1, j].plot(t, r["diff_mfcc"], color="tab:orange")
+        axes[0, j].set_title(titles[j] if titles else f"kernel {r['kernels'][0]}", fontsize=8)
+        axes[1, j].set_xlabel("time step", fontsize=8)
+        for a in axes[:, j]:
+            a.tick_params(labelsize=6)
+    axes[0, 0].set_ylabel("residual output\n$\\|r(x_t)-r(x_{t-1})\\|^2$", fontsize=7)
+    axes[1, 0].set_ylabel("MFCC input\n$\\|x_t-x_{t-1}\\|^2$", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_residual_maps(maps: Sequence[np.ndarray], *, titles: Optional[Sequence[str]] = None):
+    """Fig. 11: one 2-D output map per panel (e.g. the middle frame of one example)."""
+    import matplotlib.pyplot as plt
+
+    n = len(maps)
+    fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.2), squeeze=False)
+    for j, m in enumerate(maps):
+        axes[0, j].imshow(m, cmap="viridis", aspect="auto")
+        axes[0, j].set_xticks([]), axes[0, j].set_yticks([])
+        if titles:
+            axes[0, j].set_title(titles[j], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(histories: dict, *, acc_key: str = "test_acc", loss_key: str = "test_loss",
+                window: int = 5, title: str = ""):
+    """Figs. 7-8: accuracy (raw and ``window``-epoch moving average) and loss per epoch.
+
+    ``histories`` maps a label (e.g. "baseline", "XFlow") to a per-epoch DataFrame or list of
+    dicts from :func:`avlib.train.loop.fit`.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (name, h) in enumerate(histories.items()):
+        df = pd.DataFrame(h)
+        color = f"C{i}"
+        a1.plot(df["epoch"], df[acc_key], color=color, alpha=0.3)
+        a1.plot(df["epoch"], moving_average(df[acc_key], window=window), color=color,
+                label=f"{name} ({window}-epoch average)")
+        a2.plot(df["epoch"], df[loss_key], color=color, label=name)
+    a1.set_xlabel("epoch"), a1.set_ylabel("accuracy"), a1.legend(fontsize=8)
+    a2.set_xlabel("epoch"), a2.set_ylabel("cross-entropy loss"), a2.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

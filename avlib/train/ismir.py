@@ -1,0 +1,801 @@
+"""ISMIR 2017 LBD: two training schemes of the audio-visual network and their correspondence.
+
+Slizovskaia, Gómez & Haro, "Correspondence between audio and visual deep models for musical
+instrument detection in video recordings", ISMIR 2017 late-breaking demo (Figure 1, Sec. 2):
+
+* **feature extraction** (:func:`train_feature_extraction_scheme`): the audio network and
+  the frame network are trained separately (the ICMR 2017 chapter's
+  :func:`avlib.train.icmr.train_audio_model` / :func:`~avlib.train.icmr.train_frame_model`,
+  or its stored runs), frozen, and the late fusion is trained on their penultimate features
+  (:func:`avlib.train.icmr.train_fusion`);
+* **joint training** (:func:`train_joint_scheme`): the same network
+  (:class:`avlib.models.audiovisual.AudioVisualNet`) trained end to end with
+  :func:`avlib.train.loop.fit`, every weight updated together.
+
+Then per video the audio (1024) and visual (2048, mean over frames) features, the
+category-wise importance of each feature for the multimodal decision, the top-10 audio and
+top-20 visual features per category and their Spearman matrix (:func:`analyse_correspondence`,
+built on :mod:`avlib.analysis`), and Grad-CAM on both modalities (:func:`gradcam_examples`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..errors import ParameterError
+from .loop import History, TrainConfig, fit
+
+__all__ = [
+    "ISMIRPreset",
+    "PRESETS",
+    "get_preset",
+    "AVData",
+    "AVDataset",
+    "load_av_data",
+    "SchemeResult",
+    "train_feature_extraction_scheme",
+    "train_joint_scheme",
+    "run_feature_extraction_scheme",
+    "run_joint_scheme",
+    "joint_config",
+    "paper_accuracy",
+    "extract_av_features",
+    "Correspondence",
+    "analyse_correspondence",
+    "accuracy_table",
+    "claim_table",
+    "gradcam_examples",
+    "plot_correlation_matrix",
+    "plot_correlation_grid",
+    "plot_intra_inter",
+    "plot_gradcam_examples",
+]
+
+SCHEMES = ("feature extraction", "joint")
+
+
+# --------------------------------------------------------------------------- presets
+@dataclass(frozen=True)
+class ISMIRPreset:
+    """Settings of the ISMIR experiment for one scale (the ICMR preset of the same scale
+    gives the subnetworks' inputs and separate-training schedules).
+
+    ``audio_model``: the audio subnetwork (the paper: Xception-like); ``n_frames``: frame
+    vectors per video in the fusion (ICMR FCVID: 50). ``joint_*``: schedule of the joint
+    scheme (the reference code's multimodal setting: Adam 1e-3 halved every 10 epochs,
+    batch 32, patience 10). Analysis: ``k_audio``/``k_visual`` (10/20), ``groups`` (which
+    videos count for category c: ``"predicted"``, the paper's F(d) = c, or ``"label"``),
+    ``analysis_split`` (``"all"`` videos or one split), significance ``alpha`` after
+    ``correction`` over the pairs of one matrix, ``strong`` (mean |rho| threshold for
+    "strong intra-modal"); ``gradcam_per_category`` correct and wrong examples.
+    """
+
+    scale: str
+    audio_model: str = "xception_audio"
+    n_frames: int = 50
+    joint_epochs: int = 100
+    joint_batch: int = 32
+    joint_lr: float = 1e-3
+    joint_lr_step: int | None = 10
+    joint_patience: int | None = 10
+    joint_train_frames: str = "random"  # k random frames per video and epoch ("first": fixed)
+    k_audio: int = 10
+    k_visual: int = 20
+    groups: str = "predicted"
+    analysis_split: str = "all"
+    alpha: float = 0.05
+    correction: str = "fdr_bh"
+    strong: float = 0.5
+    gradcam_per_category: int = 3
+    changes: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, ISMIRPreset] = {
+    "paper": ISMIRPreset(
+        scale="paper",
+        changes=(
+            "Paper settings: Xception audio network, Inception v3 frames, late fusion over 50 frames "
+            "(FCVID); joint scheme with the reference code's multimodal schedule."
+        ),
+    ),
+    "cpu": ISMIRPreset(
+        scale="cpu",
+        audio_model="choi2016",
+        n_frames=1,
+        joint_epochs=3,
+        joint_batch=16,
+        joint_lr_step=None,
+        joint_patience=None,
+        gradcam_per_category=1,
+        changes=(
+            "ISMIR cpu preset: Choi et al. audio network instead of Xception (2.5x cheaper to train "
+            "end to end); fusion over 1 frame per video instead of 50 (both schemes); joint scheme "
+            "3 epochs, batch 16, no early stopping (best validation epoch kept); the separately "
+            "trained subnetworks are the ICMR cpu runs; 1 correct and 1 wrong Grad-CAM example per "
+            "category."
+        ),
+    ),
+    "smoke": ISMIRPreset(
+        scale="smoke",
+        audio_model="choi2016",
+        n_frames=1,
+        joint_epochs=1,
+        joint_batch=8,
+        joint_lr_step=None,
+        joint_patience=None,
+        k_audio=10,
+        k_visual=20,
+        gradcam_per_category=1,
+        changes="ISMIR smoke preset (checks that everything runs; numbers are meaningless): 1 frame, 1 joint epoch.",
+    ),
+}
+
+
+def get_preset(scale: str, **overrides) -> ISMIRPreset:
+    """The preset of ``scale`` with field ``overrides`` (notebook parameters)."""
+    if scale not in PRESETS:
+        raise ParameterError(f"unknown scale {scale!r}; valid: {', '.join(PRESETS)}")
+    preset = PRESETS[scale]
+    unknown = set(overrides) - set(preset.to_dict())
+    if unknown:
+        raise ParameterError(f"unknown ISMIR preset fields: {sorted(unknown)}")
+    out = replace(preset, **overrides)
+    if out.groups not in ("predicted", "label"):
+        raise ParameterError(f"groups must be 'predicted' or 'label', got {out.groups!r}")
+    if out.analysis_split not in ("all", "train", "val", "test"):
+        raise ParameterError(f"analysis_split must be all/train/val/test, got {out.analysis_split!r}")
+    if out.n_frames < 1:
+        raise ParameterError(f"n_frames must be >= 1, got {out.n_frames}")
+    return out
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class AVData:
+    """Per-video inputs of both modalities, in one order.
+
+    ``audio``: float32 ``(n, 1, n_mels, t)`` log-mels; ``frames``: list of uint8 arrays
+    ``(m_i, 3, H, W)`` (all frames cached for the video); ``labels`` int ``(n,)``; ``split``
+    str ``(n,)``; ``ids`` str ``(n,)``; ``categories`` class names.
+    """
+
+    audio: np.ndarray
+    frames: list
+    labels: np.ndarray
+    split: np.ndarray
+    ids: np.ndarray
+    categories: list
+
+    def __post_init__(self):
+        self.audio = np.asarray(self.audio, dtype=np.float32)
+        if self.audio.ndim == 3:
+            self.audio = self.audio[:, None]
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.split = np.asarray(self.split, dtype=str)
+        self.ids = np.asarray(self.ids, dtype=str)
+        if not (len(self.audio) == len(self.frames) == len(self.labels) == len(self.split) == len(self.ids)):
+            raise ParameterError("AVData fields must all have one entry per video")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def indices(self, split: str) -> np.ndarray:
+        if split == "all":
+            return np.arange(len(self))
+        return np.flatnonzero(self.split == split)
+
+    def frames_array(self, k: int, idx=None) -> np.ndarray:
+        """The first ``k`` frames of each video ``(n, k, 3, H, W)`` (cycled if a video has fewer)."""
+        idx = np.arange(len(self)) if idx is None else np.asarray(idx)
+        return np.stack([_take_frames(self.frames[i], np.arange(k)) for i in idx])
+
+
+def _take_frames(f: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    f = np.asarray(f)
+    if len(f) == 0:
+        raise ParameterError("a video has no frames")
+    return f[np.asarray(pos) % len(f)]
+
+
+class AVDataset(Dataset):
+    """Items ``(log-mel (1, F, T) float32, frames (k, 3, H, W) uint8, label)`` of some videos.
+
+    With ``random_frames=True`` each access draws ``k`` distinct frames of the video (the
+    paper's random frame selection, a new draw every epoch); otherwise the first ``k``.
+    """
+
+    def __init__(self, data: AVData, idx, *, k: int, random_frames: bool = False, seed: int = 0):
+        self.data = data
+        self.idx = np.asarray(idx)
+        self.k = k
+        self.random_frames = random_frames
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, j):
+        i = int(self.idx[j])
+        f = self.data.frames[i]
+        if self.random_frames and len(f) > self.k:
+            pos = np.sort(self.rng.choice(len(f), self.k, replace=False))
+        else:
+            pos = np.arange(self.k)
+        frames = torch.from_numpy(np.ascontiguousarray(_take_frames(f, pos)))
+        return torch.from_numpy(self.data.audio[i]), frames, torch.tensor(int(self.data.labels[i]))
+
+
+def load_av_data(bench, *, audio_model: str, icmr_preset, n_jobs=None) -> AVData:
+    """Log-mels (UC crop) and frames of every video of an ICMR benchmark with both inputs.
+
+    Uses the ICMR chapter's cached extraction (:func:`avlib.train.icmr.audio_inputs`,
+    :func:`~avlib.train.icmr.frame_inputs`).
+    """
+    from .icmr import audio_inputs, frame_inputs
+
+    audio = audio_inputs(bench, model=audio_model, crop="UC", preset=icmr_preset, n_jobs=n_jobs)
+    frames = frame_inputs(bench, preset=icmr_preset, n_jobs=n_jobs)
+    df = bench.videos[bench.videos["video_id"].isin(audio) & bench.videos["video_id"].isin(frames)]
+    df = df[[len(frames[v]) > 0 for v in df["video_id"]]].reset_index(drop=True)
+    a = np.stack([np.asarray(audio[v], np.float32) for v in df["video_id"]])
+    if a.ndim == 3:
+        a = a[:, None]
+    return AVData(a, [frames[v] for v in df["video_id"]], df["label"].to_numpy(np.int64),
+                  df["split"].to_numpy(str), df["video_id"].to_numpy(str), list(bench.categories))
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class SchemeResult:
+    """A trained multimodal network and what the analysis needs from it, for all videos.
+
+    ``audio_features`` ``(n, Da)``, ``frame_features`` ``(n, k, Dv)``, ``logits`` ``(n, C)``
+    in the order of the :class:`AVData`; ``histories`` per trained part; ``seconds`` of
+    training (``seconds_by_part`` says which part; a reused stored run counts its
+    original training time and is flagged in ``meta``).
+    """
+
+    scheme: str
+    model: nn.Module
+    audio_features: np.ndarray
+    frame_features: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    histories: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    seconds_by_part: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(1)
+
+    def metrics(self, split: str = "test") -> dict:
+        """Hit@1, Hit@3, macro F1 (percent) on ``split`` (:mod:`avlib.metrics.classification`)."""
+        from ..metrics.classification import classification_summary, softmax
+
+        m = np.ones(len(self.labels), bool) if split == "all" else self.split == split
+        return classification_summary(self.labels[m], softmax(self.logits[m], 1))
+
+
+def _unit_frames(x: torch.Tensor) -> torch.Tensor:
+    """uint8 frames in [0, 255] -> float in [-1, 1] (ICMR scaling); floats pass unchanged."""
+    return x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x
+
+
+def _joint_transform(inputs, training: bool):
+    audio, frames = inputs
+    frames = _unit_frames(frames)
+    if training:  # random horizontal flip per video (paper Sec. 4.2)
+        flip = torch.rand(frames.shape[0], device=frames.device) < 0.5
+        frames = torch.where(flip[:, None, None, None, None], frames.flip(-1), frames)
+    return audio, frames
+
+
+@torch.no_grad()
+def extract_av_features(model, data: AVData, *, k: int, batch_size: int = 16, device=None):
+    """Penultimate features and logits of an :class:`AudioVisualNet` for every video.
+
+    Returns ``audio (n, Da)``, ``frames (n, k, Dv)``, ``logits (n, C)`` (float32), using the
+    first ``k`` frames of each video, in eval mode.
+    """
+    from ..utils import get_device
+
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    model.to(device).eval()
+    ds = AVDataset(data, np.arange(len(data)), k=k)
+    outs_a, outs_f, outs_l = [], [], []
+    for start in range(0, len(ds), batch_size):
+        items = [ds[j] for j in range(start, min(start + batch_size, len(ds)))]
+        a = torch.stack([it[0] for it in items]).to(device)
+        f = _unit_frames(torch.stack([it[1] for it in items]).to(device))
+        feats = model.forward_features(a, f)
+        outs_a.append(feats.audio.float().cpu())
+        outs_f.append(feats.frames.float().cpu())
+        outs_l.append(model.forward_head(feats).float().cpu())
+    return torch.cat(outs_a).numpy(), torch.cat(outs_f).numpy(), torch.cat(outs_l).numpy()
+
+
+def _fusion_logits(fusion, audio_feats, frame_feats, device=None) -> np.ndarray:
+    from ..models.audiovisual import AudioVisualNet
+    from .loop import predict
+
+    x = AudioVisualNet.fusion_input(torch.from_numpy(audio_feats), torch.from_numpy(frame_feats))
+    return predict(fusion, (x,), batch_size=256, device=device, has_targets=False)
+
+
+def _safe_batch(n: int, batch: int) -> int:
+    """A batch size that leaves no final batch of one (batch norm cannot train on it)."""
+    while n % batch == 1 and batch < n:
+        batch += 1
+    return batch
+
+
+def _standardised_audio(name: str, num_classes: int, x_train: np.ndarray):
+    from .icmr import _build_audio_model, _Standardise
+
+    return _Standardise(_build_audio_model(name, num_classes, x_train.shape), float(x_train.mean()),
+                        float(x_train.std() + 1e-6))
+
+
+# --------------------------------------------------------------------------- schemes
+def train_feature_extraction_scheme(
+    data: AVData,
+    *,
+    n_frames: int,
+    audio_name: str,
+    fusion_config: TrainConfig,
+    fusion_hidden=(1024, 1024),
+    audio_config: TrainConfig | None = None,
+    visual_config: TrainConfig | None = None,
+    visual_frames: int | None = None,
+    backbone_state=None,
+    audio_model: nn.Module | None = None,
+    visual_model: nn.Module | None = None,
+    device=None,
+) -> SchemeResult:
+    """Feature-extraction scheme (ISMIR 2017 Figure 1, left): separate subnetworks, frozen,
+    late fusion trained on their features.
+
+    Parameters
+    ----------
+    data : AVData
+    n_frames : int
+        Frame vectors per video in the fusion.
+    audio_name : str
+        Registered audio model (``"xception_audio"``, ``"choi2016"``).
+    fusion_config, audio_config, visual_config : TrainConfig
+        Schedules of the three separate trainings (audio/visual only needed when the
+        subnetwork is not given).
+    visual_frames : int, optional
+        Frames per training video of the frame network (default ``n_frames``).
+    backbone_state : dict, optional
+        Pre-trained Inception v3 backbone (ICMR image-bank pre-training) to start from.
+    audio_model, visual_model : nn.Module, optional
+        Already trained subnetworks (e.g. the ICMR chapter's stored runs); trained here
+        with :func:`avlib.train.icmr.train_audio_model` / ``train_frame_model`` if omitted.
+
+    Returns
+    -------
+    SchemeResult
+        ``model`` is an :class:`~avlib.models.audiovisual.AudioVisualNet` with frozen
+        subnetworks.
+    """
+    from ..models.audiovisual import AudioVisualNet
+    from .icmr import train_audio_model, train_fusion, train_frame_model
+
+    C = len(data.categories)
+    tr, va = data.indices("train"), data.indices("val")
+    histories, secs = {}, {}
+    if audio_model is None:
+        if audio_config is None:
+            raise ParameterError("audio_config is needed to train the audio subnetwork")
+        t0 = time.perf_counter()
+        audio_model, histories["audio"] = train_audio_model(
+            audio_name, list(data.audio[tr]), data.labels[tr], list(data.audio[va]), data.labels[va],
+            num_classes=C, config=audio_config, device=device)
+        secs["audio"] = time.perf_counter() - t0
+    if visual_model is None:
+        if visual_config is None:
+            raise ParameterError("visual_config is needed to train the frame subnetwork")
+        t0 = time.perf_counter()
+        visual_model, histories["visual"] = train_frame_model(
+            [data.frames[i] for i in tr], data.labels[tr], [data.frames[i] for i in va], data.labels[va],
+            k=visual_frames or n_frames, num_classes=C, config=visual_config, backbone_state=backbone_state,
+            device=device)
+        secs["visual"] = time.perf_counter() - t0
+    net = AudioVisualNet(audio_model, visual_model, nn.Identity(), frame_transform=_unit_frames)
+    net.freeze_subnetworks()
+    t0 = time.perf_counter()
+    a, f, _ = extract_av_features(net, data, k=n_frames, device=device)
+    secs["features"] = time.perf_counter() - t0
+    X = AudioVisualNet.fusion_input(torch.from_numpy(a), torch.from_numpy(f)).numpy()
+    t0 = time.perf_counter()
+    cfg = replace(fusion_config, batch_size=_safe_batch(len(tr), fusion_config.batch_size))
+    fusion, histories["fusion"] = train_fusion(X[tr], data.labels[tr], X[va], data.labels[va], n_frames=n_frames,
+                                               num_classes=C, config=cfg, hidden=tuple(fusion_hidden), device=device)
+    secs["fusion"] = time.perf_counter() - t0
+    net.fusion = fusion
+    net.freeze_subnetworks()
+    net.eval()
+    logits = _fusion_logits(fusion, a, f, device=device)
+    return SchemeResult("feature extraction", net, a, f, logits, data.labels, data.split, histories,
+                        float(sum(secs.values())), secs, {"n_frames": n_frames, "audio": audio_name})
+
+
+def train_joint_scheme(
+    data: AVData,
+    *,
+    n_frames: int,
+    audio_name: str,
+    config: TrainConfig,
+    fusion_hidden=(1024, 1024),
+    backbone_state=None,
+    random_frames: bool = True,
+    checkpoint_dir=None,
+    device=None,
+) -> SchemeResult:
+    """Joint scheme (ISMIR 2017 Figure 1, right): audio CNN, frame CNN and late fusion
+    trained together end to end on the same data and split.
+
+    The subnetworks start from the same initialisation as in the feature-extraction scheme
+    (random audio network standardised with the training mean/std; Inception v3 from
+    ``backbone_state`` when given). Training uses ``n_frames`` frames per video (drawn at
+    random each epoch when ``random_frames``), random horizontal flips, and
+    :func:`avlib.train.loop.fit` (best validation epoch kept).
+    """
+    from ..models import get_model
+    from ..models.audiovisual import AudioVisualNet
+
+    C = len(data.categories)
+    tr, va = data.indices("train"), data.indices("val")
+    audio = _standardised_audio(audio_name, C, data.audio[tr])
+    visual = get_model("inception_frames", num_classes=C)
+    if backbone_state is not None:
+        visual.backbone.load_state_dict(backbone_state)
+    fusion = get_model("late_fusion", num_classes=C, n_frames=n_frames, hidden=tuple(fusion_hidden))
+    net = AudioVisualNet(audio, visual, fusion, frame_transform=_unit_frames)
+    train_ds = AVDataset(data, tr, k=n_frames, random_frames=random_frames, seed=config.seed)
+    val_ds = AVDataset(data, va, k=n_frames) if len(va) else None
+    cfg = replace(config, batch_size=_safe_batch(len(tr), config.batch_size))
+    t0 = time.perf_counter()
+    history = fit(net, train_ds, val_ds, config=cfg, checkpoint_dir=checkpoint_dir, device=device,
+                  input_transform=_joint_transform, progress_bar=True)
+    secs = {"joint": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    a, f, logits = extract_av_features(net, data, k=n_frames, device=device)
+    secs["features"] = time.perf_counter() - t0
+    return SchemeResult("joint", net, a, f, logits, data.labels, data.split, {"joint": history},
+                        float(sum(secs.values())), secs, {"n_frames": n_frames, "audio": audio_name})
+
+
+def run_feature_extraction_scheme(bench, data: AVData, preset: ISMIRPreset, icmr_preset, *, seed: int = 0,
+                                  store=None, device=None, n_jobs=None, weights=None) -> SchemeResult:
+    """The feature-extraction scheme with the ICMR chapter's separately trained subnetworks.
+
+    The audio run (``preset.audio_model``, UC crop) and the visual run
+    (``icmr_preset.fusion_visual``) are taken from the ICMR :class:`FeatureStore` when the
+    ICMR notebooks already trained them with the same settings, and trained (and stored)
+    otherwise; the fusion is trained here over ``preset.n_frames`` frames.
+    """
+    from . import icmr
+
+    t0 = time.perf_counter()
+    C = bench.num_classes
+    arun = icmr.run_audio_model(bench, icmr_preset, preset.audio_model, "UC", seed=seed, store=store,
+                                device=device, n_jobs=n_jobs)
+    k, pt = icmr_preset.fusion_visual
+    frames = {v: f for v, f in zip(data.ids, data.frames)}
+    vrun = icmr.run_visual_model(bench, icmr_preset, k, pt, frames=frames, seed=seed, store=store,
+                                 weights=weights, device=device)
+    amodel = icmr._Standardise(icmr._build_audio_model(preset.audio_model, C, data.audio.shape), 0.0, 1.0)
+    amodel.load_state_dict(store.load_model(arun["tag"])["state"])
+    vmodel = icmr._frame_model(C)
+    vmodel.load_state_dict(store.load_model(vrun["tag"])["state"])
+    reuse_s = time.perf_counter() - t0
+    res = train_feature_extraction_scheme(
+        data, n_frames=preset.n_frames, audio_name=preset.audio_model,
+        fusion_config=icmr._config(icmr_preset, "fusion", seed), fusion_hidden=icmr_preset.fusion_hidden,
+        audio_model=amodel, visual_model=vmodel, device=device)
+    res.seconds_by_part.update({"audio (ICMR run)": float(arun.get("train_seconds", np.nan)),
+                                "visual (ICMR run)": float(vrun.get("train_seconds", np.nan)),
+                                "load or train subnetworks here": reuse_s})
+    res.seconds = float(res.seconds + np.nansum([arun.get("train_seconds", 0.0), vrun.get("train_seconds", 0.0)]))
+    res.meta.update({"audio_run_cached": bool(arun.get("cached")), "visual_run_cached": bool(vrun.get("cached")),
+                     "visual_frames_per_video": k, "visual_pretrained": bool(pt),
+                     "audio_tag": arun["tag"], "visual_tag": vrun["tag"]})
+    return res
+
+
+def joint_config(preset: ISMIRPreset, seed: int = 0) -> TrainConfig:
+    """The joint scheme's :class:`TrainConfig` (Adam, as the reference code's multimodal model)."""
+    return TrainConfig(epochs=preset.joint_epochs, batch_size=preset.joint_batch, lr=preset.joint_lr,
+                       optimizer="adam", lr_step=preset.joint_lr_step, patience=preset.joint_patience, seed=seed)
+
+
+def run_joint_scheme(bench, data: AVData, preset: ISMIRPreset, icmr_preset, *, seed: int = 0, store=None,
+                     device=None, weights=None, checkpoint_dir=None) -> SchemeResult:
+    """The joint scheme from the same starting point as the ICMR visual run.
+
+    When the ICMR preset's fusion visual run is pre-trained (``fusion_visual[1]``), the
+    Inception v3 backbone starts from the same image-bank pre-training (taken from the ICMR
+    store, or computed and stored); the audio network starts from random weights, as in the
+    separate training.
+    """
+    from . import icmr
+
+    state, source = None, "random initialisation"
+    t0 = time.perf_counter()
+    if icmr_preset.fusion_visual[1]:
+        state, source, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=seed, store=store,
+                                                        weights=weights, device=device)
+    pre_s = time.perf_counter() - t0
+    res = train_joint_scheme(data, n_frames=preset.n_frames, audio_name=preset.audio_model,
+                             config=joint_config(preset, seed), fusion_hidden=icmr_preset.fusion_hidden,
+                             backbone_state=state, random_frames=preset.joint_train_frames == "random",
+                             checkpoint_dir=checkpoint_dir, device=device)
+    res.seconds_by_part["load or pre-train backbone"] = pre_s
+    res.meta["visual_init"] = source
+    return res
+
+
+def paper_accuracy(audio_model: str, *, dataset: str = "FCVID") -> dict:
+    """The paper's numbers beside each scheme: ICMR 2017 Table 4 (FCVID, 50 frames) for the
+    feature-extraction scheme; the ISMIR LBD reports no accuracy for either scheme."""
+    from ..report import paper_table
+
+    t = paper_table("icmr2017_table4_multimodal")
+    name = {"xception_audio": "Xception", "choi2016": "Choi et al. 2016"}.get(audio_model)
+    row = t[(t["method"] == name) & (t["dataset"] == dataset)]
+    if row.empty:
+        return {}
+    r = row.iloc[0]
+    return {"feature extraction": {"hit_at_1": float(r["hit_at_1"]), "hit_at_3": float(r["hit_at_3"]),
+                                   "f1": float(r["f1"])}}
+
+
+# --------------------------------------------------------------------------- analysis
+@dataclass
+class Correspondence:
+    """Category-wise importance, selected features and Spearman matrices of one scheme."""
+
+    scheme: str
+    importance_audio: np.ndarray  # (C, Da)
+    importance_visual: np.ndarray  # (C, Dv)
+    selection: dict
+    correlations: list
+    summary: pd.DataFrame
+    settings: dict
+
+
+def analyse_correspondence(result: SchemeResult, categories, *, k_audio: int = 10, k_visual: int = 20,
+                           split: str = "all", groups: str = "predicted", alpha: float = 0.05,
+                           correction: str = "fdr_bh", strong: float = 0.5) -> Correspondence:
+    """The ISMIR analysis (Sec. 2.1) of one trained scheme.
+
+    Per video: audio features ``x^a`` and the visual vector ``x^v`` = mean of the frame
+    features. Importance ``a_i^c = dy_c/dx_i`` of the multimodal decision (the fusion's
+    logit) at each video, for its predicted category; for the visual vector it is the sum
+    of the gradients over its frames (the chain rule when all frames move with the mean).
+    ``L^c_{D,i}`` over the videos of ``split`` predicted as ``c``; top ``k_audio`` /
+    ``k_visual`` per category; Spearman matrix over the videos of ``split`` whose group
+    (``"predicted"`` category or ``"label"``) is ``c``; intra/inter summary with
+    ``correction`` at ``alpha``.
+    """
+    from ..analysis.correlation import category_correlations, summarize_correlations
+    from ..analysis.importance import category_importance, decision_gradients, select_features
+
+    model = result.model
+    model.eval()
+    idx = np.arange(len(result.labels)) if split == "all" else np.flatnonzero(result.split == split)
+    xa = result.audio_features[idx]
+    xf = result.frame_features[idx]
+    (ga, gf), pred = decision_gradients(model.fuse, [xa, xf])
+    if not np.array_equal(pred, result.predictions[idx]):  # same network, same inputs
+        raise ParameterError("predictions from the fusion head differ from the stored logits")
+    xv = xf.mean(1)
+    gv = gf.sum(1)
+    C = len(categories)
+    imp_a = category_importance(xa, ga, pred, num_classes=C)
+    imp_v = category_importance(xv, gv, pred, num_classes=C)
+    sel = select_features(imp_a, imp_v, k_audio=k_audio, k_visual=k_visual)
+    grp = pred if groups == "predicted" else result.labels[idx]
+    corrs = category_correlations(xa, xv, grp, sel, names=list(categories))
+    summary = summarize_correlations(corrs, alpha=alpha, correction=correction, strong=strong)
+    summary.insert(0, "scheme", result.scheme)
+    settings = {"k_audio": k_audio, "k_visual": k_visual, "split": split, "groups": groups, "alpha": alpha,
+                "correction": correction, "strong": strong, "n_videos": int(len(idx))}
+    return Correspondence(result.scheme, imp_a, imp_v, sel, corrs, summary, settings)
+
+
+def accuracy_table(results: list, *, split: str = "test", paper: dict | None = None) -> pd.DataFrame:
+    """Hit@1 / Hit@3 / F1 of each scheme on ``split`` beside the paper's numbers.
+
+    ``paper``: ``{scheme: {"hit_at_1": ..., "hit_at_3": ..., "f1": ...}}`` (NaN where the paper
+    reports none: the ISMIR LBD reports no accuracy; ICMR 2017 Table 4 is the feature-
+    extraction scheme on FCVID).
+    """
+    paper = paper or {}
+    rows = []
+    for r in results:
+        m = r.metrics(split)
+        p = paper.get(r.scheme, {})
+        rows.append({"scheme": r.scheme,
+                     "Hit@1 (paper)": p.get("hit_at_1", np.nan), "Hit@1 (ours)": m["hit_at_1"],
+                     "Hit@3 (paper)": p.get("hit_at_3", np.nan), "Hit@3 (ours)": m["hit_at_3"],
+                     "F1 (paper)": p.get("f1", np.nan), "F1 (ours)": m["f1"],
+                     "train seconds": r.seconds, "n test videos": int((r.split == split).sum())})
+    return pd.DataFrame(rows)
+
+
+def claim_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per scheme: the paper's claim beside what we measured (over all categories)."""
+    rows = []
+    for s in summaries:
+        if not len(s):
+            continue
+        rows.append({
+            "scheme": s["scheme"].iloc[0],
+            "paper: intra-modal": "strong",
+            "ours: mean |rho| intra (median over categories)": float(s["mean_abs_rho_intra"].median()),
+            "ours: categories with intra strong": f"{int(s['intra_strong'].sum())}/{len(s)}",
+            "paper: inter-modal": "no significant relation",
+            "ours: mean |rho| inter (median over categories)": float(s["mean_abs_rho_inter"].median()),
+            "ours: significant inter pairs (all categories)": f"{int(s['n_sig_inter'].sum())}/{int(s['n_pairs_inter'].sum())}",
+            "ours: categories without significant inter pair": f"{int(s['inter_not_significant'].sum())}/{len(s)}",
+            "claim holds (categories)": f"{int(s['claim_holds'].sum())}/{len(s)}",
+        })
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 1, split: str = "test",
+                     seed: int = 0, device=None) -> list[dict]:
+    """Grad-CAM of the multimodal decision on both modalities for a few videos per category.
+
+    For every category (by label) up to ``per_category`` correctly and ``per_category``
+    wrongly predicted videos of ``split`` (chosen with ``seed``). Each map explains the
+    predicted category; the other modality is held at the video's own input.
+    Returns dicts with ``category``, ``video_id``, ``label``, ``pred``, ``correct``,
+    ``logmel (F, T)``, ``audio_map (F, T)``, ``frame (3, H, W) uint8``, ``frame_map (H, W)``.
+    """
+    from ..analysis.gradcam import multimodal_gradcam
+
+    rng = np.random.default_rng(seed)
+    pred = result.predictions
+    chosen = []
+    for c in range(len(data.categories)):
+        for correct in (True, False):
+            pool = np.flatnonzero((data.labels == c) & (data.split == split) & ((pred == c) == correct))
+            if len(pool):
+                chosen += [int(i) for i in rng.choice(pool, min(per_category, len(pool)), replace=False)]
+    if not chosen:
+        return []
+    model = result.model
+    k = result.frame_features.shape[1]
+    audio = torch.from_numpy(data.audio[chosen])
+    frames = torch.from_numpy(data.frames_array(k, chosen))
+    classes = pred[chosen]
+    a_shape = tuple(audio.shape[1:])
+    f_shape = tuple(frames.shape[2:])
+    out_a, out_f = [], []
+    for s in range(0, len(chosen), 8):
+        sl = slice(s, s + 8)
+        with multimodal_gradcam(model, "audio", audio_shape=a_shape) as cam:
+            out_a.append(cam(audio[sl], _unit_frames(frames[sl]), classes[sl]))
+        with multimodal_gradcam(model, "frames", frame_shape=f_shape) as cam:
+            out_f.append(cam(audio[sl], frames[sl], classes[sl]))
+    amaps, fmaps = np.concatenate(out_a), np.concatenate(out_f)
+    return [{"category": data.categories[data.labels[i]], "video_id": data.ids[i], "label": int(data.labels[i]),
+             "pred": int(pred[i]), "correct": bool(pred[i] == data.labels[i]), "logmel": data.audio[i, 0],
+             "audio_map": amaps[j], "frame": frames[j, 0].numpy(), "frame_map": fmaps[j, 0]}
+            for j, i in enumerate(chosen)]
+
+
+# --------------------------------------------------------------------------- figures
+def plot_correlation_matrix(result, *, ax=None, title: str | None = None, cbar: bool = True, annotate_ticks=True):
+    """Heat map of one category's Spearman matrix (the paper's Figure 2 layout): audio
+    features first, visual after, a line between the blocks, colour scale -1..1."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(result.rho, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
+    na = int((result.modality == "audio").sum())
+    p = len(result.labels)
+    for pos in (na - 0.5,):
+        ax.axhline(pos, color="k", lw=1)
+        ax.axvline(pos, color="k", lw=1)
+    if annotate_ticks:
+        ax.set_xticks(range(p))
+        ax.set_yticks(range(p))
+        ax.set_xticklabels(result.labels, rotation=90, fontsize=6)
+        ax.set_yticklabels(result.labels, fontsize=6)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_title(title if title is not None else f"{result.name} (n={result.n_samples})", fontsize=9)
+    if cbar:
+        plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="Spearman rho")
+    return ax
+
+
+def plot_correlation_grid(results: list, *, ncols: int = 4, suptitle: str = ""):
+    """Small multiples: the Spearman matrix of every category."""
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(results))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 3.1 * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, r in zip(axes.ravel(), results):
+        ax.axis("on")
+        plot_correlation_matrix(r, ax=ax, cbar=False, annotate_ticks=False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_intra_inter(summary: pd.DataFrame, *, title: str = ""):
+    """Mean |rho| intra- vs inter-modal per category and scheme (bars), significant inter
+    pairs annotated."""
+    import matplotlib.pyplot as plt
+
+    schemes = list(dict.fromkeys(summary["scheme"]))
+    fig, axes = plt.subplots(1, len(schemes), figsize=(7 * len(schemes), 4), squeeze=False, sharey=True)
+    for ax, sch in zip(axes[0], schemes):
+        s = summary[summary["scheme"] == sch]
+        x = np.arange(len(s))
+        ax.bar(x - 0.2, s["mean_abs_rho_intra"], 0.4, label="intra-modal")
+        ax.bar(x + 0.2, s["mean_abs_rho_inter"], 0.4, label="inter-modal")
+        for xi, (ns, npairs) in enumerate(zip(s["n_sig_inter"], s["n_pairs_inter"])):
+            ax.text(xi + 0.2, 0.02, f"{ns}", ha="center", va="bottom", fontsize=6, rotation=90)
+        ax.set_xticks(x)
+        ax.set_xticklabels(s["name"], rotation=60, ha="right", fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{sch} scheme")
+        ax.set_ylabel("mean |Spearman rho|")
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradcam_examples(examples: list[dict], *, categories=None, title: str = ""):
+    """Rows of examples: log-mel with its Grad-CAM map, and the first frame with its map."""
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(examples))
+    fig, axes = plt.subplots(n, 2, figsize=(10, 1.6 * n), squeeze=False,
+                             gridspec_kw={"width_ratios": [3.2, 1]})
+    for row, ex in zip(axes, examples):
+        a, v = row
+        a.imshow(ex["logmel"], origin="lower", aspect="auto", cmap="gray")
+        a.imshow(ex["audio_map"], origin="lower", aspect="auto", cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        name = categories[ex["pred"]] if categories is not None else str(ex["pred"])
+        a.set_title(f"{ex['category']} ({'correct' if ex['correct'] else 'wrong: ' + name})", fontsize=7, loc="left")
+        a.set_xticks([])
+        a.set_yticks([])
+        v.imshow(np.transpose(ex["frame"], (1, 2, 0)))
+        v.imshow(ex["frame_map"], cmap="jet", alpha=0.45, vmin=0, vmax=1,
+                 extent=(-0.5, ex["frame"].shape[2] - 0.5, ex["frame"].shape[1] - 0.5, -0.5))
+        v.set_xticks([])
+        v.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
