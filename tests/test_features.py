@@ -114,3 +114,137 @@ def test_logmel_han_segments(rng):
     np.testing.assert_allclose(S[-1], full[:, -43:], atol=1e-4)
     tiny = fa.logmel_han(y[:5000], sr=22050)
     assert tiny.shape == (10, 128, 43)
+
+
+# ---------------------------------------------------------------- frames
+def test_frame_times():
+    from avlib.features.frames import frame_times
+
+    np.testing.assert_allclose(frame_times(10.0, k=5, mode="uniform"), [1, 3, 5, 7, 9])
+    np.testing.assert_allclose(frame_times(3.2, mode="fps"), [0.5, 1.5, 2.5])
+    t = frame_times(100.0, k=4, mode="fps")
+    assert len(t) == 4 and t[0] == 0.5 and t[-1] == 99.5
+    assert len(frame_times(0.3, mode="fps")) == 1
+    with pytest.raises(ParameterError):
+        frame_times(0.0, k=2, mode="uniform")
+    with pytest.raises(ParameterError):
+        frame_times(1.0, mode="bad")
+
+
+def test_sample_and_preprocess_frames(tmp_path):
+    from avlib.features.frames import preprocess_frames, sample_frames
+
+    T, fps = 40, 10
+    fr = np.zeros((T, 60, 40, 3), np.uint8)  # portrait
+    fr[:, :, :20, 0] = 255  # left half red
+    for i in range(T):
+        fr[i, :, :, 1] = i * 6
+    path = media.write_video(tmp_path / "p.mp4", fr, fps=fps)
+    frames, times = sample_frames(path, k=4, mode="uniform")
+    assert frames.shape == (4, 60, 40, 3)
+    np.testing.assert_allclose(times, [0.5, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(frames[:, 30, 30, 1], [30, 90, 150, 210], atol=8)
+    x = preprocess_frames(frames, resize=32, crop=28)
+    assert x.shape == (4, 3, 28, 28) and x.dtype == np.float32
+    assert -1.0 <= x.min() and x.max() <= 1.0
+    assert x[0, 0, 14, 2] > 0.8 and x[0, 0, 14, 25] < -0.8  # red on the left
+    flipped = preprocess_frames(frames, resize=32, crop=28, train=True, rng=np.random.default_rng(0))
+    for i in range(4):
+        same = np.allclose(flipped[i], x[i])
+        mirrored = np.allclose(flipped[i], x[i][:, :, ::-1])
+        assert same or mirrored
+    with pytest.raises(ParameterError):
+        preprocess_frames(frames, resize=20, crop=28)
+
+
+# ---------------------------------------------------------------- cache
+def test_cache_atomic_and_keyed(tmp_path):
+    from avlib.features.cache import FeatureCache, file_key
+
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"x" * 10)
+    c = FeatureCache(tmp_path / "cache")
+    k1 = file_key(f, "han", {"n": 1})
+    assert k1 != file_key(f, "han", {"n": 2}) and k1 != file_key(f, "choi_uc", {"n": 1})
+    assert c.get("han", k1) is None
+    c.put("han", k1, np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(c.get("han", k1), np.arange(6.0).reshape(2, 3))
+    assert not list((tmp_path / "cache").rglob(".*tmp*"))
+    # a damaged (half-written) entry is a miss, not a crash
+    path = next((tmp_path / "cache").rglob("*.npy"))
+    path.write_bytes(path.read_bytes()[:20])
+    assert c.get("han", k1) is None and not path.exists()
+    # the file changes -> new key
+    import os
+    import time
+
+    time.sleep(0.01)
+    f.write_bytes(b"y" * 11)
+    os.utime(f)
+    assert file_key(f, "han", {"n": 1}) != k1
+
+
+# ---------------------------------------------------------------- dataset extraction with bad files
+@pytest.fixture
+def messy_root(tmp_path):
+    """A small FCVID-layout folder with good and broken files."""
+    root = tmp_path / "videos"
+    cat = "violinPerformance"
+    d = root / cat
+    d.mkdir(parents=True)
+    sr = 16000
+    t = np.arange(int(1.5 * sr)) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t))[None]
+    fr = np.full((int(1.5 * 15), 48, 64, 3), 120, np.uint8)
+    media.write_video(d / "good.mp4", fr, fps=15, audio=tone, sample_rate=sr)
+    media.write_video(d / "odd_fps.mkv", fr[:10], fps=7, audio=tone[:, : int(10 / 7 * sr)], sample_rate=sr)
+    media.write_video(d / "portrait.mp4", np.full((45, 80, 48, 3), 60, np.uint8), fps=30,
+                      audio=tone, sample_rate=sr)
+    media.write_video(d / "noaudio.mp4", fr, fps=15)
+    media.write_video(d / "silent.mp4", fr, fps=15, audio=np.zeros_like(tone), sample_rate=sr)
+    media.write_video(d / "short.mp4", fr[:3], fps=15, audio=tone[:, : sr // 5], sample_rate=sr)
+    good = (d / "good.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(good[: len(good) // 2])
+    (d / "corrupt.mp4").write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8)))
+    (d / "empty.mp4").write_bytes(b"")
+    ids = ["good", "odd_fps", "portrait", "noaudio", "silent", "short", "truncated", "corrupt", "empty", "unknown_id"]
+    df = pd.DataFrame({"video_id": ids, "category": cat, "label": 6})
+    return root, df
+
+
+import pandas as pd  # noqa: E402
+
+
+def test_extract_audio_skips_bad_files(messy_root, tmp_path):
+    from avlib.features.dataset import extract_features
+
+    root, df = messy_root
+    feats, rep = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=2)
+    assert set(feats) == {"good", "odd_fps", "portrait"}
+    assert feats["good"].shape == (10, 128, 43)
+    reasons = {vid: reason for vid, _, reason in rep.skipped}
+    assert set(reasons) == {"noaudio", "silent", "short", "truncated", "corrupt", "empty", "unknown_id"}
+    for vid in ("noaudio", "silent", "short", "truncated", "corrupt", "empty"):
+        assert f"{vid}.mp4" in reasons[vid], reasons[vid]  # the message names the file
+    assert "no audio stream" in reasons["noaudio"] and "silent" in reasons["silent"]
+    assert "too short" in reasons["short"] and "unknown video id" in reasons["unknown_id"]
+    assert rep.n_ok == 3 and rep.n_computed == 3 and "skipped" in str(rep)
+    # second run: everything from the cache (bad files remembered), same values
+    feats2, rep2 = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=1)
+    assert rep2.n_cached == 3 and rep2.n_computed == 0 and len(rep2.skipped) == 7
+    np.testing.assert_array_equal(feats2["good"], feats["good"])
+
+
+def test_extract_frames_and_choi(messy_root, tmp_path):
+    from avlib.features.dataset import extract_features
+
+    root, df = messy_root
+    feats, rep = extract_features(df, video_root=root, kind="frames", cache_dir=tmp_path / "c", n_jobs=1,
+                                  k=3, size=32)
+    assert {"good", "odd_fps", "portrait", "noaudio", "silent"} <= set(feats)
+    assert feats["portrait"].shape == (3, 32, 32, 3) and feats["portrait"].dtype == np.uint8
+    assert rep.n_frames == 3 * rep.n_ok
+    ch, rep = extract_features(df[df.video_id == "good"], video_root=root, kind="choi_cc", cache_dir=None, n_jobs=1)
+    assert ch["good"].shape == (96, 1366)
+    with pytest.raises(ParameterError):
+        extract_features(df, video_root=root, kind="nope", cache_dir=None)

@@ -197,7 +197,6 @@ def test_dtn_forward_and_losses():
     logits = m(x_img, x_mfcc)
     assert logits.shape == (6, 3)
     loss = loss_fn(logits, y)
-    za, zi = torch.nn.functional.cross_entropy, None
     c = loss_fn.components
     assert c["J2"] > 0 and c["Omega"] > 0
     assert float(loss) == pytest.approx(c["J1"] + 1e-2 * c["J2"] + 1e-1 * c["Omega"], rel=1e-5)

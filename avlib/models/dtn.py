@@ -161,7 +161,7 @@ class DTNLoss(nn.Module):
         j2 = self.cooccurrence(ha.float(), hi.float())
         om = self.omega()
         self.model.last_logits = self.model.last_hidden = None
-        self.components = {"J1": float(j1), "J2": float(j2), "Omega": float(om)}
+        self.components = {"J1": j1.item(), "J2": j2.item(), "Omega": om.item()}
         return j1 + self.eta * j2 + self.gamma * om
 
 
@@ -198,7 +198,7 @@ def pretrain_autoencoders(model: WeaklySharedDTN, x_img, x_mfcc, *, epochs: int 
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
-                    total += float(loss) * len(xb)
+                    total += loss.item() * len(xb)
                 total /= len(x)
                 if tol is not None and prev is not None and abs(prev - total) <= tol * abs(prev):
                     prev = total

@@ -1220,3 +1220,80 @@ def plot_degradation(deg: pd.DataFrame, *, metric: str = "hit_at_1", title: str 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- book tables
+_METRICS = ["hit_at_1", "hit_at_3", "f1"]
+
+
+def table3_side_by_side(ours: pd.DataFrame, *, dataset: str = "FCVID") -> pd.DataFrame:
+    """Table 3 with the paper's ``dataset`` rows beside ours (keyed on method)."""
+    from ..report import paper_table, side_by_side
+
+    paper = paper_table("icmr2017_table3_audio")
+    paper = paper[paper["dataset"] == dataset].copy()
+    paper["params_M"] = paper["params_millions"]
+    ours = ours.copy()
+    ours["params_M"] = ours["params_paper_input"] / 1e6
+    return side_by_side(ours, paper, on=["method"], columns=["params_M"] + _METRICS)
+
+
+def table2_side_by_side(ours: pd.DataFrame, *, dataset: str = "FCVID") -> pd.DataFrame:
+    """Table 2: paper rows (frames 20-100) and our rows (the preset's frames) on one key.
+
+    Keys are ``frames`` and ``pretrained`` ("yes"/"no"); rows present on one side only have
+    NaN on the other (our presets use fewer frames than the paper).
+    """
+    from ..report import paper_table, side_by_side
+
+    paper = paper_table("icmr2017_table2_visual")
+    paper = paper[paper["dataset"] == dataset].copy()
+    paper["hours"] = paper["train_hours"]
+    ours = ours.copy()
+    ours["pretrained"] = ours["pretrained"].map(lambda b: "yes" if b else "no")
+    ours["hours"] = (ours["train_seconds"] + ours["pretrain_seconds"].where(ours["pretrained"] == "yes", 0)) / 3600
+    out = side_by_side(ours, paper, on=["frames", "pretrained"], columns=["steps", "hours"] + _METRICS)
+    return out.sort_values(["frames", "pretrained"]).reset_index(drop=True)
+
+
+def pretraining_effect(ours: pd.DataFrame, *, dataset: str = "FCVID") -> pd.DataFrame:
+    """F1 and Hit@1 gain of pre-training at equal frames, paper vs ours (Table 2's claim)."""
+    from ..report import paper_table
+
+    rows = []
+    paper = paper_table("icmr2017_table2_visual")
+    paper = paper[paper["dataset"] == dataset]
+    for who, df in (("paper", paper.assign(pretrained=paper["pretrained"] == "yes")), ("ours", ours)):
+        for k, grp in df.groupby("frames"):
+            if grp["pretrained"].nunique() < 2:
+                continue
+            yes, no = grp[grp["pretrained"]].iloc[0], grp[~grp["pretrained"]].iloc[0]
+            rows.append({"who": who, "frames": k, "hit_at_1 gain": yes["hit_at_1"] - no["hit_at_1"],
+                         "f1 gain": yes["f1"] - no["f1"]})
+    return pd.DataFrame(rows)
+
+
+def table4_side_by_side(ours: pd.DataFrame, *, dataset: str = "FCVID", paper_frames: int = 50) -> pd.DataFrame:
+    """Table 4 (fusion) plus the unimodal rows it is compared with, paper beside ours.
+
+    Paper values: fusion from Table 4, audio-only from Table 3 (UC), video-only from Table 2
+    (``paper_frames`` frames, pre-trained).
+    """
+    from ..report import paper_table, side_by_side
+
+    t4 = paper_table("icmr2017_table4_multimodal")
+    t3 = paper_table("icmr2017_table3_audio")
+    t2 = paper_table("icmr2017_table2_visual")
+    t4, t3, t2 = (t[t["dataset"] == dataset] for t in (t4, t3, t2))
+    rows = []
+    for _, r in t4.iterrows():
+        rows.append({"method": r["method"], "model": "fusion", **{m: r[m] for m in _METRICS}})
+    for name, key in (("Xception", "Xception + UC"), ("Choi et al. 2016", "Choi et al. 2016 + UC")):
+        r = t3[t3["method"] == key]
+        if len(r):
+            rows.append({"method": name, "model": "audio only", **{m: r.iloc[0][m] for m in _METRICS}})
+    r = t2[(t2["frames"] == paper_frames) & (t2["pretrained"] == "yes")]
+    if len(r):
+        rows.append({"method": "Inception v3", "model": "video only", **{m: r.iloc[0][m] for m in _METRICS}})
+    paper = pd.DataFrame(rows)
+    return side_by_side(ours, paper, on=["method", "model"], columns=_METRICS)

@@ -53,6 +53,13 @@ __all__ = [
     "xflow_preprocess",
     "xflow_model_factory",
     "xflow_crossval",
+    "load_xflow_dataset",
+    "dtn_crossval",
+    "summarize_cv",
+    "table4_frame",
+    "table5_frame",
+    "xflow_holdout",
+    "train_xflow_model",
 ]
 
 PROTOCOLS = ("paper", "clean")
@@ -469,3 +476,212 @@ def paper_rule(result: CVResult) -> CVResult:
         best = max(fold_runs, key=lambda x: x.max_test_acc)
         chosen.append(dataclasses.replace(best, protocol="paper-rule", test_acc=best.max_test_acc))
     return CVResult(protocol="paper-rule", runs=result.runs, chosen=chosen)
+
+
+def load_xflow_dataset(dataset: str, *, source: str = "embedded", data_root="data",
+                       scale: str = "cpu", seed: int = 0, real_root=None):
+    """Load one XFlow dataset and name its source for the provenance caption.
+
+    ``source="embedded"``: the stand-in of ``scale`` (generated if missing, via
+    :func:`avlib.data.speech.ensure_speech_benchmark`); ``source="real"``: the real dataset
+    in ``<real_root>/<dataset>`` in the layout :func:`avlib.data.speech.load_speech_dataset`
+    reads. Returns ``(SpeechDataset, source_label)``.
+    """
+    from pathlib import Path
+
+    from ..data.speech import ensure_speech_benchmark, load_speech_dataset
+
+    if source == "embedded":
+        root = ensure_speech_benchmark(data_root, dataset, scale=scale, seed=seed, progress=False)
+        return load_speech_dataset(root, dataset), "embedded benchmark"
+    if source == "real":
+        if real_root is None:
+            raise ParameterError("source='real' needs real_root (folder holding <dataset>/)")
+        names = {"avletters": "AVletters", "digits": "Digits", "cuave": "CUAVE"}
+        return load_speech_dataset(Path(real_root) / dataset, dataset), names.get(dataset, dataset)
+    raise ParameterError(f"unknown source {source!r}; valid: embedded, real")
+
+
+def dtn_crossval(ds, *, epochs: int = 10, pretrain_epochs: int = 10, batch_size: int = 128,
+                 lr: float = 1e-3, eta: float = 1e-6, gamma: float = 1e-2,
+                 protocol: str = "clean", downsample: int = 2, max_folds: Optional[int] = None,
+                 val_fraction: float = 0.2, seed: int = 0, device=None, folds=None) -> CVResult:
+    """Cross-validate the weakly-shared DTN (Table IV) on the CNN x MLP inputs.
+
+    Per fold a fresh DTN is built, its first two layers per stream are pre-trained as
+    autoencoders on the fold's training inputs only, then it is trained with
+    :class:`avlib.models.dtn.DTNLoss` (``eta``, ``gamma`` of the XFlow paper).
+    """
+    from ..data.speech import speaker_folds
+    from ..models.dtn import DTNLoss, WeaklySharedDTN, pretrain_autoencoders
+
+    _check_protocol(protocol)
+    data = xflow_arrays(ds, "cnnxmlp", downsample=downsample)
+    folds = list(folds if folds is not None else speaker_folds(ds))[: max_folds or None]
+    prep = xflow_preprocess("cnnxmlp")
+    cfg0 = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, monitor="val_acc", seed=seed)
+    runs = []
+    for k, (tr, te) in enumerate(folds):
+        run_seed = int(seed) + 1000 * k
+        cfg = dataclasses.replace(cfg0, seed=run_seed)
+        if protocol == "clean":
+            fit_idx, val_idx = validation_split(tr, speakers=ds.speakers, labels=data[-1],
+                                                fraction=val_fraction, seed=run_seed)
+            train, test, val = prep(subset(data, fit_idx), subset(data, te), subset(data, val_idx))
+        else:
+            (train, test), val = prep(subset(data, tr), subset(data, te)), None
+        # the image stream sees z-scored pixels (the CNN models have an input BN instead)
+        mu, sd = train[0].mean(0, keepdim=True), train[0].std(0, keepdim=True).clamp_min(1e-3)
+        norm = lambda t: (t[0] - mu) / sd  # noqa: E731
+        train, test = (norm(train),) + train[1:], (norm(test),) + test[1:]
+        if val is not None:
+            val = (norm(val),) + val[1:]
+        seed_everything(run_seed)
+        model = WeaklySharedDTN(int(data[1][0].numel()), int(data[0][0].numel()),
+                                ds.info.n_classes)
+        pretrain_autoencoders(model, train[0], train[1], epochs=pretrain_epochs,
+                              batch_size=batch_size, device=device, seed=run_seed)
+        runs.append(run_fold(model, train, test, config=cfg, protocol=protocol, val=val, fold=k,
+                             device=device, loss_fn=DTNLoss(model, eta=eta, gamma=gamma)))
+    return CVResult(protocol=protocol, runs=runs, chosen=list(runs))
+
+
+_MODEL_NAMES = {"cnnxmlp": "CNNxMLP", "lstm": "CNNxMLP-LSTM"}
+_DATASET_NAMES = {"avletters": "AVletters", "digits": "Digits", "cuave": "CUAVE"}
+
+
+def summarize_cv(results: dict) -> "pd.DataFrame":
+    """Long table of cross-validation results.
+
+    ``results`` maps dataset -> ``{(family, variant, protocol): CVResult}`` (as returned by
+    :func:`xflow_crossval`; clean results are also summarised under the paper's selection
+    rule as protocol ``"paper-rule"``). Columns: dataset, model, variant, protocol,
+    mean_pct, sem_pct, n_folds, fold_pct (list).
+    """
+    import pandas as pd
+
+    from ..metrics.stats import mean_and_sem
+
+    rows = []
+    for dsname, res in results.items():
+        for (fam, var, prot), r in res.items():
+            views = [(prot, r)] + ([("paper-rule", paper_rule(r))] if prot == "clean" else [])
+            for pname, v in views:
+                m, s = mean_and_sem(v.fold_scores)
+                rows.append(dict(dataset=_DATASET_NAMES.get(dsname, dsname),
+                                 model=_MODEL_NAMES.get(fam, fam), variant=var, protocol=pname,
+                                 mean_pct=100 * m, sem_pct=100 * s, n_folds=len(v.chosen),
+                                 fold_pct=[round(100 * x, 2) for x in v.fold_scores]))
+    return pd.DataFrame(rows)
+
+
+def table4_frame(results: dict, *, protocol: str = "clean", dtn: Optional[dict] = None,
+                 alternative: str = "two-sided") -> "pd.DataFrame":
+    """Table IV: per model and dataset the baseline and XFlow accuracy (%) and the paired
+    t-test p-value across folds, under ``protocol`` ("clean", "paper" or "paper-rule").
+    ``dtn`` maps dataset -> CVResult of the DTN (baseline column only)."""
+    import pandas as pd
+
+    from ..metrics.stats import paired_ttest
+
+    rows = []
+    for dsname, res in (dtn or {}).items():
+        rows.append(dict(model="DTN", dataset=_DATASET_NAMES.get(dsname, dsname),
+                         baseline_pct=100 * res.mean, xflow_pct=float("nan"),
+                         p_value=float("nan"), n_folds=len(res.chosen)))
+    for fam in ("cnnxmlp", "lstm"):
+        for dsname, res in results.items():
+            def get(var):
+                key = (fam, var, "clean" if protocol == "paper-rule" else protocol)
+                if key not in res:
+                    return None
+                return paper_rule(res[key]) if protocol == "paper-rule" else res[key]
+            b, x = get("baseline"), get("xflow")
+            if b is None or x is None:
+                continue
+            t = paired_ttest(x.fold_scores, b.fold_scores, alternative=alternative)
+            rows.append(dict(model=_MODEL_NAMES[fam], dataset=_DATASET_NAMES.get(dsname, dsname),
+                             baseline_pct=100 * b.mean, xflow_pct=100 * x.mean,
+                             p_value=t.pvalue, n_folds=len(b.chosen)))
+    return pd.DataFrame(rows)
+
+
+def table5_frame(results: dict, *, protocol: str = "clean") -> "pd.DataFrame":
+    """Table V: accuracy (%) of XFlow with both kinds of connections and the two ablations."""
+    import pandas as pd
+
+    rows = []
+    for fam in ("cnnxmlp", "lstm"):
+        for dsname, res in results.items():
+            row = dict(model=_MODEL_NAMES[fam], dataset=_DATASET_NAMES.get(dsname, dsname))
+            for var, col in (("xflow", "both_pct"), ("no_xconns", "no_xconns_pct"),
+                             ("no_resconns", "no_resconns_pct")):
+                key = (fam, var, "clean" if protocol == "paper-rule" else protocol)
+                if key in res:
+                    r = paper_rule(res[key]) if protocol == "paper-rule" else res[key]
+                    row[col] = 100 * r.mean
+                else:
+                    row[col] = float("nan")
+            if any(np.isfinite(row[c]) for c in ("both_pct", "no_xconns_pct", "no_resconns_pct")):
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def xflow_holdout(ds, *, family: str = "lstm", variants=("baseline", "xflow"),
+                  protocols=("clean",), epochs: int = 10, batch_size: int = 32, runs: int = 1,
+                  downsample: int = 1, val_fraction: float = 0.2, lr: float = 1e-3,
+                  seed: int = 0, device=None, log=None) -> dict:
+    """Table VI: the hold-out split of Ngiam et al. (:func:`avlib.data.speech.holdout_split`).
+
+    The validation split of the clean protocol is speaker-wise when train and test speakers
+    are disjoint (CUAVE) and a stratified random split otherwise (AVletters "third-test",
+    where the same speakers appear in both parts). Returns ``{(family, variant, protocol):
+    CVResult}`` with one "fold".
+    """
+    from ..data.speech import holdout_split
+
+    tr, te = holdout_split(ds)
+    disjoint = not np.isin(ds.speakers[tr], ds.speakers[te]).any()
+    data = xflow_arrays(ds, family, downsample=downsample)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, monitor="val_acc", seed=seed)
+    out = {}
+    for var in variants:
+        make = xflow_model_factory(family, ds.info.name, var, data, num_classes=ds.info.n_classes)
+        for prot in protocols:
+            t0 = time.perf_counter()
+            out[(family, var, prot)] = res = holdout(
+                make, data, tr, te, config=cfg, protocol=prot, runs=runs,
+                speakers=ds.speakers if disjoint else None, val_fraction=val_fraction,
+                preprocess=xflow_preprocess(family), seed=seed, device=device)
+            if log is not None:
+                log(f"{ds.info.name} hold-out {family} {var} {prot}: acc {res.mean:.3f} "
+                    f"({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def train_xflow_model(ds, family: str, variant: str = "xflow", *, epochs: int = 10,
+                      batch_size: int = 32, downsample: int = 1, lr: float = 1e-3,
+                      val_fraction: float = 0.2, seed: int = 0, device=None) -> tuple:
+    """Train one model for the analyses (Figs. 9-11) with the clean protocol.
+
+    The first speaker fold is the test part, a speaker-wise validation split of the rest
+    selects the epoch. Returns ``(model, inputs, run)``: the trained model (eval mode), the
+    standardised inputs of ALL examples as fed to the model (tuple without targets, in
+    dataset order) and the :class:`RunResult`.
+    """
+    from ..data.speech import speaker_folds
+
+    data = xflow_arrays(ds, family, downsample=downsample)
+    tr, te = speaker_folds(ds)[0]
+    fit_idx, val_idx = validation_split(tr, speakers=ds.speakers, labels=data[-1],
+                                        fraction=val_fraction, seed=seed)
+    prep = xflow_preprocess(family)
+    train, test, val, everything = prep(subset(data, fit_idx), subset(data, te),
+                                        subset(data, val_idx), tuple(data))
+    seed_everything(seed)
+    model = xflow_model_factory(family, ds.info.name, variant, data,
+                                num_classes=ds.info.n_classes)(seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, monitor="val_acc", seed=seed)
+    run = run_fold(model, train, test, config=cfg, protocol="clean", val=val, device=device)
+    model.eval()
+    return model, tuple(everything[:-1]), run

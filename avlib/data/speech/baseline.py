@@ -50,7 +50,7 @@ def modality_features(ds: SpeechDataset, modality: str, *, image_pool: int = 5) 
 
 def modality_baseline(ds: SpeechDataset, *, modalities=MODALITIES, image_pool: int = 5,
                       C: float = 0.1, max_iter: int = 300, max_folds: int | None = None,
-                      seed: int = 0) -> pd.DataFrame:
+                      seed: int = 0, n_threads: int = 1) -> pd.DataFrame:
     """Speaker-independent accuracy of logistic regression per modality.
 
     Parameters
@@ -67,6 +67,8 @@ def modality_baseline(ds: SpeechDataset, *, modalities=MODALITIES, image_pool: i
     max_folds : int, optional
         Use only the first ``max_folds`` speaker folds (to save time).
     seed : int
+    n_threads : int
+        BLAS threads for the solver (1 avoids oversubscription on a shared machine).
 
     Returns
     -------
@@ -78,6 +80,7 @@ def modality_baseline(ds: SpeechDataset, *, modalities=MODALITIES, image_pool: i
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     folds = speaker_folds(ds)
     if max_folds is not None:
@@ -88,7 +91,7 @@ def modality_baseline(ds: SpeechDataset, *, modalities=MODALITIES, image_pool: i
         for k, (tr, te) in enumerate(folds):
             xtr, xte = standardize(x[tr], x[te])
             clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), threadpool_limits(limits=n_threads):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(xtr, ds.labels[tr])
             acc = float((clf.predict(xte) == ds.labels[te]).mean())

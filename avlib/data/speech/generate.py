@@ -138,7 +138,21 @@ def _speaker_models(dataset: str, spk: _Speaker, seed: int):
 
 
 def _make_clip(task) -> dict:
-    """Generate, write, decode and featurise one clip (runs in a worker process)."""
+    """Generate, write, decode and featurise one clip (runs in a worker process).
+
+    BLAS thread pools are limited to one thread: the parallelism is over clips, and
+    nested BLAS threads only oversubscribe the cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.process_time()
+    with threadpool_limits(limits=1):
+        rec = _make_clip_inner(task)
+    rec["cpu_s"] = round(time.process_time() - t0, 4)
+    return rec
+
+
+def _make_clip_inner(task) -> dict:
     from avlib.features.audio import load_audio, logmel, mfcc_per_video_frame
     from avlib.media import write_video
 
@@ -265,8 +279,8 @@ def generate_speech_benchmark(root, dataset: str, *, scale: str = "smoke", seed:
     Returns
     -------
     Path
-        ``root``; its marker file :data:`MARKER` holds the parameters, the clip count and
-        the generation time in seconds.
+        ``root``; its marker file :data:`MARKER` holds the parameters, the clip count,
+        the wall-clock generation time and the CPU seconds spent in the workers.
     """
     from avlib.utils import progress as _progress
 
@@ -302,7 +316,8 @@ def generate_speech_benchmark(root, dataset: str, *, scale: str = "smoke", seed:
         bar.close()
     _write_tables(root, dataset, speakers, records, seed)
     elapsed = time.perf_counter() - t0
-    marker = dict(params=params, n_clips=len(records), seconds=round(elapsed, 2), n_jobs=n_jobs)
+    marker = dict(params=params, n_clips=len(records), seconds=round(elapsed, 2), n_jobs=n_jobs,
+                  worker_cpu_seconds=round(sum(r["cpu_s"] for r in records), 2))
     (root / MARKER).write_text(json.dumps(marker, indent=1))
     return root
 

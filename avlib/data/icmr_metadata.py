@@ -1,0 +1,278 @@
+"""Real metadata of the ICMR 2017 datasets (FCVID and YouTube-8M instrument subsets):
+video lists, official splits and the statistics of the paper's Table 1.
+
+Sources. The authors' public repository Veleslavia/ICMR2017 (GPL-3.0) ships the lists
+``datasets/fcvid_dataset.csv`` (lines ``./<category>/<video_id>,<label>``) and
+``datasets/yt8m_dataset.csv`` (``<video_id>,<label>``), plus durations in pickles. The
+project's ``shared/data/icmr2017/`` holds the same lists joined with the durations as plain
+CSV (``fcvid_videos.csv``, ``yt8m_videos.csv``, ``*_durations_unlisted.csv``; nothing is
+ever unpickled). :func:`load_fcvid_list` / :func:`load_yt8m_list` read either: a
+``metadata_dir`` with the CSVs, or ``download=True`` to fetch the raw lists (no durations)
+from GitHub.
+
+Official splits (reference code): list order, ``train_test_split(ids, labels,
+test_size=0.3, random_state=10)``, then the 30 % split again with ``test_size=0.5,
+random_state=10`` into validation and test; not stratified. See :func:`official_splits`.
+"""
+from __future__ import annotations
+
+import io
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from avlib.errors import DataError, ParameterError
+
+__all__ = [
+    "FCVID_LABELS",
+    "YT8M_LABELS",
+    "FCVID_CATEGORIES",
+    "RAW_URLS",
+    "default_metadata_dir",
+    "download_lists",
+    "load_fcvid_list",
+    "load_yt8m_list",
+    "load_unlisted_durations",
+    "official_splits",
+    "split_frame",
+    "table1_stats",
+    "table1",
+    "table1_ours",
+    "table1_comparison",
+]
+
+#: FCVID label index -> instrument (NOT alphabetical).
+FCVID_LABELS = ("accordion", "trumpet", "flute", "chamberMusic", "symphonyOrchestra", "guitar", "violin",
+                "saxophone", "harmonica", "rockBand", "cello", "piano")
+#: FCVID category folder names in label order.
+FCVID_CATEGORIES = tuple(c if c == "chamberMusic" else f"{c}Performance" for c in FCVID_LABELS)
+#: YouTube-8M label index -> name, in the order of the reference implementation.
+YT8M_LABELS = ("Guitar", "Piano", "Drums", "Violin", "Accordion", "Saxophone", "Flute", "Organ", "Cello",
+               "Trumpet", "Clarinet", "Harmonica", "Banjo")
+
+_REPO_RAW = "https://raw.githubusercontent.com/Veleslavia/ICMR2017/master/datasets/"
+#: Raw GitHub URLs of the authors' list files.
+RAW_URLS = {"fcvid": _REPO_RAW + "fcvid_dataset.csv", "yt8m": _REPO_RAW + "yt8m_dataset.csv"}
+_FILES = {"fcvid": "fcvid_videos.csv", "yt8m": "yt8m_videos.csv"}
+_UNLISTED = {"fcvid": "fcvid_durations_unlisted.csv", "yt8m": "yt8m_durations_unlisted.csv"}
+
+
+def default_metadata_dir() -> Path | None:
+    """``<shared>/data/icmr2017`` when the project's shared folder exists, else None."""
+    from avlib.paths import shared_root
+
+    root = shared_root()
+    if root is None:
+        return None
+    path = root / "data" / "icmr2017"
+    return path if path.is_dir() else None
+
+
+# ------------------------------------------------------------------ download
+def _parse_raw(name: str, text: str) -> pd.DataFrame:
+    rows = [line.strip() for line in text.splitlines() if line.strip()]
+    out = []
+    for line in rows:
+        left, _, label = line.rpartition(",")
+        if name == "fcvid":
+            parts = left.strip("./").split("/")
+            if len(parts) != 2:
+                raise DataError(f"unexpected line in fcvid list: {line!r}")
+            out.append((parts[1], parts[0], int(label)))
+        else:
+            out.append((left, int(label)))
+    cols = ["video_id", "category", "label"] if name == "fcvid" else ["video_id", "label"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def download_lists(dest, *, which=("fcvid", "yt8m"), timeout: float = 30.0) -> dict[str, Path]:
+    """Fetch the authors' list files from GitHub into ``dest`` (kept as downloaded).
+
+    Returns ``{name: path}``. Raises :class:`~avlib.errors.DataError` with a clear message
+    when offline or the server refuses (nothing half-written is left behind).
+    """
+    import os
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    got = {}
+    for name in which:
+        url = RAW_URLS[name]
+        path = dest / Path(url).name
+        if path.exists() and path.stat().st_size > 0:
+            got[name] = path
+            continue
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                data = resp.read()
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise DataError(
+                f"could not download {url} ({exc}). You seem to be offline: pass metadata_dir= pointing to a "
+                f"folder with fcvid_videos.csv / yt8m_videos.csv (e.g. the project's shared/data/icmr2017), "
+                f"or retry with network access.") from exc
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        got[name] = path
+    return got
+
+
+# ------------------------------------------------------------------ lists
+def _load(name: str, metadata_dir, download: bool, cache_dir) -> pd.DataFrame:
+    if download:
+        dest = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "avlib" / "icmr2017"
+        path = download_lists(dest, which=(name,))[name]
+        df = _parse_raw(name, path.read_text())
+        df["duration_s"] = np.nan  # durations are only in the authors' pickles
+        df["fps"] = np.nan
+        df.attrs["source"] = RAW_URLS[name]
+        return df
+    folder = Path(metadata_dir) if metadata_dir else default_metadata_dir()
+    if folder is None:
+        raise DataError(f"no metadata_dir given and no shared copy found; pass metadata_dir= or download=True")
+    path = folder / _FILES[name]
+    if not path.exists():
+        raise DataError(f"{path} not found; pass metadata_dir= (folder with {_FILES[name]}) or download=True")
+    df = pd.read_csv(path, dtype={"video_id": str}, keep_default_na=False, na_values=[""])
+    df.attrs["source"] = str(path)
+    return df
+
+
+def load_fcvid_list(metadata_dir=None, *, download: bool = False, cache_dir=None) -> pd.DataFrame:
+    """The 5,147 FCVID videos of the ICMR 2017 list, in list order.
+
+    Parameters
+    ----------
+    metadata_dir : path, optional
+        Folder with ``fcvid_videos.csv`` (default: the project's shared copy).
+    download : bool
+        Fetch the authors' raw list from GitHub instead (durations are then NaN).
+    cache_dir : path, optional
+        Where downloads are kept (default ``~/.cache/avlib/icmr2017``).
+
+    Returns
+    -------
+    DataFrame with video_id, category, label, duration_s, fps.
+    """
+    return _load("fcvid", metadata_dir, download, cache_dir)
+
+
+def load_yt8m_list(metadata_dir=None, *, download: bool = False, cache_dir=None) -> pd.DataFrame:
+    """The 60,794 YouTube-8M videos of the ICMR 2017 list (13 labels, :data:`YT8M_LABELS`), in
+    list order; columns video_id, label, duration_s, fps (plus ``category`` = label name)."""
+    df = _load("yt8m", metadata_dir, download, cache_dir)
+    df["category"] = [YT8M_LABELS[i] for i in df["label"]]
+    return df
+
+
+def load_unlisted_durations(name: str, metadata_dir=None) -> pd.DataFrame:
+    """Videos that have durations in the authors' files but are not in the list (4 FCVID, 68 YT8M)."""
+    folder = Path(metadata_dir) if metadata_dir else default_metadata_dir()
+    if folder is None or not (folder / _UNLISTED[name]).exists():
+        return pd.DataFrame(columns=["video_id", "duration_s", "fps"])
+    return pd.read_csv(folder / _UNLISTED[name], dtype={"video_id": str}, keep_default_na=False, na_values=[""])
+
+
+# ------------------------------------------------------------------ splits
+def official_splits(ids, labels, *, test_size: float = 0.3, random_state: int = 10):
+    """The reference code's splits: train 70 %, then the rest halved into validation / test.
+
+    ``train_test_split(ids, labels, test_size=0.3, random_state=10)`` on the list order,
+    then ``train_test_split(rest_ids, rest_labels, test_size=0.5, random_state=10)``.
+
+    Returns
+    -------
+    dict
+        ``{"train": (ids, labels), "val": (ids, labels), "test": (ids, labels)}`` as lists.
+    """
+    from sklearn.model_selection import train_test_split
+
+    ids, labels = list(ids), list(labels)
+    if len(ids) != len(labels):
+        raise ParameterError(f"ids ({len(ids)}) and labels ({len(labels)}) differ in length")
+    tr_i, rest_i, tr_l, rest_l = train_test_split(ids, labels, test_size=test_size, random_state=random_state)
+    va_i, te_i, va_l, te_l = train_test_split(rest_i, rest_l, test_size=0.5, random_state=random_state)
+    return {"train": (tr_i, tr_l), "val": (va_i, va_l), "test": (te_i, te_l)}
+
+
+def split_frame(df: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """``df`` (list order) with a ``split`` column from :func:`official_splits`."""
+    s = official_splits(df["video_id"].tolist(), df["label"].tolist(), **kwargs)
+    where = {v: name for name, (vids, _) in s.items() for v in vids}
+    out = df.copy()
+    out["split"] = out["video_id"].map(where)
+    return out
+
+
+# ------------------------------------------------------------------ Table 1
+def table1_stats(listed: pd.DataFrame, unlisted: pd.DataFrame | None = None) -> dict:
+    """Statistics of the paper's Table 1.
+
+    Counts per category use the listed videos; durations use every video with a duration
+    (listed + unlisted), which is how the paper's totals come out (see the book's Table 1
+    page). Videos per category: mean and *population* std (ddof 0).
+    """
+    counts = listed.groupby("label").size()
+    durs = listed["duration_s"]
+    if unlisted is not None and len(unlisted):
+        durs = pd.concat([durs, unlisted["duration_s"]], ignore_index=True)
+    durs = pd.to_numeric(durs, errors="coerce").dropna()
+    return {
+        "total_categories": int(counts.size),
+        "total_videos": int(len(listed)),
+        "videos_with_duration": int(len(durs)),
+        "total_duration_hours": float(durs.sum() / 3600) if len(durs) else float("nan"),
+        "mean_duration_minutes": float(durs.mean() / 60) if len(durs) else float("nan"),
+        "videos_per_category_mean": float(counts.mean()),
+        "videos_per_category_std": float(counts.std(ddof=0)),
+    }
+
+
+def table1(metadata_dir=None) -> pd.DataFrame:
+    """Table 1 from the real metadata: one row per property, columns FCVID and YouTube-8M."""
+    f = table1_stats(load_fcvid_list(metadata_dir), load_unlisted_durations("fcvid", metadata_dir))
+    y = table1_stats(load_yt8m_list(metadata_dir), load_unlisted_durations("yt8m", metadata_dir))
+    return pd.DataFrame({"property": list(f), "FCVID": list(f.values()), "YouTube-8M": [y[k] for k in f]})
+
+
+def table1_ours(metadata_dir=None, *, download: bool = False, cache_dir=None) -> pd.DataFrame:
+    """Our Table 1 in the paper's row names (``property``, ``FCVID``, ``YouTube-8M``).
+
+    Mapping: ``total_videos`` = videos with a duration in the authors' files (listed +
+    unlisted: 5,151 / 60,862); ``videos_used_in_experiments`` = videos in the lists (5,147 /
+    60,794); durations over every video with a duration; per-category mean / population
+    std over the listed videos. Downloaded lists have no durations (NaN).
+    """
+    out = {}
+    for name, loader in (("FCVID", load_fcvid_list), ("YouTube-8M", load_yt8m_list)):
+        key = "fcvid" if name == "FCVID" else "yt8m"
+        listed = loader(metadata_dir, download=download, cache_dir=cache_dir)
+        unlisted = None if download else load_unlisted_durations(key, metadata_dir)
+        s = table1_stats(listed, unlisted)
+        out[name] = {
+            "total_categories": s["total_categories"],
+            "total_videos": s["videos_with_duration"] if not download else s["total_videos"],
+            "total_duration_hours": s["total_duration_hours"],
+            "mean_duration_minutes": s["mean_duration_minutes"],
+            "videos_per_category_mean": s["videos_per_category_mean"],
+            "videos_per_category_std": s["videos_per_category_std"],
+            "videos_used_in_experiments": s["total_videos"],
+        }
+    props = list(out["FCVID"])
+    return pd.DataFrame({"property": props, "FCVID": [out["FCVID"][p] for p in props],
+                         "YouTube-8M": [out["YouTube-8M"][p] for p in props]})
+
+
+def table1_comparison(metadata_dir=None, *, download: bool = False, cache_dir=None) -> pd.DataFrame:
+    """The paper's Table 1 beside ours (:func:`table1_ours`), rows in the paper's order;
+    rows without a counterpart (before-undersampling counts) are NaN on our side."""
+    from avlib.report import paper_table, side_by_side
+
+    paper = paper_table("icmr2017_table1_datasets")
+    ours = table1_ours(metadata_dir, download=download, cache_dir=cache_dir)
+    table = side_by_side(ours, paper, on=["property"], columns=["FCVID", "YouTube-8M"])
+    order = {p: i for i, p in enumerate(paper["property"])}
+    return table.sort_values("property", key=lambda s: s.map(order)).reset_index(drop=True)
