@@ -33,6 +33,7 @@ __all__ = [
     "read_frames_at",
     "read_all_frames",
     "AAC_SAMPLE_RATES",
+    "rgb_to_yuv420p",
 ]
 
 #: Sample rates the AAC encoder accepts.
@@ -125,7 +126,9 @@ def write_video(
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
             vs.codec_context.thread_count = 1
             if codec == "libx264":
-                vs.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+                # mbtree=0: with macroblock-tree rate control this x264 build gave different
+                # bytes for the same frames from call to call (found by the determinism tests)
+                vs.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": "mbtree=0"}
             else:
                 vs.bit_rate = 1_000_000
                 vs.options = {"threads": "1"}
@@ -141,7 +144,7 @@ def write_video(
             n_audio = 0 if audio is None else audio.shape[1]
             a_pos = 0
             for i, img in enumerate(frames):
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                vf = _yuv_frame(img)
                 vf.pts = i
                 vf.time_base = Fraction(1, 1) / rate
                 for packet in vs.encode(vf):
@@ -165,6 +168,53 @@ def write_video(
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) uint8 -> planar YUV 4:2:0 (H * 3 // 2, W) uint8, BT.601 limited range.
+
+    Done in NumPy (not by FFmpeg's swscale) so that the bytes given to the encoder never
+    depend on memory alignment: swscale's SIMD paths gave run-to-run differences at the
+    right edge of frames whose width is not a multiple of 16.
+    """
+    x = img.astype(np.float32)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+    cb = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
+    cr = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
+    h, w = y.shape
+
+    def sub(c):
+        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    u, v = sub(cb), sub(cr)
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    out[:h] = np.clip(np.round(y), 0, 255)
+    out[h:h + h // 4] = np.clip(np.round(u), 0, 255).reshape(h // 4, w) if h % 4 == 0 else 0
+    if h % 4 == 0:
+        out[h + h // 4:] = np.clip(np.round(v), 0, 255).reshape(h // 4, w)
+    else:  # PyAV's yuv420p layout needs the chroma planes packed row-wise
+        flat = np.concatenate([np.clip(np.round(u), 0, 255).ravel(), np.clip(np.round(v), 0, 255).ravel()])
+        out[h:] = flat.reshape(h // 2, w)
+    return out
+
+
+def _yuv_frame(img: np.ndarray):
+    """A yuv420p VideoFrame whose row padding is filled too (edge-replicated), so the encoder
+    never sees uninitialised bytes: x264 read them and made output differ between calls."""
+    import av
+
+    yuv = rgb_to_yuv420p(img)
+    h, w = img.shape[:2]
+    planes = [yuv[:h], yuv[h:].reshape(-1)[: (h // 2) * (w // 2)].reshape(h // 2, w // 2),
+              yuv[h:].reshape(-1)[(h // 2) * (w // 2):].reshape(h // 2, w // 2)]
+    frame = av.VideoFrame(w, h, "yuv420p")
+    for plane, data in zip(frame.planes, planes):
+        pad = plane.line_size - data.shape[1]
+        if pad:
+            data = np.pad(data, ((0, 0), (0, pad)), mode="edge")
+        plane.update(np.ascontiguousarray(data).tobytes())
+    return frame
 
 
 def _encode_audio(container, stream, chunk, start, sample_rate, pcm):

@@ -130,3 +130,27 @@ def test_late_fusion_paper_and_code_variants():
     paper = LateFusion(12, n_frames=50)
     code = LateFusion(12, n_frames=50, hidden=(1024,))
     assert n_params(paper) - n_params(code) == 1024 * 1024 + 1024
+
+
+def test_presets_and_book_tables():
+    import pandas as pd
+
+    from avlib.train.icmr import get_preset, table3_side_by_side, table4_side_by_side, titan_x_estimate
+
+    assert get_preset("cpu", audio_epochs=2).audio_epochs == 2
+    with pytest.raises(ParameterError):
+        get_preset("cpu", no_such_field=1)
+    with pytest.raises(ParameterError):
+        get_preset("laptop")
+    ours = pd.DataFrame({"method": ["Han et al. 2016", "Xception + UC"], "params_paper_input": [1.45e6, 9.65e6],
+                         "hit_at_1": [1.0, 2.0], "hit_at_3": [3.0, 4.0], "f1": [5.0, 6.0]})
+    t3 = table3_side_by_side(ours)
+    row = t3[t3["method"] == "Xception + UC"].iloc[0]
+    assert row["hit_at_1 (paper)"] == pytest.approx(78.69) and row["hit_at_1 (ours)"] == 2.0
+    ours4 = pd.DataFrame({"method": ["Xception"], "model": ["fusion"], "hit_at_1": [50.0], "hit_at_3": [60.0],
+                          "f1": [40.0]})
+    t4 = table4_side_by_side(ours4)
+    assert t4.loc[(t4["method"] == "Xception") & (t4["model"] == "fusion"), "hit_at_1 (paper)"].item() == 88.28
+    est = titan_x_estimate(64.0)
+    first = est.iloc[0]
+    assert first["our_hours"] == pytest.approx(first["steps"] * 64 / 64.0 / 3600)

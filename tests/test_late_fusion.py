@@ -95,3 +95,28 @@ def test_unreadable_feature_file_names_the_file(tmp_path):
     bad.write_bytes(b"junk")
     with pytest.raises(MediaError, match="broken.h5"):
         read_feature_file(bad)
+
+
+def test_degrade_logmel_snr_semantics():
+    from avlib.train.icmr import degrade_logmel
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-60, 0, size=(2, 96, 50)).astype(np.float32)
+    clean = degrade_logmel(x, snr_db=200.0, rng=rng)
+    np.testing.assert_allclose(clean, x, atol=1e-3)
+    noisy = degrade_logmel(x, snr_db=0.0, rng=rng)
+    assert noisy.shape == x.shape and np.all(noisy >= x - 1e-4)  # noise only adds power
+    added = (10 ** (noisy / 10) - 10 ** (x / 10)).mean(axis=(1, 2))
+    signal = (10 ** (x / 10)).mean(axis=(1, 2))
+    np.testing.assert_allclose(added / signal, 1.0, rtol=0.1)  # 0 dB: noise power = signal power
+
+
+def test_drop_frames_zeroes_whole_frames_only():
+    from avlib.train.icmr import drop_frames
+
+    x = np.ones((3, 2 * 4 + 1, 8), np.float32)
+    y = drop_frames(x, n_frames=4, keep=0.5, rng=np.random.default_rng(0))
+    rows_zero = (y.sum(-1) == 0)
+    assert rows_zero[:, :8].sum(1).tolist() == [4, 4, 4]  # 2 frames x 2 rows per video
+    assert np.array_equal(rows_zero[:, 0::2][:, :4], rows_zero[:, 1::2][:, :4])  # both halves together
+    assert not rows_zero[:, 8].any()  # audio kept

@@ -255,6 +255,9 @@ def test_ensure_reuses_and_regenerates(data_root, tmp_path):
         ensure_speech_benchmark(tmp_path, "cuave", scale="smoke", overrides={"n_speaker": 3})
     with pytest.raises(ParameterError):
         ensure_speech_benchmark(tmp_path, "lrs3", scale="smoke")
+    with pytest.raises(ParameterError, match="eleven"):
+        ensure_speech_benchmark(tmp_path, "cuave", scale="smoke", overrides={"words": ["eleven"]})
+    assert (small / MARKER).exists()          # a bad request does not delete existing data
 
 
 # ------------------------------------------------------------------- bad input

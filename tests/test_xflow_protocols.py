@@ -164,3 +164,37 @@ def test_crossval_is_deterministic_and_holdout_runs():
     assert len(h.history(0)) == 2
     x, y = subset(data, te)
     assert len(x) == len(te)
+
+
+def test_downsample_images_averages_blocks():
+    from avlib.train.protocols import downsample_images
+
+    x = torch.arange(2 * 3 * 8 * 6, dtype=torch.float32).reshape(2, 3, 8, 6)
+    y = downsample_images(x, 2)
+    assert y.shape == (2, 3, 4, 3)
+    assert y[0, 0, 0, 0] == x[0, 0, :2, :2].mean()
+    assert downsample_images(x, 1) is x
+    with pytest.raises(ParameterError):
+        downsample_images(x, 0)
+
+
+def test_equation1_and_one_per_speaker_class():
+    from avlib.analysis.xflow import (cluster_separation, one_per_speaker_class,
+                                      residual_differences)
+    from avlib.models.xflow import CNNxMLPLSTM
+
+    spk = np.repeat(["a", "b", "c"], 8)
+    lab = np.tile([0, 1, 2, 3], 6)
+    idx = one_per_speaker_class(spk, lab, seed=0)
+    assert len(idx) == 12 and len({(spk[i], lab[i]) for i in idx}) == 12
+    torch.manual_seed(0)
+    m = CNNxMLPLSTM((32, 24), n_frames=6, n_mfcc=5, num_classes=4, variant="xflow").eval()
+    seq = np.random.default_rng(0).normal(size=(6, 5))
+    r = residual_differences(m, seq, kernels=[0, 3])
+    with torch.no_grad():
+        maps = m.r1d2d_1(torch.as_tensor(seq, dtype=torch.float32)).numpy()
+    assert np.allclose(r["diff_mfcc"], ((seq[1:] - seq[:-1]) ** 2).sum(1))
+    assert np.allclose(r["diff_img"][1], ((maps[1:, 3] - maps[:-1, 3]) ** 2).sum((1, 2)), rtol=1e-4)
+    assert r["diff_img"].shape == (2, 5) and r["pearson"].shape == (2,)
+    feats = np.concatenate([np.zeros((5, 3)), np.ones((5, 3)) * 10]) + np.random.default_rng(0).normal(size=(10, 3)) * 0.1
+    assert cluster_separation(feats, [0] * 5 + [1] * 5) > 0.9

@@ -147,51 +147,52 @@ PRESETS: dict[str, ICMRPreset] = {
     "cpu": ICMRPreset(
         scale="cpu",
         choi_seconds=2.912,
-        audio_epochs=6,
-        audio_epochs_override=(("han2016", 3), ("xception_audio", 4)),
+        han_segments=5,
+        audio_epochs=5,
+        audio_epochs_override=(("han2016", 3), ("xception_audio", 3)),
         audio_batch=16,
         audio_lr_step=None,
         audio_patience=None,
-        frame_resize=110,
-        frame_size=96,
-        frames_grid=(1, 3),
+        frame_resize=92,
+        frame_size=80,
+        frames_grid=(1, 2),
         pretrain_grid=(False, True),
-        eval_frames=8,
-        visual_epochs=3,
+        eval_frames=4,
+        visual_epochs=2,
         visual_batch=32,
         visual_lr=1e-2,
         visual_lr_step=None,
         visual_patience=None,
-        pretrain_epochs=3,
+        pretrain_epochs=2,
         pretrain_images_per_class=None,
-        fusion_frames=8,
-        fusion_visual=(3, True),
+        fusion_frames=4,
+        fusion_visual=(2, True),
         fusion_epochs=30,
         fusion_lr_step=None,
         fusion_patience=None,
         changes=(
             "cpu preset (2 CPU cores): Choi/Xception log-mels of 2.912 s (137 frames; UC = ten 0.29 s "
-            "uniform crops, CC = the central 2.9 s) instead of 29.12 s (1366 frames); 6 audio epochs "
-            "(Han 3, Xception 4) instead of early stopping with patience 10; frames resized to 110 px "
-            "and centre-cropped to 96 px instead of 256/224; 1 or 3 random frames per training video "
-            "instead of 20-100, the first 8 frames (1 fps) per test video; 3 visual epochs with SGD "
-            "lr 1e-2 (paper 1e-4, halved every 5 epochs, patience 5); pre-training = 3 epochs on the "
-            "benchmark's isolated-instrument image bank (stand-in for ImageNet + instrument "
-            "fine-tuning); fusion over 8 frames instead of 50, 30 epochs; the best validation epoch "
-            "is kept instead of early stopping."
+            "uniform crops, CC = the central 2.9 s) instead of 29.12 s (1366 frames); Han et al. on 5 "
+            "segments per video instead of 10; 5 audio epochs (Han 3, Xception 3) instead of early "
+            "stopping with patience 10; frames resized to 92 px and centre-cropped to 80 px instead of "
+            "256/224; 1 or 2 random frames per training video instead of 20-100 and the first 4 frames "
+            "(1 fps) per test video; 2 visual epochs with SGD lr 1e-2 (paper 1e-4, halved every 5 "
+            "epochs, patience 5); pre-training = 2 epochs on the benchmark's isolated-instrument image "
+            "bank (stand-in for ImageNet + instrument fine-tuning); fusion over 4 frames instead of 50, "
+            "30 epochs; the best validation epoch is kept instead of early stopping."
         ),
     ),
     "smoke": ICMRPreset(
         scale="smoke",
-        audio_models=(("han2016", "UC"), ("choi2016", "CC"), ("choi2016", "UC"), ("xception_audio", "UC")),
-        choi_seconds=2.912,
+        choi_seconds=1.456,
+        han_segments=2,
         audio_epochs=1,
         audio_batch=8,
         audio_lr_step=None,
         audio_patience=None,
         frame_resize=84,
         frame_size=75,
-        frames_grid=(1, 2),
+        frames_grid=(1,),
         pretrain_grid=(False, True),
         eval_frames=2,
         visual_epochs=1,
@@ -200,17 +201,17 @@ PRESETS: dict[str, ICMRPreset] = {
         visual_lr_step=None,
         visual_patience=None,
         pretrain_epochs=1,
-        pretrain_images_per_class=4,
+        pretrain_images_per_class=2,
         fusion_frames=2,
-        fusion_visual=(2, True),
+        fusion_visual=(1, True),
         fusion_epochs=2,
         fusion_lr_step=None,
         fusion_patience=None,
         snr_db=(10.0, -10.0),
         keep_fractions=(1.0, 0.5, 0.0),
         changes=(
-            "smoke preset (checks that everything runs; numbers are meaningless): 2.9 s log-mels, "
-            "75 px frames, 1-2 frames per video, 1 epoch per model."
+            "smoke preset (checks that everything runs; numbers are meaningless): 1.5 s log-mels, "
+            "2 Han segments, 75 px frames, 1 frame per training video, 1 epoch per model."
         ),
     ),
 }
@@ -285,14 +286,14 @@ def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embed
     ``source="embedded"`` calls :func:`avlib.data.instruments.ensure_instrument_benchmark`;
     any other value is a folder with the same layout (``videos.csv``, ``videos/<category>/
     <id>.mp4``, optionally ``image_bank/``). The split is
-    :func:`avlib.data.icmr_metadata.official_split` (the authors' 70/15/15 split).
+    :func:`avlib.data.icmr_metadata.split_frame` (the authors' 70/15/15 split).
     """
     from ..paths import cache_root
 
     try:
-        from ..data.icmr_metadata import official_split
-    except ImportError:  # data module not there yet: the same rule, see _official_split
-        official_split = _official_split
+        from ..data.icmr_metadata import split_frame
+    except ImportError:  # data module absent: the same rule, see _official_split
+        split_frame = None
 
     if source == "embedded":
         from ..data.instruments import CATEGORIES, ensure_instrument_benchmark
@@ -309,7 +310,7 @@ def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embed
     df = pd.read_csv(root / "videos.csv", dtype={"video_id": str})
     if categories is None:
         categories = list(df.sort_values("label").drop_duplicates("label")["category"])
-    df["split"] = _normalise_split(df, official_split(df))
+    df["split"] = split_frame(df)["split"].to_numpy() if split_frame else _official_split(df).to_numpy()
     bank = root / "image_bank"
     video_root = root / "videos" if (root / "videos").is_dir() else root
     return Benchmark(df, video_root, bank if bank.is_dir() else None, categories, name,

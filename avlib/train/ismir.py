@@ -94,6 +94,8 @@ class ISMIRPreset:
     correction: str = "fdr_bh"
     strong: float = 0.5
     gradcam_per_category: int = 3
+    separate: str = "icmr_store"  # subnetworks of the feature-extraction scheme: "icmr_store" or "train"
+    visual_lr: float | None = None  # only with separate="train": overrides the ICMR preset's visual lr
     changes: str = ""
 
     def to_dict(self) -> dict:
@@ -154,6 +156,8 @@ def get_preset(scale: str, **overrides) -> ISMIRPreset:
         raise ParameterError(f"groups must be 'predicted' or 'label', got {out.groups!r}")
     if out.analysis_split not in ("all", "train", "val", "test"):
         raise ParameterError(f"analysis_split must be all/train/val/test, got {out.analysis_split!r}")
+    if out.separate not in ("icmr_store", "train"):
+        raise ParameterError(f"separate must be 'icmr_store' or 'train', got {out.separate!r}")
     if out.n_frames < 1:
         raise ParameterError(f"n_frames must be >= 1, got {out.n_frames}")
     return out
@@ -484,18 +488,35 @@ def run_feature_extraction_scheme(bench, data: AVData, preset: ISMIRPreset, icmr
                                   store=None, device=None, n_jobs=None, weights=None) -> SchemeResult:
     """The feature-extraction scheme with the ICMR chapter's separately trained subnetworks.
 
-    The audio run (``preset.audio_model``, UC crop) and the visual run
-    (``icmr_preset.fusion_visual``) are taken from the ICMR :class:`FeatureStore` when the
-    ICMR notebooks already trained them with the same settings, and trained (and stored)
-    otherwise; the fusion is trained here over ``preset.n_frames`` frames.
+    ``preset.separate == "icmr_store"``: the audio run (``preset.audio_model``, UC crop) and
+    the visual run (``icmr_preset.fusion_visual``) come from the ICMR :class:`FeatureStore`
+    when the ICMR notebooks already trained them with the same settings, and are trained
+    (and stored) by the ICMR run functions otherwise. ``"train"``: both are trained here with
+    :func:`avlib.train.icmr.train_audio_model` / ``train_frame_model`` and the ICMR preset's
+    schedules. Either way the fusion is trained here over ``preset.n_frames`` frames.
     """
     from . import icmr
 
     t0 = time.perf_counter()
     C = bench.num_classes
+    k, pt = icmr_preset.fusion_visual
+    fusion_config = icmr._config(icmr_preset, "fusion", seed)
+    if preset.separate == "train":
+        state = None
+        if pt:
+            state, _, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=seed, store=store, weights=weights,
+                                                       device=device)
+        vcfg = icmr._config(icmr_preset, "visual", seed)
+        if preset.visual_lr is not None:
+            vcfg = replace(vcfg, lr=preset.visual_lr)
+        res = train_feature_extraction_scheme(
+            data, n_frames=preset.n_frames, audio_name=preset.audio_model, fusion_config=fusion_config,
+            fusion_hidden=icmr_preset.fusion_hidden, audio_config=icmr._config(icmr_preset, "audio", seed),
+            visual_config=vcfg, visual_frames=k, backbone_state=state, device=device)
+        res.meta.update({"separate": "trained here", "visual_frames_per_video": k, "visual_pretrained": bool(pt)})
+        return res
     arun = icmr.run_audio_model(bench, icmr_preset, preset.audio_model, "UC", seed=seed, store=store,
                                 device=device, n_jobs=n_jobs)
-    k, pt = icmr_preset.fusion_visual
     frames = {v: f for v, f in zip(data.ids, data.frames)}
     vrun = icmr.run_visual_model(bench, icmr_preset, k, pt, frames=frames, seed=seed, store=store,
                                  weights=weights, device=device)
@@ -505,16 +526,15 @@ def run_feature_extraction_scheme(bench, data: AVData, preset: ISMIRPreset, icmr
     vmodel.load_state_dict(store.load_model(vrun["tag"])["state"])
     reuse_s = time.perf_counter() - t0
     res = train_feature_extraction_scheme(
-        data, n_frames=preset.n_frames, audio_name=preset.audio_model,
-        fusion_config=icmr._config(icmr_preset, "fusion", seed), fusion_hidden=icmr_preset.fusion_hidden,
-        audio_model=amodel, visual_model=vmodel, device=device)
+        data, n_frames=preset.n_frames, audio_name=preset.audio_model, fusion_config=fusion_config,
+        fusion_hidden=icmr_preset.fusion_hidden, audio_model=amodel, visual_model=vmodel, device=device)
     res.seconds_by_part.update({"audio (ICMR run)": float(arun.get("train_seconds", np.nan)),
                                 "visual (ICMR run)": float(vrun.get("train_seconds", np.nan)),
                                 "load or train subnetworks here": reuse_s})
     res.seconds = float(res.seconds + np.nansum([arun.get("train_seconds", 0.0), vrun.get("train_seconds", 0.0)]))
-    res.meta.update({"audio_run_cached": bool(arun.get("cached")), "visual_run_cached": bool(vrun.get("cached")),
-                     "visual_frames_per_video": k, "visual_pretrained": bool(pt),
-                     "audio_tag": arun["tag"], "visual_tag": vrun["tag"]})
+    res.meta.update({"separate": "ICMR store", "audio_run_cached": bool(arun.get("cached")),
+                     "visual_run_cached": bool(vrun.get("cached")), "visual_frames_per_video": k,
+                     "visual_pretrained": bool(pt), "audio_tag": arun["tag"], "visual_tag": vrun["tag"]})
     return res
 
 

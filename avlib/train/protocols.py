@@ -374,26 +374,46 @@ def downsample_images(x, factor: int):
     return out.reshape(*lead, h // f, w // f)
 
 
-def xflow_arrays(ds, family: str, *, indices=None, downsample: int = 1, chunk: int = 96) -> tuple:
+_ARRAY_CACHE: dict = {}
+
+
+def xflow_arrays(ds, family: str, *, indices=None, downsample: int = 1, time_stride: int = 1,
+                 chunk: int = 96, cache: bool = True) -> tuple:
     """Model inputs of a :class:`avlib.data.speech.SpeechDataset` as tensors.
 
     ``family="cnnxmlp"``: ``(x_img (N, m, H', W'), x_mfcc (N, 26 m), y)``;
-    ``family="lstm"``: ``(x_img (N, T, 1, H', W'), x_mfcc (N, T, 26), mask (N, T), y)``,
-    with ``H' = H // downsample``. Built ``chunk`` clips at a time so the full-resolution
-    sequences of a large dataset never sit in memory at once.
+    ``family="lstm"``: ``(x_img (N, T', 1, H', W'), x_mfcc (N, T', 26), mask (N, T'), y)``,
+    with ``H' = H // downsample`` and, for the LSTM inputs, every ``time_stride``-th frame
+    (``T' = ceil(T / time_stride)``; a reduced-preset option, 1 in the paper). Built ``chunk``
+    clips at a time so the full-resolution sequences of a large dataset never sit in memory
+    at once. With ``cache`` the result for the whole dataset is kept in memory for the
+    session (keyed by dataset root, size, family and options), as decoding the frames is
+    the slow part.
     """
     from ..data.speech import cnn_mlp_inputs, sequence_inputs
 
-    idx = np.arange(len(ds)) if indices is None else np.asarray(indices)
     lstm = "lstm" in family.lower()
+    ts = int(time_stride) if lstm else 1
+    if ts < 1:
+        raise ParameterError(f"time_stride must be >= 1, got {time_stride}")
+    key = (str(getattr(ds, "root", id(ds))), id(ds), len(ds), lstm, int(downsample), ts)
+    if cache and indices is None and key in _ARRAY_CACHE:
+        return _ARRAY_CACHE[key]
+    idx = np.arange(len(ds)) if indices is None else np.asarray(indices)
     parts = []
     for start in range(0, len(idx), chunk):
         sel = idx[start:start + chunk]
-        arrs = sequence_inputs(ds, sel) if lstm else cnn_mlp_inputs(ds, sel)
-        arrs = list(arrs)
+        arrs = list(sequence_inputs(ds, sel) if lstm else cnn_mlp_inputs(ds, sel))
+        if lstm and ts > 1:
+            arrs[:3] = [a[:, ::ts] for a in arrs[:3]]
         arrs[0] = downsample_images(arrs[0], downsample)
-        parts.append([torch.as_tensor(a) for a in arrs])
-    return tuple(torch.cat([p[i] for p in parts]) for i in range(len(parts[0])))
+        parts.append([torch.as_tensor(np.ascontiguousarray(a)) for a in arrs])
+    out = tuple(torch.cat([p[i] for p in parts]) for i in range(len(parts[0])))
+    if cache and indices is None:
+        if len(_ARRAY_CACHE) >= 8:
+            _ARRAY_CACHE.clear()
+        _ARRAY_CACHE[key] = out
+    return out
 
 
 def xflow_preprocess(family: str):
@@ -430,7 +450,8 @@ def xflow_crossval(ds, *, families=("cnnxmlp", "lstm"),
                    protocols=("clean",), epochs: dict | int = 10, batch_size: dict | None = None,
                    runs: dict | int = 1, max_folds: Optional[int] = None, downsample: int = 1,
                    val_fraction: float = 0.2, carry_over: bool = False, seed: int = 0,
-                   lr: float = 1e-3, device=None, folds=None, log=None) -> dict:
+                   lr: float = 1e-3, time_stride: int = 1, device=None, folds=None,
+                   log=None) -> dict:
     """Cross-validate XFlow models on one dataset under one or both protocols.
 
     Returns ``{(family, variant, protocol): CVResult}``. ``epochs``/``runs``/``batch_size``
@@ -446,7 +467,7 @@ def xflow_crossval(ds, *, families=("cnnxmlp", "lstm"),
     bs.update(batch_size or {})
     out = {}
     for fam in families:
-        data = xflow_arrays(ds, fam, downsample=downsample)
+        data = xflow_arrays(ds, fam, downsample=downsample, time_stride=time_stride)
         ep = epochs[fam] if isinstance(epochs, dict) else int(epochs)
         nr = runs[fam] if isinstance(runs, dict) else int(runs)
         cfg = TrainConfig(epochs=ep, batch_size=bs[fam], lr=lr, monitor="val_acc", seed=seed)
@@ -630,7 +651,7 @@ def table5_frame(results: dict, *, protocol: str = "clean") -> "pd.DataFrame":
 def xflow_holdout(ds, *, family: str = "lstm", variants=("baseline", "xflow"),
                   protocols=("clean",), epochs: int = 10, batch_size: int = 32, runs: int = 1,
                   downsample: int = 1, val_fraction: float = 0.2, lr: float = 1e-3,
-                  seed: int = 0, device=None, log=None) -> dict:
+                  time_stride: int = 1, seed: int = 0, device=None, log=None) -> dict:
     """Table VI: the hold-out split of Ngiam et al. (:func:`avlib.data.speech.holdout_split`).
 
     The validation split of the clean protocol is speaker-wise when train and test speakers
@@ -642,7 +663,7 @@ def xflow_holdout(ds, *, family: str = "lstm", variants=("baseline", "xflow"),
 
     tr, te = holdout_split(ds)
     disjoint = not np.isin(ds.speakers[tr], ds.speakers[te]).any()
-    data = xflow_arrays(ds, family, downsample=downsample)
+    data = xflow_arrays(ds, family, downsample=downsample, time_stride=time_stride)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, monitor="val_acc", seed=seed)
     out = {}
     for var in variants:
@@ -661,7 +682,8 @@ def xflow_holdout(ds, *, family: str = "lstm", variants=("baseline", "xflow"),
 
 def train_xflow_model(ds, family: str, variant: str = "xflow", *, epochs: int = 10,
                       batch_size: int = 32, downsample: int = 1, lr: float = 1e-3,
-                      val_fraction: float = 0.2, seed: int = 0, device=None) -> tuple:
+                      val_fraction: float = 0.2, time_stride: int = 1, seed: int = 0,
+                      device=None) -> tuple:
     """Train one model for the analyses (Figs. 9-11) with the clean protocol.
 
     The first speaker fold is the test part, a speaker-wise validation split of the rest
@@ -671,7 +693,7 @@ def train_xflow_model(ds, family: str, variant: str = "xflow", *, epochs: int = 
     """
     from ..data.speech import speaker_folds
 
-    data = xflow_arrays(ds, family, downsample=downsample)
+    data = xflow_arrays(ds, family, downsample=downsample, time_stride=time_stride)
     tr, te = speaker_folds(ds)[0]
     fit_idx, val_idx = validation_split(tr, speakers=ds.speakers, labels=data[-1],
                                         fraction=val_fraction, seed=seed)

@@ -73,9 +73,11 @@ def example_figure(datasets: dict, *, n_frames: int = 8, clip: int = 0):
             ax.set_title(f"frame {k}", fontsize=7)
         axes[r, 0].set_ylabel(f"{name}\n{ds.ids[i]}", fontsize=8)
         ax = axes[r, -1]
-        im = ax.imshow(ds.mfcc[i].T, aspect="auto", origin="lower", cmap="magma")
+        m = ds.mfcc[i]
+        z = (m - m.mean(axis=0)) / (m.std(axis=0) + 1e-6)      # per coefficient, for display
+        im = ax.imshow(z.T, aspect="auto", origin="lower", cmap="magma", vmin=-2.5, vmax=2.5)
         ax.set_xlabel("video frame", fontsize=7)
-        ax.set_ylabel("MFCC", fontsize=7)
+        ax.set_ylabel("MFCC (z-scored per coefficient)", fontsize=6)
         ax.tick_params(labelsize=6)
         fig.colorbar(im, ax=ax, fraction=0.05)
     fig.tight_layout()

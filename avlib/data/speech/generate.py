@@ -285,23 +285,27 @@ def generate_speech_benchmark(root, dataset: str, *, scale: str = "smoke", seed:
     from avlib.utils import progress as _progress
 
     params = _params(dataset, scale, seed, overrides)
+    speakers = _speakers(dataset, params["n_speakers"], seed)
+    info = DATASET_INFO[dataset]
+    bad = [w for w in params["words"] if w not in info.class_names]
+    bad += [t for t in params["takes"] if t not in info.takes]
+    if bad:
+        raise ParameterError(f"{dataset}: unknown words/takes {bad}; words: {info.class_names}, takes: {info.takes}")
     root = Path(root)
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     t0 = time.perf_counter()
-    speakers = _speakers(dataset, params["n_speakers"], seed)
-    info = DATASET_INFO[dataset]
     tasks = []
     for spk in speakers:
         for word in params["words"]:
             wi = info.class_names.index(word)
             for take in params["takes"]:
-                ti = info.takes.index(take) if take in info.takes else int(take)
+                ti = info.takes.index(take) if isinstance(take, str) else int(take)
                 tasks.append((str(root), dataset, int(seed), spk, wi, ti, word, take, params))
     n_jobs = int(n_jobs or min(2, os.cpu_count() or 1))
     records = []
-    bar = _progress(total=len(tasks), desc=f"{dataset} ({scale})", disable=None if progress else True)
+    bar = _progress(total=len(tasks), desc=f"{dataset} ({scale})", **({} if progress else {"disable": True}))
     try:
         if n_jobs <= 1:
             for task in tasks:
@@ -325,8 +329,9 @@ def generate_speech_benchmark(root, dataset: str, *, scale: str = "smoke", seed:
 def _write_tables(root: Path, dataset: str, speakers, records, seed):
     import csv
 
-    with open(root / "clips.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(records[0]))
+    with open(root / "clips.csv", "w", newline="") as fh:   # deterministic: no timings here
+        fields = [k for k in records[0] if k != "cpu_s"]
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(records)
     with open(root / "speakers.csv", "w", newline="") as fh:

@@ -537,7 +537,7 @@ def speaker_folds(ds: SpeechDataset, *, fold_size: int | None = None):
     if size < 1:
         raise ParameterError(f"fold_size must be >= 1, got {size}")
     spk = ds.speaker_order
-    if len(spk) < 2 * size and len(spk) <= size:
+    if len(spk) <= size:
         raise DataError(f"{ds.info.name}: {len(spk)} speaker(s) cannot make speaker folds of {size}")
     folds = []
     for start in range(0, len(spk), size):

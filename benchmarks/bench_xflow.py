@@ -1,0 +1,126 @@
+"""Training throughput of the XFlow models (examples per second).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_xflow.py --out benchmarks/results/xflow.json
+
+For each model family (CNN x MLP, {CNN x MLP}-LSTM), variant (baseline, XFlow, and with
+``--all-variants`` the ablations) and input geometry (AVletters 80x60, Digits/CUAVE 90x120;
+``--downsample 4`` = the cpu preset's pooled frames) it times full training steps
+(forward, backward, Adam) on random inputs of the real shapes, after warm-up steps. LSTM inputs
+have half of the time steps padded (the masked frames are skipped by the model). On CUDA it
+also times automatic mixed precision (bf16/fp16 autocast + GradScaler) and reports the AMP /
+fp32 throughput ratio. The JSON holds one record per configuration plus the machine facts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from avlib.models.xflow import build_xflow_model, count_trainable_parameters
+
+
+def _inputs(model, batch, device):
+    h, w = model.image_hw
+    if model.family == "cnnxmlp":
+        return (torch.randn(batch, model.n_frames, h, w, device=device),
+                torch.randn(batch, model.n_mfcc * model.n_frames, device=device))
+    t = model.n_frames
+    mask = torch.zeros(batch, t, dtype=torch.bool, device=device)
+    mask[:, : max(1, t // 2)] = True
+    x_img = torch.randn(batch, t, 1, h, w, device=device) * mask[..., None, None, None]
+    x_mfcc = torch.randn(batch, t, model.n_mfcc, device=device) * mask[..., None]
+    return x_img, x_mfcc, mask
+
+
+def time_training(model, batch, *, steps, warmup, device, amp=False):
+    """Examples per second of full training steps."""
+    model.to(device).train()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    scaler = torch.amp.GradScaler("cuda") if (amp and device.type == "cuda") else None
+    args = _inputs(model, batch, device)
+    y = torch.randint(0, model.num_classes, (batch,), device=device)
+
+    def step():
+        with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
+            loss = torch.nn.functional.cross_entropy(model(*args), y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="benchmarks/results/xflow.json")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--downsample", type=int, default=1, help="pool the frames by this factor")
+    ap.add_argument("--all-variants", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="AVletters geometry only, small batches")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    records = []
+    variants = ("baseline", "xflow", "no_xconns", "no_resconns") if args.all_variants else ("baseline", "xflow")
+    datasets = ("avletters",) if args.quick else ("avletters", "digits")
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for family, batch in (("cnnxmlp", 128), ("lstm", 32)):
+        if args.quick:
+            batch = 16
+        for dataset in datasets:
+            for variant in variants:
+                probe = build_xflow_model(family, dataset, variant)
+                h, w = probe.image_hw
+                hw = (h // args.downsample, w // args.downsample)
+                for device in devices:
+                    model = build_xflow_model(family, dataset, variant, image_hw=hw)
+                    rec = dict(family=family, dataset=dataset, variant=variant, image_hw=list(hw),
+                               n_frames=model.n_frames, batch=batch, device=device.type,
+                               params=count_trainable_parameters(model))
+                    rec["fp32_examples_per_s"] = time_training(model, batch, steps=args.steps,
+                                                               warmup=args.warmup, device=device)
+                    if device.type == "cuda":
+                        model = build_xflow_model(family, dataset, variant, image_hw=hw)
+                        rec["amp_examples_per_s"] = time_training(model, batch, steps=args.steps,
+                                                                  warmup=args.warmup, device=device,
+                                                                  amp=True)
+                        rec["amp_over_fp32"] = rec["amp_examples_per_s"] / rec["fp32_examples_per_s"]
+                    records.append(rec)
+                    print(json.dumps(rec), flush=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    result = dict(benchmark="xflow_training_throughput", torch=torch.__version__,
+                  machine=platform.machine(), cpu_count=os.cpu_count(), threads=args.threads,
+                  load_average_1min=load, downsample=args.downsample, steps=args.steps,
+                  cuda=torch.cuda.is_available(), records=records,
+                  note="CPU numbers depend on other load on the machine (load_average_1min).")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
