@@ -19,6 +19,7 @@ from avlib.data.speech import (
     speaker_folds,
     standardize,
     window_average,
+    with_mfcc,
 )
 from avlib.data.speech.generate import MARKER
 from avlib.data.speech.phonemes import LEXICON, PHONEMES, VISEMES, viseme_sequence
@@ -132,6 +133,11 @@ def test_video_and_extra_noise_files(data_root, datasets):
     noisy = load_speech_dataset(_root(data_root, "avletters"), "avletters", mfcc="mfcc_snr0")
     assert noisy.ids == ds.ids
     assert not np.allclose(noisy.mfcc[0], ds.mfcc[0])
+    swapped = with_mfcc(ds, "mfcc_snr0")
+    assert swapped.frames is ds.frames and swapped.mfcc_kind == "mfcc_snr0"
+    assert all(np.array_equal(a, b) for a, b in zip(swapped.mfcc, noisy.mfcc))
+    with pytest.raises(DataError, match=ds.ids[0]):
+        with_mfcc(ds, "mfcc_snr7")
     dg = datasets["digits"]
     assert dg.spectrogram(0).ndim == 2
 

@@ -20,6 +20,14 @@ re-initialise the model between folds. This module runs both:
 Training uses the shared trainer :func:`avlib.train.loop.fit`. Data are tuples of tensors
 ``(*inputs, y)`` as the trainer takes them (e.g. ``(x_img, x_mfcc, y)`` or
 ``(x_img, x_mfcc, mask, y)``).
+
+Generic pieces: :func:`crossval`, :func:`holdout`, :func:`run_fold`, :func:`speaker_kfold`,
+:func:`validation_split`, :func:`standardize_features`, :func:`paper_rule`,
+:func:`compare_protocols`. XFlow experiment helpers used by the notebooks (so that the
+notebooks only call and show): :func:`load_xflow_dataset`, :func:`xflow_arrays`
+(with the reduced presets' ``downsample`` / ``time_stride``), :func:`xflow_crossval`,
+:func:`xflow_holdout`, :func:`dtn_crossval`, :func:`train_xflow_model`,
+:func:`summarize_cv`, :func:`table4_frame`, :func:`table5_frame`.
 """
 from __future__ import annotations
 

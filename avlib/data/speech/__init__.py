@@ -23,6 +23,7 @@ from .layouts import (
     speaker_folds,
     standardize,
     window_average,
+    with_mfcc,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "speaker_folds",
     "standardize",
     "window_average",
+    "with_mfcc",
 ]

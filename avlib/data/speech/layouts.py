@@ -67,6 +67,7 @@ __all__ = [
     "clip_stem",
     "SpeechDataset",
     "load_speech_dataset",
+    "with_mfcc",
     "window_average",
     "cnn_mlp_inputs",
     "pad_sequences",
@@ -364,6 +365,26 @@ def load_speech_dataset(root, dataset: str, *, mfcc: str = "mfcc", strict: bool 
         root=root,
         mfcc_kind=mfcc,
     )
+
+
+def with_mfcc(ds: SpeechDataset, mfcc: str) -> SpeechDataset:
+    """The same clips with another MFCC set (e.g. ``"mfcc_snr0"``), sharing the frames.
+
+    Raises :class:`~avlib.errors.DataError` naming the clip if a file is missing or its
+    row count differs from the clip's frame count.
+    """
+    import dataclasses
+
+    new = []
+    for cid, old in zip(ds.ids, ds.mfcc):
+        path = Path(ds.root) / f"{cid}.{mfcc}.npy"
+        if not path.exists():
+            raise DataError(f"{cid}: missing MFCC file {path}")
+        m = np.load(path).astype(np.float32, copy=False)
+        if m.shape != old.shape:
+            raise DataError(f"{cid}: {path.name} has shape {m.shape}, expected {old.shape}")
+        new.append(m)
+    return dataclasses.replace(ds, mfcc=new, mfcc_kind=mfcc)
 
 
 # ----------------------------------------------------------------------------- inputs
