@@ -219,7 +219,7 @@ def test_extract_audio_skips_bad_files(messy_root, tmp_path):
     from avlib.features.dataset import extract_features
 
     root, df = messy_root
-    feats, rep = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=2)
+    feats, rep = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=1)
     assert set(feats) == {"good", "odd_fps", "portrait"}
     assert feats["good"].shape == (10, 128, 43)
     reasons = {vid: reason for vid, _, reason in rep.skipped}
@@ -239,7 +239,7 @@ def test_extract_frames_and_choi(messy_root, tmp_path):
     from avlib.features.dataset import extract_features
 
     root, df = messy_root
-    feats, rep = extract_features(df, video_root=root, kind="frames", cache_dir=tmp_path / "c", n_jobs=1,
+    feats, rep = extract_features(df, video_root=root, kind="frames", cache_dir=tmp_path / "c", n_jobs=2,
                                   k=3, size=32)
     assert {"good", "odd_fps", "portrait", "noaudio", "silent"} <= set(feats)
     assert feats["portrait"].shape == (3, 32, 32, 3) and feats["portrait"].dtype == np.uint8

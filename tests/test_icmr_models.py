@@ -154,3 +154,18 @@ def test_presets_and_book_tables():
     est = titan_x_estimate(64.0)
     first = est.iloc[0]
     assert first["our_hours"] == pytest.approx(first["steps"] * 64 / 64.0 / 3600)
+
+
+def test_xception_cpu_depthwise_gradient_matches_native():
+    from avlib.models.xception_audio import _SeparableConv
+
+    torch.manual_seed(0)
+    conv = _SeparableConv(3, 4, (3, 5))
+    x = torch.randn(2, 3, 6, 11, requires_grad=True)
+    conv(x).square().sum().backward()
+    gx, gw = x.grad.clone(), conv.depthwise.weight.grad.clone()
+    x.grad = None
+    conv.depthwise.weight.grad = None
+    conv.pointwise(conv.depthwise(conv.pad(x))).square().sum().backward()  # PyTorch's own path
+    torch.testing.assert_close(gx, x.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gw, conv.depthwise.weight.grad, rtol=1e-4, atol=1e-5)

@@ -50,9 +50,9 @@ def test_register_violin_vs_cello(inst):
 def test_sound_renders_all_categories():
     rng = np.random.default_rng(0)
     for inst in INSTRUMENTS:
-        audio, sr, info = render_performance(inst, rng, 1.5)
+        audio, sr, info = render_performance(inst, rng, 1.0)
         assert audio.dtype == np.float32 and audio.shape[0] in (1, 2)
-        assert abs(audio.shape[1] - 1.5 * sr) <= 2
+        assert abs(audio.shape[1] - 1.0 * sr) <= 2
         assert np.all(np.abs(audio) <= 1.0) and np.abs(audio).max() > 0.01
         assert sr in (16000, 22050, 32000, 44100, 48000)
 
@@ -101,7 +101,7 @@ def test_generate_video_deterministic(tmp_path):
 
 
 def test_ensure_benchmark_layout_marker_and_reuse(tmp_path):
-    tiny = Preset(1, (1.0, 1.2), (64,), 0.5, 1, 32)
+    tiny = Preset(1, (0.6, 0.8), (48,), 0.5, 1, 32)
     root = ensure_instrument_benchmark(tmp_path, scale="smoke", seed=3, n_jobs=2, preset=tiny)
     assert root == tmp_path / "embedded" / "smoke" / "instruments"
     df = pd.read_csv(root / "videos.csv")

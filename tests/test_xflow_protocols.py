@@ -198,3 +198,12 @@ def test_equation1_and_one_per_speaker_class():
     assert r["diff_img"].shape == (2, 5) and r["pearson"].shape == (2,)
     feats = np.concatenate([np.zeros((5, 3)), np.ones((5, 3)) * 10]) + np.random.default_rng(0).normal(size=(10, 3)) * 0.1
     assert cluster_separation(feats, [0] * 5 + [1] * 5) > 0.9
+
+
+def test_max_train_subsamples_training_part_only():
+    data, spk = _noise_problem(n_spk=4)
+    folds = speaker_kfold(spk)
+    res = crossval(_Counter(), data, folds, config=TrainConfig(epochs=1, batch_size=16),
+                   protocol="clean", speakers=spk, max_folds=1, max_train=20)
+    r = res.chosen[0]
+    assert r.n_train + r.n_val == 20 and r.n_test == len(folds[0][1])

@@ -187,10 +187,17 @@ def _work(task):
 
 
 def _mp_context():
-    """fork where available (works from notebooks and stdin scripts; workers use no torch), else spawn."""
+    """spawn: fresh workers (forking a process whose thread pools hold locks, e.g. OpenCV's or
+    BLAS's, deadlocks). Falls back to fork only when the main module cannot be re-imported
+    (code piped through stdin)."""
     import multiprocessing as mp
+    import sys
 
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file is not None and not Path(main_file).exists() and "fork" in mp.get_all_start_methods():
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
 
 
 def _warm_up(kind, params):
@@ -284,8 +291,10 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
             results[r[0]] = r
             bar.update(1)
     else:
-        _warm_up(kind, params)  # imports/JIT once here, inherited by forked workers
-        with _mp_context().Pool(min(n_jobs, len(tasks)), initializer=_init_worker) as pool:
+        ctx = _mp_context()
+        if ctx.get_start_method() == "fork":
+            _warm_up(kind, params)  # imports/JIT once here, inherited by the forked workers
+        with ctx.Pool(min(n_jobs, len(tasks)), initializer=_init_worker) as pool:
             for r in pool.imap_unordered(_work, tasks, chunksize=1):
                 results[r[0]] = r
                 bar.update(1)

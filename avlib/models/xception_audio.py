@@ -20,8 +20,39 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = ["XceptionAudio", "xception_audio"]
+
+
+class _DepthwiseConvCPU(torch.autograd.Function):
+    """Depthwise convolution (no padding, stride 1) with a backward pass made of ordinary convs.
+
+    PyTorch's CPU backward of depthwise convolutions with wide kernels (3 x 24 here) is
+    very slow (about 150x slower than this on 2 cores); the input gradient is a depthwise
+    convolution of the padded output gradient with the flipped kernel, and the weight
+    gradient a grouped correlation of input and output gradient with the batch folded into
+    the groups. Used on CPU only; CUDA uses cuDNN.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return F.conv2d(x, weight, groups=x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        n, c = x.shape[:2]
+        kh, kw = weight.shape[-2:]
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = F.conv2d(F.pad(grad, (kw - 1, kw - 1, kh - 1, kh - 1)), weight.flip(-1, -2), groups=c)
+        if ctx.needs_input_grad[1]:
+            xi = x.transpose(0, 1).reshape(1, c * n, *x.shape[2:])  # 1 x (C*N) x H' x W'
+            gi = grad.transpose(0, 1).reshape(c * n, 1, *grad.shape[2:])  # (C*N) x 1 x H x W
+            grad_w = F.conv2d(xi, gi, groups=c * n).view(c, n, kh, kw).sum(1, keepdim=True)
+        return grad_x, grad_w
 
 
 class _SeparableConv(nn.Module):
@@ -36,7 +67,12 @@ class _SeparableConv(nn.Module):
         self.pointwise = nn.Conv2d(cin, cout, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(self.pad(x)))
+        x = self.pad(x)
+        if x.device.type == "cpu" and torch.is_grad_enabled() and x.dtype == torch.float32:
+            x = _DepthwiseConvCPU.apply(x, self.depthwise.weight)
+        else:
+            x = self.depthwise(x)
+        return self.pointwise(x)
 
 
 class _EntryBlock(nn.Module):

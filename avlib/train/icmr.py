@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -255,29 +255,6 @@ class Benchmark:
 
     def split(self, name: str) -> pd.DataFrame:
         return self.videos[self.videos["split"] == name].reset_index(drop=True)
-
-
-def _normalise_split(df: pd.DataFrame, split) -> pd.Series:
-    """Accept the shapes ``official_split`` may return and give a per-row split Series."""
-    if isinstance(split, pd.Series) and len(split) == len(df):
-        return pd.Series(np.asarray(split), index=df.index)
-    if isinstance(split, pd.DataFrame) and "split" in split:
-        return pd.Series(np.asarray(split["split"]), index=df.index)
-    if isinstance(split, dict):
-        parts = split
-    elif isinstance(split, (tuple, list)) and len(split) == 3:
-        parts = dict(zip(("train", "val", "test"), split))
-    else:
-        raise DataError(f"cannot interpret the official split of type {type(split).__name__}")
-    out = pd.Series(index=df.index, dtype=object)
-    ids = df["video_id"].astype(str)
-    for name, part in parts.items():
-        name = {"validation": "val", "valid": "val"}.get(name, name)
-        part_ids = part["video_id"] if isinstance(part, pd.DataFrame) else part
-        out[ids.isin(set(map(str, part_ids)))] = name
-    if out.isna().any():
-        raise DataError(f"{int(out.isna().sum())} videos are in no split")
-    return out
 
 
 def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embedded", n_jobs=None) -> Benchmark:
@@ -1040,7 +1017,8 @@ def run_visual_model(bench: Benchmark, preset: ICMRPreset, k: int, pretrained: b
     if store is not None:
         store.save(tag, key=key, ids=df["video_id"], split=df["split"], labels=df["label"],
                    features=feats[:, : preset.fusion_frames], probs=probs_eval, meta=meta)
-        store.save_model(tag, model, key=key)
+        if feeds_fusion:  # the robustness figure needs its per-frame predictions
+            store.save_model(tag, model, key=key)
     return {"tag": tag, **meta, "cached": False}
 
 
@@ -1179,6 +1157,7 @@ def plot_confusions(confusions: dict, class_names, *, title: str = "", figsize=N
     import seaborn as sns
 
     n = len(confusions)
+    class_names = [str(c).replace("Performance", "") for c in class_names]  # FCVID names, shortened
     fig, axes = plt.subplots(1, n, figsize=figsize or (6.2 * n, 5.6), squeeze=False)
     for ax, (name, cm) in zip(axes[0], confusions.items()):
         sns.heatmap(100 * np.asarray(cm), ax=ax, vmin=0, vmax=100, cmap="Blues", annot=len(class_names) <= 13,
@@ -1189,7 +1168,9 @@ def plot_confusions(confusions: dict, class_names, *, title: str = "", figsize=N
         ax.set_ylabel("true")
         ax.tick_params(labelsize=7)
     if title:
-        fig.suptitle(title)
+        import textwrap
+
+        fig.suptitle(textwrap.fill(title, 160), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -1218,7 +1199,9 @@ def plot_degradation(deg: pd.DataFrame, *, metric: str = "hit_at_1", title: str 
         ax.set_ylim(0, 100)
         ax.set_ylabel(metric.replace("_at_", "@").replace("hit", "Hit") + " (%)")
     if title:
-        fig.suptitle(title)
+        import textwrap
+
+        fig.suptitle(textwrap.fill(title, 160), fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -138,7 +138,10 @@ PRESETS: dict[str, ISMIRPreset] = {
         k_audio=10,
         k_visual=20,
         gradcam_per_category=1,
-        changes="ISMIR smoke preset (checks that everything runs; numbers are meaningless): 1 frame, 1 joint epoch.",
+        separate="train",
+        visual_lr=1e-3,
+        changes=("ISMIR smoke preset (checks that everything runs; numbers are meaningless): 1 frame, 1 joint epoch; "
+                 "subnetworks trained here (frame network SGD lr 1e-3)."),
     ),
 }
 
@@ -688,7 +691,7 @@ def claim_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- Grad-CAM
 def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 1, split: str = "test",
-                     seed: int = 0, device=None) -> list[dict]:
+                     seed: int = 0, batch_size: int = 16) -> list[dict]:
     """Grad-CAM of the multimodal decision on both modalities for a few videos per category.
 
     For every category (by label) up to ``per_category`` correctly and ``per_category``
@@ -697,7 +700,7 @@ def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 
     Returns dicts with ``category``, ``video_id``, ``label``, ``pred``, ``correct``,
     ``logmel (F, T)``, ``audio_map (F, T)``, ``frame (3, H, W) uint8``, ``frame_map (H, W)``.
     """
-    from ..analysis.gradcam import multimodal_gradcam
+    from ..analysis.gradcam import find_target_layers, multimodal_gradcam
 
     rng = np.random.default_rng(seed)
     pred = result.predictions
@@ -716,13 +719,13 @@ def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 
     classes = pred[chosen]
     a_shape = tuple(audio.shape[1:])
     f_shape = tuple(frames.shape[2:])
-    out_a, out_f = [], []
-    for s in range(0, len(chosen), 8):
-        sl = slice(s, s + 8)
-        with multimodal_gradcam(model, "audio", audio_shape=a_shape) as cam:
-            out_a.append(cam(audio[sl], _unit_frames(frames[sl]), classes[sl]))
-        with multimodal_gradcam(model, "frames", frame_shape=f_shape) as cam:
-            out_f.append(cam(audio[sl], frames[sl], classes[sl]))
+    layers_a = find_target_layers(model.audio, torch.zeros((2, *a_shape)))
+    layers_f = find_target_layers(model.visual, torch.zeros((2, *f_shape)))
+    batches = [slice(s, s + batch_size) for s in range(0, len(chosen), batch_size)]
+    with multimodal_gradcam(model, "audio", target_layers=layers_a) as cam:
+        out_a = [cam(audio[sl], _unit_frames(frames[sl]), classes[sl]) for sl in batches]
+    with multimodal_gradcam(model, "frames", target_layers=layers_f) as cam:
+        out_f = [cam(audio[sl], frames[sl], classes[sl]) for sl in batches]
     amaps, fmaps = np.concatenate(out_a), np.concatenate(out_f)
     return [{"category": data.categories[data.labels[i]], "video_id": data.ids[i], "label": int(data.labels[i]),
              "pred": int(pred[i]), "correct": bool(pred[i] == data.labels[i]), "logmel": data.audio[i, 0],

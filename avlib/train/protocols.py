@@ -273,7 +273,8 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
              *, config: TrainConfig, protocol: str = "clean", runs: int = 1,
              speakers=None, val_fraction: float = 0.2, carry_over: bool = False,
              preprocess: Optional[Callable] = None, max_folds: Optional[int] = None,
-             seed: int = 0, device=None, loss_fn=None, input_transform=None) -> CVResult:
+             max_train: Optional[int] = None, seed: int = 0, device=None, loss_fn=None,
+             input_transform=None) -> CVResult:
     """K-fold cross-validation of a model family under one protocol.
 
     Parameters
@@ -298,6 +299,9 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
         ``functools.partial(standardize_features, which=(1,))``.
     max_folds : int, optional
         Only the first ``max_folds`` folds (reduced presets).
+    max_train : int, optional
+        Train on at most this many examples per fold (a random subset drawn with the run's
+        seed; reduced presets only). The test fold is never subsampled.
     """
     _check_protocol(protocol)
     if runs < 1:
@@ -312,6 +316,9 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
         if len(np.intersect1d(tr_idx, te_idx)):
             raise ParameterError(f"fold {k}: train and test indices overlap")
         fold_runs = []
+        if max_train is not None and len(tr_idx) > max_train:
+            sub_rng = np.random.default_rng(int(seed) + 1000 * k)
+            tr_idx = np.sort(sub_rng.choice(tr_idx, size=int(max_train), replace=False))
         for r in range(runs):
             run_seed = int(seed) + 1000 * k + r
             cfg = dataclasses.replace(config, seed=run_seed)
@@ -458,8 +465,8 @@ def xflow_crossval(ds, *, families=("cnnxmlp", "lstm"),
                    protocols=("clean",), epochs: dict | int = 10, batch_size: dict | None = None,
                    runs: dict | int = 1, max_folds: Optional[int] = None, downsample: int = 1,
                    val_fraction: float = 0.2, carry_over: bool = False, seed: int = 0,
-                   lr: float = 1e-3, time_stride: int = 1, device=None, folds=None,
-                   log=None) -> dict:
+                   lr: float = 1e-3, time_stride: int = 1, max_train: Optional[int] = None,
+                   device=None, folds=None, log=None) -> dict:
     """Cross-validate XFlow models on one dataset under one or both protocols.
 
     Returns ``{(family, variant, protocol): CVResult}``. ``epochs``/``runs``/``batch_size``
@@ -488,11 +495,14 @@ def xflow_crossval(ds, *, families=("cnnxmlp", "lstm"),
                                speakers=ds.speakers, val_fraction=val_fraction,
                                carry_over=carry_over and prot == "paper",
                                preprocess=xflow_preprocess(fam), max_folds=max_folds,
-                               seed=seed, device=device)
+                               max_train=max_train, seed=seed, device=device)
                 out[(fam, var, prot)] = res
                 if log is not None:
+                    folds_txt = ", ".join(f"{x:.3f}" for x in res.fold_scores)
+                    extra = (f"; paper rule {paper_rule(res).mean:.3f}" if prot == "clean" else "")
                     log(f"{ds.info.name} {fam} {var} {prot}: mean acc {res.mean:.3f} over "
-                        f"{len(res.chosen)} folds ({time.perf_counter() - t0:.0f} s)")
+                        f"{len(res.chosen)} folds [{folds_txt}]{extra} "
+                        f"({time.perf_counter() - t0:.0f} s)")
     return out
 
 

@@ -181,10 +181,17 @@ def generate_image_bank(label: int, out_dir, *, n: int, size: int, seed: int) ->
 
 
 def _mp_context():
-    """fork where available (works from notebooks and stdin scripts; workers use no torch), else spawn."""
+    """spawn: fresh workers (forking a process whose thread pools hold locks, e.g. OpenCV's or
+    BLAS's, deadlocks). Falls back to fork only when the main module cannot be re-imported
+    (code piped through stdin)."""
     import multiprocessing as mp
+    import sys
 
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file is not None and not Path(main_file).exists() and "fork" in mp.get_all_start_methods():
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
 
 
 def _worker_init():
