@@ -6,7 +6,7 @@ Usage::
 
 For every model at the paper's input size (Han 1 x 128 x 43 segments, Choi / Xception
 1 x 96 x 1366 log-mels, Inception v3 3 x 224 x 224 frames, late fusion 101 x 1024) plus the
-Inception v3 frame size of the ``cpu`` preset, measures examples per second for training
+Inception v3 frame size and Choi / Xception log-mel length of the ``cpu`` preset, measures examples per second for training
 (forward + backward + SGD step) and inference, on CPU (fp32) and, when CUDA is available, on
 the GPU with AMP and channels_last. Writes JSON ``{"meta": ..., "results": [...]}``; the
 ``icmr_visual`` notebook reads the Inception v3 224 px training number for its Titan X estimate.
@@ -33,6 +33,9 @@ CASES = [
     ("xception_audio", {}, (1, 96, 1366), (2, 32)),
     ("inception_frames", {}, (3, 224, 224), (4, 64)),
     ("inception_frames", {}, (3, PRESETS["cpu"].frame_size, PRESETS["cpu"].frame_size), (16, 256)),
+    # the cpu preset's shorter log-mels (2.912 s = 137 frames)
+    ("choi2016", {"input_size": (96, 137)}, (1, 96, 137), (16, 256)),
+    ("xception_audio", {}, (1, 96, 137), (16, 256)),
     ("late_fusion", {"n_frames": 50}, (101, 1024), (32, 256)),
 ]
 

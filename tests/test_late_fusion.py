@@ -7,6 +7,7 @@ import torch
 from avlib.errors import MediaError, ParameterError
 from avlib.models.late_fusion import (
     LateFusion,
+    feature_file_matrices,
     fusion_matrices,
     fusion_matrix,
     modality_mask,
@@ -79,6 +80,9 @@ def test_real_feature_file_loads_and_predicts():
         probs = torch.softmax(model(torch.from_numpy(x)[None]), 1)
     assert probs.shape == (1, 13) and torch.isfinite(probs).all()
     assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+    ids, X = feature_file_matrices(_fixture())
+    assert ids == ["demo"] and X.shape == (1, 41, 1024)
+    np.testing.assert_array_equal(X[0], x)
 
 
 def test_model_rejects_wrong_layout_and_handles_missing_audio():

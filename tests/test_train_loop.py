@@ -89,3 +89,12 @@ def test_predict_order_and_shape():
 def test_bad_config_names_value():
     with pytest.raises(ParameterError, match="rmsprop"):
         TrainConfig(optimizer="rmsprop")
+
+
+def test_last_training_batch_of_one_is_dropped_for_batchnorm():
+    x, y = _toy(n=33)  # 33 = 2 * 16 + 1
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    hist = fit(model, (x, y), None, config=TrainConfig(epochs=1, batch_size=16), progress_bar=False)
+    assert len(hist.epochs) == 1 and np.isfinite(hist.epochs[0]["train_loss"])
+    assert predict(model, (x, y), batch_size=16).shape == (33, 2)  # evaluation keeps every example

@@ -36,6 +36,7 @@ __all__ = [
     "fusion_matrix",
     "fusion_matrices",
     "read_feature_file",
+    "feature_file_matrices",
     "modality_mask",
 ]
 
@@ -130,6 +131,22 @@ def read_feature_file(path) -> dict:
     if not out:
         raise MediaError(path, "no video groups in the feature file")
     return out
+
+
+def feature_file_matrices(path, *, n_frames: int | None = None, dim: int = 1024):
+    """Late-fusion inputs of every video in an authors'-layout feature file.
+
+    ``n_frames`` defaults to the largest frame count in the file (20 for YouTube-8M, 50 for
+    FCVID). Returns ``(video_ids, X)`` with ``X`` float32 ``(n_videos, 2 * n_frames + 1, dim)``;
+    train with :func:`avlib.train.icmr.train_fusion` given the videos' labels.
+    """
+    feats = read_feature_file(path)
+    if n_frames is None:
+        n_frames = max((0 if f["video"] is None else len(f["video"])) for f in feats.values())
+    ids = list(feats)
+    X = fusion_matrices({v: f["audio"] for v, f in feats.items()}, {v: f["video"] for v, f in feats.items()},
+                        ids, n_frames=n_frames, dim=dim)
+    return ids, X
 
 
 class LateFusion(nn.Module):

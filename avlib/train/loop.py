@@ -89,14 +89,18 @@ def as_dataset(data) -> Dataset:
 
 
 def _loader(data, batch_size, *, shuffle, device, num_workers, seed):
+    """A DataLoader; when training (``shuffle``) a last batch of one example is dropped, since
+    batch normalisation cannot train on it."""
+    dataset = as_dataset(data)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
-        as_dataset(data),
+        dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         generator=generator if shuffle else None,
+        drop_last=shuffle and len(dataset) > batch_size and len(dataset) % batch_size == 1,
     )
 
 
