@@ -17,4 +17,9 @@ JOBS = {
         "{jb} build . --builder html --keep-going",
     ],
     "tests": ["{py} -m pytest -q -p no:cacheprovider"],
+    # Throughput and generation scripts of each area (they write their own details to {out}).
+    "instruments": ["{py} benchmarks/bench_instruments.py --out {out}"],
+    "speech": ["{py} benchmarks/bench_speech.py --out {out}"],
+    "icmr": ["{py} benchmarks/bench_icmr.py --out {out}"],
+    "xflow": ["{py} benchmarks/bench_xflow.py --out {out}"],
 }

@@ -53,8 +53,12 @@ MODELS: dict[str, LazyBuilder] = {
     "xception_audio": LazyBuilder("avlib.models.xception_audio", "xception_audio"),
     "inception_frames": LazyBuilder("avlib.models.inception_frames", "inception_frames"),
     "late_fusion": LazyBuilder("avlib.models.late_fusion", "late_fusion"),
-    # XFlow contributor: add names here, e.g.
-    # "xflow_cnn_mlp": LazyBuilder("avlib.models.xflow", "xflow_cnn_mlp"),
+    # ISMIR 2017: audio + frames + fusion trained end to end (joint scheme)
+    "audio_visual_net": LazyBuilder("avlib.models.audiovisual", "audio_visual_net"),
+    # XFlow
+    "cnn_x_mlp": LazyBuilder("avlib.models.xflow", "cnn_x_mlp"),
+    "cnn_x_mlp_lstm": LazyBuilder("avlib.models.xflow", "cnn_x_mlp_lstm"),
+    "dtn": LazyBuilder("avlib.models.dtn", "dtn"),
 }
 
 

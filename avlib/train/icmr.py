@@ -149,7 +149,7 @@ PRESETS: dict[str, ICMRPreset] = {
         choi_seconds=2.912,
         han_segments=5,
         audio_epochs=5,
-        audio_epochs_override=(("han2016", 3), ("xception_audio", 3)),
+        audio_epochs_override=(("han2016", 2), ("xception_audio", 3)),
         audio_batch=16,
         audio_lr_step=None,
         audio_patience=None,
@@ -163,7 +163,7 @@ PRESETS: dict[str, ICMRPreset] = {
         visual_lr=1e-2,
         visual_lr_step=None,
         visual_patience=None,
-        pretrain_epochs=2,
+        pretrain_epochs=1,
         pretrain_images_per_class=None,
         fusion_frames=4,
         fusion_visual=(2, True),
@@ -173,11 +173,11 @@ PRESETS: dict[str, ICMRPreset] = {
         changes=(
             "cpu preset (2 CPU cores): Choi/Xception log-mels of 2.912 s (137 frames; UC = ten 0.29 s "
             "uniform crops, CC = the central 2.9 s) instead of 29.12 s (1366 frames); Han et al. on 5 "
-            "segments per video instead of 10; 5 audio epochs (Han 3, Xception 3) instead of early "
+            "segments per video instead of 10; 5 audio epochs (Han 2, Xception 3) instead of early "
             "stopping with patience 10; frames resized to 92 px and centre-cropped to 80 px instead of "
             "256/224; 1 or 2 random frames per training video instead of 20-100 and the first 4 frames "
             "(1 fps) per test video; 2 visual epochs with SGD lr 1e-2 (paper 1e-4, halved every 5 "
-            "epochs, patience 5); pre-training = 2 epochs on the benchmark's isolated-instrument image "
+            "epochs, patience 5); pre-training = 1 epoch on the benchmark's isolated-instrument image "
             "bank (stand-in for ImageNet + instrument fine-tuning); fusion over 4 frames instead of 50, "
             "30 epochs; the best validation epoch is kept instead of early stopping."
         ),
