@@ -55,11 +55,13 @@ def run_command(command: str) -> dict:
 def run_job(name: str) -> dict:
     if name not in JOBS:
         raise SystemExit(f"error: unknown job {name!r}; valid jobs: {', '.join(JOBS)}")
-    out = HERE / "results" / f"{name}.json"
+    # The job's own record; a job's script writes its details (throughput, ...) to {out}.
+    out = HERE / "results" / f"job-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    extra = HERE / "results" / f"{name}.details.json"
+    extra = HERE / "results" / f"{name}.json"
     jb = str(Path(sys.executable).with_name("jupyter-book"))
     steps = []
+    t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     for template in JOBS[name]:
         command = template.format(py=shlex.quote(sys.executable), jb=shlex.quote(jb), out=shlex.quote(str(extra)))
@@ -79,8 +81,8 @@ def run_job(name: str) -> dict:
         "peak_memory_mb": max((s["peak_memory_mb"] for s in steps), default=0.0),
         "ok": all(s["returncode"] == 0 for s in steps), "steps": steps,
     }
-    if extra.exists():
-        record["details"] = json.loads(extra.read_text())
+    if extra.exists() and extra.stat().st_mtime >= t_start:
+        record["details_file"] = str(extra.relative_to(ROOT))
     out.write_text(json.dumps(record, indent=2))
     print(f"[bench {name}] {record['seconds']:.1f} s in all, peak {record['peak_memory_mb']:.0f} MB -> {out.relative_to(ROOT)}")
     return record
