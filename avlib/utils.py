@@ -43,7 +43,7 @@ def progress_enabled() -> bool:
 
 def progress(iterable=None, **tqdm_kwargs):
     """A tqdm progress bar that switches itself off in notebooks run by papermill and in CI."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     tqdm_kwargs.setdefault("disable", not progress_enabled())
     tqdm_kwargs.setdefault("dynamic_ncols", True)

@@ -125,3 +125,10 @@ def test_ensure_benchmark_layout_marker_and_reuse(tmp_path):
     df2 = pd.read_csv(root / "videos.csv")
     assert set(df2["video_id"]).isdisjoint(df["video_id"])
     assert len(list((root / "videos").glob("*/*.mp4"))) == 12  # old files removed
+
+
+@pytest.mark.parametrize("duration", [0.7333, 1.0333])
+def test_ensemble_parts_align_for_odd_durations(duration):
+    """Regression: the drum part was one sample short for some durations (rock band crash)."""
+    audio, sr, _ = render_performance("rockBand", np.random.default_rng(1), duration)
+    assert abs(audio.shape[1] - duration * sr) <= 2

@@ -367,7 +367,7 @@ def synth_part(notes: list[Note], voice: Voice, duration: float, rng, *, sr: int
 
 
 def _drums(rng, key: Key, duration: float, sr: int = SYNTH_SR) -> np.ndarray:
-    N = int(duration * sr)
+    N = int(round(duration * sr))
     out = np.zeros(N + sr)
     beat = 60 / key.tempo
     t = 0.0
@@ -479,7 +479,8 @@ def render_music(category: str, rng, duration: float, sr: int = SYNTH_SR) -> tup
         raise KeyError(f"unknown category {category!r}")
     mix = np.zeros(int(round(duration * sr)))
     for x, gain in parts:
-        mix += gain * _norm(x)
+        x = x[: len(mix)]
+        mix[: len(x)] += gain * _norm(x)
     return mix, info
 
 
