@@ -135,3 +135,17 @@ def test_bookcheck_reports_failed_notebook_error_output_and_missing_page(tmp_pat
     assert "one.ipynb: cell 0 has an error output (ZeroDivisionError" in problems
     assert "chapter book/generated/two: no page" in problems
     assert "chapter book/generated/one" not in problems
+
+
+def test_every_registry_preset_names_real_notebook_parameters():
+    """A preset key the notebook's parameters cell does not define (or papermill cannot parse) is caught here."""
+    from avlib.paths import SCALES
+    from avlib.run import notebook_parameters
+
+    registry = load_registry(ROOT / "notebooks" / "registry.yaml")
+    for entry in registry.notebooks:
+        known = notebook_parameters(entry.path)
+        assert {"scale", "data_root", "results_root"} <= set(known), entry.name
+        for scale in SCALES:
+            unknown = set(entry.presets.get(scale) or {}) - set(known)
+            assert not unknown, f"{entry.name} preset {scale}: {sorted(unknown)}"
