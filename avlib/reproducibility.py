@@ -9,13 +9,32 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-__all__ = ["load_artifacts", "status_table", "manifest_table"]
+__all__ = ["load_artifacts", "status_table", "manifest_table", "count_mismatches"]
 
 
 def load_artifacts() -> list[dict]:
     """The list of the papers' tables and figures (``avlib/artifacts.yaml``)."""
     with (resources.files("avlib") / "artifacts.yaml").open() as fh:
         return yaml.safe_load(fh)
+
+
+def count_mismatches(frame: pd.DataFrame, pairs) -> tuple[int, int]:
+    """(values compared, values that differ) between paper and our columns of a result table.
+
+    Each pair is ``[paper column, our column]`` or ``[paper, ours, decimals]``; our value rounded to
+    ``decimals`` (default: 0 for a whole-number paper value, else 2) must equal the paper's value.
+    Rows where either side is missing are not compared.
+    """
+    compared = differing = 0
+    for pair in pairs:
+        paper_col, ours_col = pair[0], pair[1]
+        both = frame[[paper_col, ours_col]].dropna()
+        for paper_value, ours_value in both.itertuples(index=False):
+            paper_value, ours_value = float(paper_value), float(ours_value)
+            decimals = pair[2] if len(pair) > 2 else (0 if paper_value.is_integer() else 2)
+            compared += 1
+            differing += round(ours_value, decimals) != round(paper_value, decimals)
+    return compared, differing
 
 
 def _status(artifact: dict, run: dict | None, results_root: Path) -> tuple[str, str]:
@@ -29,13 +48,12 @@ def _status(artifact: dict, run: dict | None, results_root: Path) -> tuple[str, 
         csv = results_root / scale / f"{result}.csv"
         if not csv.exists():
             return "not yet", f"the notebook ran but wrote no {csv.name}"
-        if artifact["kind"] == "exact":
-            column = artifact.get("matches")
-            frame = pd.read_csv(csv)
-            if column and column in frame and bool(frame[column].astype(bool).all()):
-                return "exact", "equals the paper"
-            mismatched = int((~frame[column].astype(bool)).sum()) if column in frame else "?"
-            return "exact except explained cells", f"{mismatched} cell(s) differ; the page explains why"
+        if artifact["kind"] == "exact" and artifact.get("compare"):
+            compared, differing = count_mismatches(pd.read_csv(csv), artifact["compare"])
+            if differing == 0:
+                return "exact", f"all {compared} compared values equal the paper"
+            return "exact except explained cells", (f"{differing} of {compared} values differ from the paper; "
+                                                    "see its page")
     if artifact["kind"] == "exact":
         return "exact", "computed from the real metadata or architecture"
     return f"reproduced on embedded data ({scale})", "synthetic stand-in; compare with care"

@@ -97,13 +97,24 @@ def test_reproducibility_status_is_computed(tmp_path):
         "xflow_crossval": {"status": "failed", "scale": "smoke"},
     }}))
     prov = Provenance("architecture", "smoke", 0)
-    save_result(pd.DataFrame({"matches_paper": [True, False]}), tmp_path / "res" / "smoke" / "xflow_params" / "table3", prov)
+    table3 = tmp_path / "res" / "smoke" / "xflow_params" / "table3_params"
+    frame = pd.DataFrame({"avletters (paper)": [2740512, 353650], "avletters (ours)": [2740512, 353494],
+                          "digits_cuave (paper)": [5664054, 721170], "digits_cuave (ours)": [5664054, 721170]})
+    save_result(frame, table3, prov)
     table = reproducibility.status_table(manifest, tmp_path / "res").set_index("item")
     assert table.loc["Table III", "status"] == "exact except explained cells"
+    assert table.loc["Table III", "detail"].startswith("1 of 4 values differ")
     assert table.loc["Table IV", "status"] == "not yet"
     assert table.loc["Table 2", "status"] == "not yet"
-    save_result(pd.DataFrame({"matches_paper": [True, True]}), tmp_path / "res" / "smoke" / "xflow_params" / "table3", prov)
+    frame.loc[1, "avletters (ours)"] = 353650
+    save_result(frame, table3, prov)
     assert reproducibility.status_table(manifest, tmp_path / "res").set_index("item").loc["Table III", "status"] == "exact"
+
+
+def test_count_mismatches_rounds_to_the_papers_precision():
+    frame = pd.DataFrame({"p": [3.03, 429.0, 5154.0, None], "o": [3.0267, 428.92, 5147.0, 1.0]})
+    assert reproducibility.count_mismatches(frame, [["p", "o"]]) == (3, 1)
+    assert reproducibility.count_mismatches(pd.DataFrame({"p": [2.4], "o": [2.3528]}), [["p", "o", 1]]) == (1, 0)
 
 
 def test_bookcheck_reports_failed_notebook_error_output_and_missing_page(tmp_path):
