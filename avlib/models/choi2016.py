@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ._contract import ClassifierModel
 from torch.nn import functional as F
 
 __all__ = ["Choi2016", "choi2016"]
@@ -38,7 +40,7 @@ class _TimeBatchNorm(nn.Module):
         return self.bn(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
-class Choi2016(nn.Module):
+class Choi2016(ClassifierModel):
     """Choi et al. 2016 four-block CNN with a softmax head (ICMR 2017 variant).
 
     Parameters
@@ -117,13 +119,6 @@ class Choi2016(nn.Module):
         if pre_logits:
             return x
         return self.classifier(self.drop(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.head_dim, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def choi2016(*, num_classes: int = 12, **kwargs) -> Choi2016:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._contract import ClassifierModel
+
 __all__ = ["Han2016", "han2016"]
 
 
@@ -36,7 +38,7 @@ class _ConvPair(nn.Sequential):
         )
 
 
-class Han2016(nn.Module):
+class Han2016(ClassifierModel):
     """Han et al. 2016 CNN: four pairs of 3x3 convolutions, FC1024, softmax.
 
     Parameters
@@ -93,13 +95,6 @@ class Han2016(nn.Module):
         if pre_logits:
             return x
         return self.classifier(self.drop(x))  # N x num_classes
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.head_dim, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def han2016(*, num_classes: int = 12, **kwargs) -> Han2016:

@@ -26,10 +26,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._contract import ClassifierModel
+
 __all__ = ["InceptionFrames", "inception_frames", "load_local_weights"]
 
 
-class InceptionFrames(nn.Module):
+class InceptionFrames(ClassifierModel):
     """Inception v3 (torchvision, no auxiliary head) with a ``num_classes`` softmax.
 
     Parameters
@@ -84,13 +86,6 @@ class InceptionFrames(nn.Module):
         if pre_logits:
             return x
         return self.classifier(self.drop(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.head_dim, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def load_local_weights(model: InceptionFrames, path) -> str:

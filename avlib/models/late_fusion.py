@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._contract import ClassifierModel
+
 __all__ = [
     "LateFusion",
     "late_fusion",
@@ -149,7 +151,7 @@ def feature_file_matrices(path, *, n_frames: int | None = None, dim: int = 1024)
     return ids, X
 
 
-class LateFusion(nn.Module):
+class LateFusion(ClassifierModel):
     """Late-fusion classifier over ``(2k + 1) x dim`` feature matrices.
 
     Parameters
@@ -205,13 +207,6 @@ class LateFusion(nn.Module):
         if pre_logits:
             return x
         return self.classifier(self.drop(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.head_dim, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def late_fusion(*, num_classes: int = 12, n_frames: int = 50, **kwargs) -> LateFusion:

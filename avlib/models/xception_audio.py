@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ._contract import ClassifierModel
 from torch.nn import functional as F
 
 __all__ = ["XceptionAudio", "xception_audio"]
@@ -129,7 +131,7 @@ class _ExitBlock(nn.Module):
         return self.body(x) + self.residual(x)
 
 
-class XceptionAudio(nn.Module):
+class XceptionAudio(ClassifierModel):
     """Xception for log-mel spectrograms with a rectangular 48x3 first filter.
 
     Parameters
@@ -206,13 +208,6 @@ class XceptionAudio(nn.Module):
         if pre_logits:
             return x
         return self.classifier(self.drop(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.head_dim, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def xception_audio(*, num_classes: int = 12, **kwargs) -> XceptionAudio:
