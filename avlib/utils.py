@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["seed_everything", "get_device", "progress", "progress_enabled", "git_commit"]
+__all__ = ["seed_everything", "get_device", "progress", "progress_enabled", "git_commit", "worker_context"]
 
 
 def seed_everything(seed: int) -> None:
@@ -60,3 +60,19 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def worker_context():
+    """Multiprocessing context for worker pools.
+
+    spawn: fresh workers (forking a process whose thread pools hold locks, e.g. OpenCV's or BLAS's,
+    deadlocks). Falls back to fork only when the main module cannot be re-imported (code piped
+    through stdin).
+    """
+    import multiprocessing as mp
+
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file is not None and not Path(main_file).exists() and "fork" in mp.get_all_start_methods():
+        return mp.get_context("fork")
+    return mp.get_context("spawn")

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from avlib.errors import MediaError, ParameterError
+from avlib.utils import worker_context
 
 __all__ = ["KINDS", "SkipReport", "extract_features", "extract_one", "resolve_video_path"]
 
@@ -186,20 +187,6 @@ def _work(task):
     return vid, "computed", key, amount, arr
 
 
-def _mp_context():
-    """spawn: fresh workers (forking a process whose thread pools hold locks, e.g. OpenCV's or
-    BLAS's, deadlocks). Falls back to fork only when the main module cannot be re-imported
-    (code piped through stdin)."""
-    import multiprocessing as mp
-    import sys
-
-    main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
-    if main_file is not None and not Path(main_file).exists() and "fork" in mp.get_all_start_methods():
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
-
-
 def _warm_up(kind, params):
     """Run the feature code once on a synthetic signal (librosa import and numba JIT)."""
     if kind not in _AUDIO_KINDS:
@@ -291,7 +278,7 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
             results[r[0]] = r
             bar.update(1)
     else:
-        ctx = _mp_context()
+        ctx = worker_context()
         if ctx.get_start_method() == "fork":
             _warm_up(kind, params)  # imports/JIT once here, inherited by the forked workers
         with ctx.Pool(min(n_jobs, len(tasks)), initializer=_init_worker) as pool:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from avlib.errors import ParameterError
+from avlib.utils import worker_context
 
 __all__ = [
     "CATEGORIES",
@@ -180,20 +181,6 @@ def generate_image_bank(label: int, out_dir, *, n: int, size: int, seed: int) ->
     return n
 
 
-def _mp_context():
-    """spawn: fresh workers (forking a process whose thread pools hold locks, e.g. OpenCV's or
-    BLAS's, deadlocks). Falls back to fork only when the main module cannot be re-imported
-    (code piped through stdin)."""
-    import multiprocessing as mp
-    import sys
-
-    main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
-    if main_file is not None and not Path(main_file).exists() and "fork" in mp.get_all_start_methods():
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
-
-
 def _worker_init():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -298,7 +285,7 @@ def ensure_instrument_benchmark(data_root, *, scale: str, seed: int = 0, n_jobs:
                 rows.append(r)
             bar.update(1)
     else:
-        ctx = _mp_context()
+        ctx = worker_context()
         with ctx.Pool(n_jobs, initializer=_worker_init) as pool:
             for r in pool.imap_unordered(_run_task, tasks, chunksize=1):
                 if isinstance(r, dict):
