@@ -219,12 +219,9 @@ PRESETS: dict[str, ICMRPreset] = {
 
 def get_preset(scale: str, **overrides) -> ICMRPreset:
     """The preset of ``scale`` with field ``overrides`` (notebook parameters)."""
-    if scale not in PRESETS:
-        raise ParameterError(f"unknown scale {scale!r}; valid: {', '.join(PRESETS)}")
-    preset = PRESETS[scale]
-    unknown = set(overrides) - set(preset.to_dict())
-    if unknown:
-        raise ParameterError(f"unknown ICMR preset fields: {sorted(unknown)}")
+    from .presets import pick_preset
+
+    preset = pick_preset(PRESETS, scale, overrides, family="ICMR")
     overrides = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
                  for k, v in overrides.items()}
     return replace(preset, **overrides)

@@ -148,12 +148,9 @@ PRESETS: dict[str, ISMIRPreset] = {
 
 def get_preset(scale: str, **overrides) -> ISMIRPreset:
     """The preset of ``scale`` with field ``overrides`` (notebook parameters)."""
-    if scale not in PRESETS:
-        raise ParameterError(f"unknown scale {scale!r}; valid: {', '.join(PRESETS)}")
-    preset = PRESETS[scale]
-    unknown = set(overrides) - set(preset.to_dict())
-    if unknown:
-        raise ParameterError(f"unknown ISMIR preset fields: {sorted(unknown)}")
+    from .presets import pick_preset
+
+    preset = pick_preset(PRESETS, scale, overrides, family="ISMIR")
     out = replace(preset, **overrides)
     if out.groups not in ("predicted", "label"):
         raise ParameterError(f"groups must be 'predicted' or 'label', got {out.groups!r}")
