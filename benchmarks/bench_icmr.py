@@ -15,16 +15,13 @@ the GPU with AMP and channels_last. Writes JSON ``{"meta": ..., "results": [...]
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
 
 from avlib.models import get_model
 from avlib.train.icmr import PRESETS, count_params, measure_throughput
-from avlib.utils import git_commit
+from avlib.train.throughput import save_benchmark
 
 # model, builder kwargs, input shape, (cpu batch, gpu batch)
 CASES = [
@@ -78,13 +75,7 @@ def main(argv=None) -> int:
     else:
         devices = [args.device]
     results = run(devices, steps=args.steps, quick=args.quick)
-    meta = {"torch": torch.__version__, "threads": args.threads, "platform": platform.platform(),
-            "processor": platform.processor(), "git_commit": git_commit(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    out = save_benchmark(args.out, results, threads=args.threads)
     print(f"wrote {out}")
     return 0
 

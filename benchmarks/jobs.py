@@ -21,5 +21,6 @@ JOBS = {
     "instruments": ["{py} benchmarks/bench_instruments.py --out {out}"],
     "speech": ["{py} benchmarks/bench_speech.py --out {out}"],
     "icmr": ["{py} benchmarks/bench_icmr.py --out {out}"],
+    "ismir": ["{py} benchmarks/bench_ismir.py --out {out}"],
     "xflow": ["{py} benchmarks/bench_xflow.py --out {out}"],
 }

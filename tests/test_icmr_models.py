@@ -169,3 +169,23 @@ def test_xception_cpu_depthwise_gradient_matches_native():
     conv.pointwise(conv.depthwise(conv.pad(x))).square().sum().backward()  # PyTorch's own path
     torch.testing.assert_close(gx, x.grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(gw, conv.depthwise.weight.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_training_flops_counts_forward_and_backward_by_hand():
+    from avlib.train.icmr import training_flops
+
+    # fwd 2*(10*8 + 8*3); bwd: grad weights of both layers (2*80 + 2*24) + grad input of layer 2 (2*24)
+    mlp = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    assert training_flops(mlp, (10,), batch_size=4) == pytest.approx(2 * (80 + 24) + 2 * (80 + 24) + 2 * 24)
+    assert all(p.grad is None for p in mlp.parameters())
+
+
+def test_titan_x_estimate_compute_bound_and_utilisation():
+    from avlib.train.icmr import titan_x_estimate
+
+    est = titan_x_estimate(10.0, flops_per_frame=17e9, peak_tflops={"G": 10.0})
+    r = est.iloc[0]
+    assert r["compute hours at peak, G"] == pytest.approx(r["frames_seen"] * 17e9 / 10e12 / 3600)
+    implied = r["steps"] * 64 / (r["train_hours"] * 3600)
+    assert r["paper utilisation %, G"] == pytest.approx(100 * implied * 17e9 / 10e12)
+    assert "compute hours at peak, G" not in titan_x_estimate(10.0).columns

@@ -98,3 +98,74 @@ def test_last_training_batch_of_one_is_dropped_for_batchnorm():
     hist = fit(model, (x, y), None, config=TrainConfig(epochs=1, batch_size=16), progress_bar=False)
     assert len(hist.epochs) == 1 and np.isfinite(hist.epochs[0]["train_loss"])
     assert predict(model, (x, y), batch_size=16).shape == (33, 2)  # evaluation keeps every example
+
+
+# --------------------------------------------------------------------------- throughput helper
+
+
+class _TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(8, 4)
+        self.b = nn.Linear(3, 4)
+        self.num_classes = 4
+
+    def forward(self, x, z):
+        return self.a(x) + self.b(z)
+
+
+def test_time_steps_trains_times_and_reports():
+    from avlib.train.throughput import time_steps
+
+    torch.manual_seed(0)
+    model = _TwoInputs()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, z, y = torch.randn(6, 8), torch.randn(6, 3), torch.randint(0, 4, (6,))
+    seen = []
+
+    def transform(inputs, training):
+        seen.append(training)
+        return inputs
+
+    r = time_steps(model, (x, z), y, steps=3, warmup=2, amp=True, input_transform=transform,
+                   optimizer=lambda params: torch.optim.Adam(params, lr=1e-2))
+    assert r["batch_size"] == 6 and r["steps"] == 3 and r["train"] and r["device"] == "cpu"
+    assert r["amp"] is False  # AMP only on CUDA
+    assert r["seconds"] > 0 and r["examples_per_s"] == pytest.approx(6 * 3 / r["seconds"])
+    assert seen == [True] * 5  # warm-up + timed steps, each through the transform
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # 5 Adam steps
+
+
+def test_time_steps_inference_leaves_weights_and_needs_target_to_train():
+    from avlib.train.throughput import time_steps
+
+    model = nn.Sequential(nn.Linear(8, 4), nn.BatchNorm1d(4))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    r = time_steps(model, torch.randn(5, 8), steps=2, warmup=0, train=False)
+    assert not r["train"] and not model.training and r["batch_size"] == 5
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # no BN update either
+    with pytest.raises(ParameterError):
+        time_steps(model, torch.randn(5, 8), steps=1)
+    with pytest.raises(ParameterError):
+        time_steps(model, torch.randn(5, 8), torch.zeros(5, dtype=torch.long), steps=0)
+
+
+def test_icmr_measure_throughput_uses_the_helper():
+    from avlib.train.icmr import measure_throughput
+
+    model = _model()
+    model.num_classes = 2
+    r = measure_throughput(model, (8,), batch_size=4, steps=2, warmup=1, device="cpu")
+    assert r["input_shape"] == [8] and r["batch_size"] == 4 and r["examples_per_s"] > 0
+    assert r["amp"] is False and r["channels_last"] is False and r["threads"] == torch.get_num_threads()
+
+
+def test_save_benchmark_writes_meta_and_records(tmp_path):
+    import json
+
+    from avlib.train.throughput import save_benchmark
+
+    out = save_benchmark(tmp_path / "sub" / "b.json", [{"step": "x", "videos_per_s": 2.0}], threads=2, note="n")
+    d = json.loads(out.read_text())
+    assert d["results"] == [{"step": "x", "videos_per_s": 2.0}]
+    assert d["meta"]["threads"] == 2 and d["meta"]["note"] == "n" and d["meta"]["torch"] == torch.__version__

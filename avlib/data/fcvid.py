@@ -90,17 +90,35 @@ def load_yt8m_videos(video_root, metadata_dir=None, *, download: bool = False):
     return locate_videos(load_yt8m_list(metadata_dir, download=download), video_root)
 
 
-def read_feature_file(path, *, ids=None) -> dict[str, dict[str, np.ndarray]]:
-    """Read a feature file in the layout of the authors' release.
+def read_feature_file(path, *, ids=None, dim: int = 1024) -> dict[str, dict[str, np.ndarray]]:
+    """Read a feature file in the layout of the authors' release (ICMR 2017).
 
-    Layout: one HDF5 group per video id holding ``audio`` (1, 1024) float32 (audio-network
-    penultimate features) and ``video`` (k, 2048) float32 (Inception v3 pooled features of
-    k frames). Either dataset may be absent (missing modality).
+    Layout: one HDF5 group per video id holding ``audio`` (1, dim) float32 (audio-network
+    penultimate features) and ``video`` (k, 2 * dim) float32 (Inception v3 pooled features of
+    k frames). Either dataset may be absent (missing modality); anything at the top level
+    that is not a group is ignored.
+
+    Parameters
+    ----------
+    path : str or Path
+        The HDF5 file.
+    ids : list of str, optional
+        Only these videos (each must have a group); default every group, in file order.
+    dim : int
+        Audio feature width (1024 in the paper; frame vectors are ``2 * dim`` wide).
 
     Returns
     -------
     dict
-        ``video_id -> {"audio": array or None, "video": array or None}``.
+        ``video_id -> {"audio": (1, dim) array or None, "video": (k, 2 * dim) array or None}``.
+
+    Raises
+    ------
+    MediaError
+        The file is missing, not HDF5, holds no video group, or a dataset has the wrong
+        shape (the message names the file).
+    DataError
+        A requested id has no group.
     """
     import h5py
 
@@ -110,25 +128,40 @@ def read_feature_file(path, *, ids=None) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     try:
         with h5py.File(path, "r") as h5:
-            for vid in (ids if ids is not None else list(h5.keys())):
-                if vid not in h5:
+            wanted = list(ids) if ids is not None else [k for k in h5.keys() if isinstance(h5[k], h5py.Group)]
+            for vid in wanted:
+                if vid not in h5 or not isinstance(h5[vid], h5py.Group):
                     raise DataError(f"{path}: no group for video id {vid!r}")
                 g = h5[vid]
-                if not isinstance(g, h5py.Group):
-                    raise DataError(f"{path}: {vid!r} is not a group")
                 out[vid] = {k: (np.asarray(g[k], np.float32) if k in g else None) for k in ("audio", "video")}
-    except OSError as exc:
-        raise MediaError(path, f"not a readable HDF5 file ({exc})") from exc
+    except (OSError, KeyError, TypeError) as exc:
+        raise MediaError(path, f"not a readable multimodal feature file ({exc})") from exc
+    if not out and ids is None:
+        raise MediaError(path, "no video groups in the feature file")
     for vid, d in out.items():
-        if d["audio"] is not None and d["audio"].shape[-1] != 1024:
-            raise DataError(f"{path}: {vid}/audio has shape {d['audio'].shape}, expected (1, 1024)")
-        if d["video"] is not None and (d["video"].ndim != 2 or d["video"].shape[1] != 2048):
-            raise DataError(f"{path}: {vid}/video has shape {d['video'].shape}, expected (k, 2048)")
+        a, v = d["audio"], d["video"]
+        if a is not None and (a.size != dim or a.shape[-1] != dim):
+            raise MediaError(path, f"{vid}/audio has shape {a.shape}, expected (1, {dim})")
+        if v is not None and (v.ndim != 2 or v.shape[1] != 2 * dim):
+            raise MediaError(path, f"{vid}/video has shape {v.shape}, expected (k, {2 * dim})")
     return out
 
 
 def write_feature_file(path, features: dict[str, dict[str, np.ndarray]]) -> Path:
-    """Write ``{video_id: {"audio": (1, 1024), "video": (k, 2048)}}`` in the same layout (atomic)."""
+    """Write features in the layout :func:`read_feature_file` reads (atomically).
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination HDF5 file (parent folders are created).
+    features : dict
+        ``video_id -> {"audio": (dim,) or (1, dim), "video": (k, 2 * dim)}``; a value that is
+        None, absent, or a video with no frame is a missing modality (no dataset is written).
+
+    Returns
+    -------
+    Path
+    """
     import os
 
     import h5py
@@ -136,30 +169,28 @@ def write_feature_file(path, features: dict[str, dict[str, np.ndarray]]) -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with h5py.File(tmp, "w") as h5:
-        for vid, d in features.items():
-            g = h5.create_group(vid)
-            for k in ("audio", "video"):
-                if d.get(k) is not None:
-                    g.create_dataset(k, data=np.asarray(d[k], np.float32))
-    os.replace(tmp, path)
+    try:
+        with h5py.File(tmp, "w") as h5:
+            for vid, d in features.items():
+                g = h5.create_group(str(vid))
+                audio, video = d.get("audio"), d.get("video")
+                if audio is not None:
+                    g.create_dataset("audio", data=np.asarray(audio, np.float32).reshape(1, -1))
+                if video is not None and len(video):
+                    g.create_dataset("video", data=np.asarray(video, np.float32))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def fusion_matrix(entry: dict, *, n_frames: int) -> np.ndarray:
-    """The late-fusion input of ICMR 2017: a (2 * n_frames + 1, 1024) matrix.
+    """The late-fusion input of one entry of :func:`read_feature_file`.
 
-    Each 2048-d frame vector becomes two rows of 1024 (first half, second half), frames in
-    order, followed by the audio row. Missing frames (fewer than ``n_frames``) or a missing
-    modality are zeros; extra frames are dropped. (The row order inside the matrix is our
-    choice; the flattening + dense layer that follows makes it immaterial.)
+    ``entry`` is ``{"audio": ..., "video": ...}`` (either may be None or absent); the
+    ``(2 * n_frames + 1, 1024)`` layout is :func:`avlib.models.late_fusion.fusion_matrix`
+    (two rows per frame, the audio row last, zeros for what is missing).
     """
-    out = np.zeros((2 * n_frames + 1, 1024), np.float32)
-    v = entry.get("video")
-    if v is not None and len(v):
-        v = np.asarray(v, np.float32)[:n_frames]
-        out[: 2 * len(v)] = v.reshape(len(v) * 2, 1024)
-    a = entry.get("audio")
-    if a is not None:
-        out[-1] = np.asarray(a, np.float32).reshape(-1)[:1024]
-    return out
+    from avlib.models.late_fusion import fusion_matrix as layout
+
+    return layout(entry.get("audio"), entry.get("video"), n_frames=n_frames)

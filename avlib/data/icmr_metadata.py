@@ -33,6 +33,9 @@ __all__ = [
     "RAW_URLS",
     "default_metadata_dir",
     "download_lists",
+    "fetch_url",
+    "DEMO_FEATURE_URL",
+    "demo_feature_file",
     "load_fcvid_list",
     "load_yt8m_list",
     "load_unlisted_durations",
@@ -53,9 +56,13 @@ FCVID_CATEGORIES = tuple(c if c == "chamberMusic" else f"{c}Performance" for c i
 YT8M_LABELS = ("Guitar", "Piano", "Drums", "Violin", "Accordion", "Saxophone", "Flute", "Organ", "Cello",
                "Trumpet", "Clarinet", "Harmonica", "Banjo")
 
-_REPO_RAW = "https://raw.githubusercontent.com/Veleslavia/ICMR2017/master/datasets/"
+_REPO = "https://raw.githubusercontent.com/Veleslavia/ICMR2017/master/"
+_REPO_RAW = _REPO + "datasets/"
 #: Raw GitHub URLs of the authors' list files.
 RAW_URLS = {"fcvid": _REPO_RAW + "fcvid_dataset.csv", "yt8m": _REPO_RAW + "yt8m_dataset.csv"}
+#: Raw GitHub URL of the authors' real one-video feature file (``demo/``: an accordion cover, CC BY).
+DEMO_FEATURE_URL = _REPO + "demo/demo.mp4.multimodal.h5"
+_DEMO_NAME = "demo.mp4.multimodal.h5"
 _FILES = {"fcvid": "fcvid_videos.csv", "yt8m": "yt8m_videos.csv"}
 _UNLISTED = {"fcvid": "fcvid_durations_unlisted.csv", "yt8m": "yt8m_durations_unlisted.csv"}
 
@@ -88,43 +95,75 @@ def _parse_raw(name: str, text: str) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
+def fetch_url(url: str, path, *, timeout: float = 30.0, hint: str = "") -> Path:
+    """Download ``url`` to ``path`` unless a non-empty copy is already there.
+
+    Raises :class:`~avlib.errors.DataError` naming the URL (plus ``hint``: what to do
+    instead) when offline or the server refuses; nothing half-written is left behind.
+    """
+    import os
+
+    path = Path(path)
+    if path.exists() and path.stat().st_size > 0:
+        return path
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            data = resp.read()
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise DataError(f"could not download {url} ({exc}). You seem to be offline{': ' + hint if hint else '.'}") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
 def download_lists(dest, *, which=("fcvid", "yt8m"), timeout: float = 30.0) -> dict[str, Path]:
     """Fetch the authors' list files from GitHub into ``dest`` (kept as downloaded).
 
     Returns ``{name: path}``. Raises :class:`~avlib.errors.DataError` with a clear message
     when offline or the server refuses (nothing half-written is left behind).
     """
-    import os
-
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    got = {}
-    for name in which:
-        url = RAW_URLS[name]
-        path = dest / Path(url).name
-        if path.exists() and path.stat().st_size > 0:
-            got[name] = path
-            continue
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                data = resp.read()
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            raise DataError(
-                f"could not download {url} ({exc}). You seem to be offline: pass metadata_dir= pointing to a "
-                f"folder with fcvid_videos.csv / yt8m_videos.csv (e.g. the project's shared/data/icmr2017), "
-                f"or retry with network access.") from exc
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        got[name] = path
-    return got
+    hint = ("pass metadata_dir= pointing to a folder with fcvid_videos.csv / yt8m_videos.csv (e.g. the "
+            "project's shared/data/icmr2017), or retry with network access.")
+    return {name: fetch_url(RAW_URLS[name], dest / Path(RAW_URLS[name]).name, timeout=timeout, hint=hint)
+            for name in which}
+
+
+def _default_cache(cache_dir) -> Path:
+    return Path(cache_dir) if cache_dir else Path.home() / ".cache" / "avlib" / "icmr2017"
+
+
+def demo_feature_file(metadata_dir=None, *, download: bool = False, cache_dir=None, timeout: float = 30.0) -> Path:
+    """The authors' real one-video feature file ``demo.mp4.multimodal.h5``.
+
+    Looked up in ``metadata_dir`` (default: the project's shared copy), then in
+    ``cache_dir`` (default ``~/.cache/avlib/icmr2017``); with ``download=True`` it is fetched
+    from the authors' repository (:data:`DEMO_FEATURE_URL`) into ``cache_dir``. Read it with
+    :func:`avlib.data.fcvid.read_feature_file`.
+
+    Raises
+    ------
+    DataError
+        Not found locally and not downloadable (offline, or ``download=False``).
+    """
+    folder = Path(metadata_dir) if metadata_dir else default_metadata_dir()
+    for candidate in ([folder / _DEMO_NAME] if folder else []) + [_default_cache(cache_dir) / _DEMO_NAME]:
+        if candidate.is_file() and candidate.stat().st_size > 0:
+            return candidate
+    if not download:
+        raise DataError(f"{_DEMO_NAME} not found (no shared copy, nothing in {_default_cache(cache_dir)}); "
+                        f"pass download=True to fetch it from {DEMO_FEATURE_URL}")
+    return fetch_url(DEMO_FEATURE_URL, _default_cache(cache_dir) / _DEMO_NAME, timeout=timeout,
+                     hint="the demo feature file needs network access once (it is cached afterwards).")
 
 
 # ------------------------------------------------------------------ lists
 def _load(name: str, metadata_dir, download: bool, cache_dir) -> pd.DataFrame:
     if download:
-        dest = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "avlib" / "icmr2017"
-        path = download_lists(dest, which=(name,))[name]
+        path = download_lists(_default_cache(cache_dir), which=(name,))[name]
         df = _parse_raw(name, path.read_text())
         df["duration_s"] = np.nan  # durations are only in the authors' pickles
         df["fps"] = np.nan

@@ -19,12 +19,12 @@ Contract: ``forward_features(x) -> (N, hidden[-1])`` after the last BN (the fuse
 ``reset_classifier(num_classes)``. ``forward`` accepts ``(N, 2k+1, 1024)`` or flattened input.
 
 Authors' released feature files (HDF5, one group per video with ``audio`` (1, 1024) and
-``video`` (k, 2048) datasets) are read by :func:`read_feature_file`.
+``video`` (k, 2048) datasets) are read and written in the data layer
+(:func:`avlib.data.fcvid.read_feature_file`, re-exported here as :func:`read_feature_file`);
+:func:`feature_file_matrices` turns one into fusion inputs.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -106,33 +106,12 @@ def modality_mask(x, *, n_frames: int, audio: bool = True, video: bool = True):
     return x
 
 
-def read_feature_file(path) -> dict:
-    """Read an authors'-layout multimodal feature file (HDF5).
+def read_feature_file(path, **kwargs) -> dict:
+    """Read an authors'-layout feature file: :func:`avlib.data.fcvid.read_feature_file`
+    (kept here so the model page's readers need one import)."""
+    from avlib.data.fcvid import read_feature_file as read
 
-    Returns ``{video_id: {"audio": (1, 1024) float32, "video": (k, 2048) float32}}``; a group
-    without one of the datasets has ``None`` for it. Raises :class:`avlib.errors.MediaError`
-    naming the file if it cannot be read.
-    """
-    import h5py
-
-    from avlib.errors import MediaError
-
-    path = Path(path)
-    out = {}
-    try:
-        with h5py.File(path, "r") as fh:
-            for vid, grp in fh.items():
-                if not isinstance(grp, h5py.Group):
-                    continue
-                out[vid] = {
-                    "audio": np.asarray(grp["audio"], dtype=np.float32) if "audio" in grp else None,
-                    "video": np.asarray(grp["video"], dtype=np.float32) if "video" in grp else None,
-                }
-    except (OSError, KeyError) as exc:
-        raise MediaError(path, f"not a readable multimodal feature file ({exc})") from exc
-    if not out:
-        raise MediaError(path, "no video groups in the feature file")
-    return out
+    return read(path, **kwargs)
 
 
 def feature_file_matrices(path, *, n_frames: int | None = None, dim: int = 1024):
@@ -140,9 +119,10 @@ def feature_file_matrices(path, *, n_frames: int | None = None, dim: int = 1024)
 
     ``n_frames`` defaults to the largest frame count in the file (20 for YouTube-8M, 50 for
     FCVID). Returns ``(video_ids, X)`` with ``X`` float32 ``(n_videos, 2 * n_frames + 1, dim)``;
-    train with :func:`avlib.train.icmr.train_fusion` given the videos' labels.
+    :func:`avlib.train.icmr.run_fusion_from_feature_file` trains on such a file given the
+    videos' labels.
     """
-    feats = read_feature_file(path)
+    feats = read_feature_file(path, dim=dim)
     if n_frames is None:
         n_frames = max((0 if f["video"] is None else len(f["video"])) for f in feats.values())
     ids = list(feats)
