@@ -189,3 +189,15 @@ def test_titan_x_estimate_compute_bound_and_utilisation():
     implied = r["steps"] * 64 / (r["train_hours"] * 3600)
     assert r["paper utilisation %, G"] == pytest.approx(100 * implied * 17e9 / 10e12)
     assert "compute hours at peak, G" not in titan_x_estimate(10.0).columns
+
+
+def test_han_initialisation_keeps_the_signal():
+    # PyTorch's default init shrinks the signal through the eight plain ReLU convolutions until
+    # training cannot start; He init keeps the penultimate features at unit scale
+    torch.manual_seed(0)
+    model = Han2016().eval()
+    x = torch.randn(4, 1, 128, 43)
+    with torch.no_grad():
+        feats = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert 0.1 < feats.std().item() < 100
+    assert all(float(m.bias.abs().max()) == 0.0 for m in model.modules() if isinstance(m, torch.nn.Conv2d))

@@ -1,4 +1,4 @@
-"""Generate the embedded benchmarks: ``python -m avlib.data {all,instruments,avletters,digits,cuave}``.
+"""Generate the embedded benchmarks: ``python -m avlib.data {all,instruments,instruments_yt8m,avletters,digits,cuave}``.
 
 Each benchmark is written to ``<root>/embedded/<scale>/<name>`` in the layout of the real dataset and
 is generated only when missing (or when its generation parameters changed); ``--fresh`` deletes it
@@ -15,7 +15,7 @@ import time
 from ..errors import AvlibError
 from ..paths import SCALES, check_scale, embedded_root
 
-BENCHMARKS = ("instruments", "avletters", "digits", "cuave")
+BENCHMARKS = ("instruments", "instruments_yt8m", "avletters", "digits", "cuave")
 
 
 def ensure(name: str, root, *, scale: str, seed: int = 0, n_jobs=None):
@@ -24,6 +24,10 @@ def ensure(name: str, root, *, scale: str, seed: int = 0, n_jobs=None):
         from .instruments import ensure_instrument_benchmark
 
         return ensure_instrument_benchmark(root, scale=scale, seed=seed, n_jobs=n_jobs)
+    if name == "instruments_yt8m":
+        from .instruments import ensure_yt8m_benchmark
+
+        return ensure_yt8m_benchmark(root, scale=scale, seed=seed, n_jobs=n_jobs)
     from .speech import ensure_speech_benchmark
 
     return ensure_speech_benchmark(root, name, scale=scale, seed=seed, n_jobs=n_jobs)

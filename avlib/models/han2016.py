@@ -85,6 +85,16 @@ class Han2016(ClassifierModel):
         self.head_dim = hidden
         self.num_classes = num_classes
         self.classifier = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # He-normal weights and zero biases: with PyTorch's default init the eight plain ReLU
+        # convolutions (no batch normalisation) shrink the signal so much that training does not
+        # start (the loss stays at ln(num_classes) for epochs).
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         # N x 1 x 128 x 43 -> ... -> N x 256 x 1 x 1

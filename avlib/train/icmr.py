@@ -13,10 +13,17 @@ Layers
 * training on arrays (no files): :func:`train_audio_model`, :func:`audio_scores`,
   :func:`pretrain_on_image_bank`, :func:`train_frame_model`, :func:`frame_scores`,
   :func:`train_fusion`, :func:`export_features`;
+* fusion from the authors' feature files (HDF5, :mod:`avlib.data.fcvid`):
+  :func:`run_fusion_from_feature_file` (or :func:`run_fusion_from_features` on features in
+  memory) with a video list (:func:`read_video_list`); :func:`export_feature_file` writes a
+  :class:`FeatureStore`'s audio and frame features in that layout; :func:`predict_fusion`;
 * robustness: :func:`degrade_logmel`, :func:`drop_frames`, :func:`degradation_table`;
-* throughput: :func:`measure_throughput`, :func:`titan_x_estimate`;
+* throughput: :func:`measure_throughput`, :func:`training_flops`, :func:`titan_x_estimate`;
 * notebook entry points: :func:`run_audio_table`, :func:`run_visual_table`,
-  :func:`run_fusion_table`, :func:`plot_confusions`, :func:`plot_degradation`.
+  :func:`run_fusion_table`, :func:`plot_confusions`, :func:`plot_degradation`;
+* YouTube-8M-style variant (Figure 3, YouTube-8M rows of Tables 2-4):
+  ``load_benchmark(..., source="embedded_yt8m")``, :func:`run_youtube8m_figure`,
+  :func:`youtube8m_preset`, :func:`youtube8m_class_counts`.
 
 Exported penultimate features (the ISMIR chapter and the fusion notebook read them) are
 stored per run in a :class:`FeatureStore` under ``cache_root(data_root)/icmr/<scale>/seed<seed>``:
@@ -59,14 +66,31 @@ __all__ = [
     "train_frame_model",
     "frame_scores",
     "train_fusion",
+    "read_video_list",
+    "FusionInputs",
+    "fusion_inputs",
+    "run_fusion_from_features",
+    "run_fusion_from_feature_file",
+    "store_features",
+    "export_feature_file",
+    "run_fusion_from_files",
+    "predict_fusion",
     "degrade_logmel",
     "drop_frames",
     "degradation_table",
     "measure_throughput",
     "titan_x_estimate",
+    "training_flops",
+    "TITAN_X_PEAK_TFLOPS",
     "run_audio_table",
     "run_visual_table",
+    "run_fusion_model",
     "run_fusion_table",
+    "YT8M_SOURCE",
+    "YT8M_FUSION_FRAMES",
+    "youtube8m_preset",
+    "youtube8m_class_counts",
+    "run_youtube8m_figure",
     "plot_confusions",
     "plot_degradation",
 ]
@@ -92,6 +116,7 @@ class ICMRPreset:
     han_segments: int = 10
     audio_epochs: int = 100
     audio_epochs_override: tuple = ()  # ((model, epochs), ...)
+    audio_lr_override: tuple = ()  # ((model, lr), ...)
     audio_batch: int = 16
     audio_lr: float = 1e-3
     audio_lr_step: int | None = 10
@@ -149,37 +174,40 @@ PRESETS: dict[str, ICMRPreset] = {
         choi_seconds=2.912,
         han_segments=5,
         audio_epochs=5,
-        audio_epochs_override=(("han2016", 2), ("xception_audio", 3)),
+        audio_epochs_override=(("han2016", 8), ("xception_audio", 3)),
+        audio_lr_override=(("han2016", 1e-4),),
         audio_batch=16,
         audio_lr_step=None,
         audio_patience=None,
         frame_resize=92,
         frame_size=80,
-        frames_grid=(1, 2),
+        frames_grid=(2, 4),
         pretrain_grid=(False, True),
         eval_frames=4,
-        visual_epochs=2,
+        visual_epochs=6,
         visual_batch=32,
-        visual_lr=1e-2,
+        visual_lr=1e-3,
+        visual_optimizer="adam",
         visual_lr_step=None,
         visual_patience=None,
-        pretrain_epochs=1,
+        pretrain_epochs=6,
         pretrain_images_per_class=None,
         fusion_frames=4,
-        fusion_visual=(2, True),
+        fusion_visual=(4, True),
         fusion_epochs=30,
         fusion_lr_step=None,
         fusion_patience=None,
         changes=(
             "cpu preset (2 CPU cores): Choi/Xception log-mels of 2.912 s (137 frames; UC = ten 0.29 s "
             "uniform crops, CC = the central 2.9 s) instead of 29.12 s (1366 frames); Han et al. on 5 "
-            "segments per video instead of 10; 5 audio epochs (Han 2, Xception 3) instead of early "
-            "stopping with patience 10; frames resized to 92 px and centre-cropped to 80 px instead of "
-            "256/224; 1 or 2 random frames per training video instead of 20-100 and the first 4 frames "
-            "(1 fps) per test video; 2 visual epochs with SGD lr 1e-2 (paper 1e-4, halved every 5 "
-            "epochs, patience 5); pre-training = 1 epoch on the benchmark's isolated-instrument image "
-            "bank (stand-in for ImageNet + instrument fine-tuning); fusion over 4 frames instead of 50, "
-            "30 epochs; the best validation epoch is kept instead of early stopping."
+            "segments per video instead of 10; 5 audio epochs (Han 8 at lr 1e-4, Xception 3) instead "
+            "of early stopping with patience 10; frames resized to 92 px and centre-cropped to 80 px instead of "
+            "256/224; 2 or 4 random frames per training video instead of 20-100 and the first 4 frames "
+            "(1 fps) per test video; 6 visual epochs with Adam lr 1e-3 instead of SGD lr 1e-4 halved "
+            "every 5 epochs with patience 5 (SGD at 1e-4 does not move in 6 epochs); pre-training = 6 "
+            "epochs on the benchmark's isolated-instrument image bank (stand-in for ImageNet + "
+            "instrument fine-tuning); fusion over 4 frames instead of 50, 30 epochs; the best "
+            "validation epoch is kept instead of early stopping."
         ),
     ),
     "smoke": ICMRPreset(
@@ -254,12 +282,18 @@ class Benchmark:
         return self.videos[self.videos["split"] == name].reset_index(drop=True)
 
 
+#: ``source`` value of the YouTube-8M-style embedded variant (:func:`load_benchmark`).
+YT8M_SOURCE = "embedded_yt8m"
+
+
 def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embedded", n_jobs=None) -> Benchmark:
     """The instrument benchmark (generated if missing) or a real FCVID/YT-8M tree.
 
-    ``source="embedded"`` calls :func:`avlib.data.instruments.ensure_instrument_benchmark`;
-    any other value is a folder with the same layout (``videos.csv``, ``videos/<category>/
-    <id>.mp4``, optionally ``image_bank/``). The split is
+    ``source="embedded"`` calls :func:`avlib.data.instruments.ensure_instrument_benchmark`
+    (FCVID-style); ``source="embedded_yt8m"`` (:data:`YT8M_SOURCE`) calls
+    :func:`avlib.data.instruments.ensure_yt8m_benchmark` (the YouTube-8M-style variant, with its
+    own folder and feature cache); any other value is a folder with the same layout
+    (``videos.csv``, ``videos/<category>/<id>.mp4``, optionally ``image_bank/``). The split is
     :func:`avlib.data.icmr_metadata.split_frame` (the authors' 70/15/15 split).
     """
     from ..paths import cache_root
@@ -275,12 +309,21 @@ def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embed
         root = Path(ensure_instrument_benchmark(data_root, scale=scale, seed=seed, n_jobs=n_jobs))
         categories = list(CATEGORIES)
         name = "embedded benchmark"
+        cache_name = "instruments"
+    elif source == YT8M_SOURCE:
+        from ..data.instruments import CATEGORIES, ensure_yt8m_benchmark
+
+        root = Path(ensure_yt8m_benchmark(data_root, scale=scale, seed=seed, n_jobs=n_jobs))
+        categories = list(CATEGORIES)
+        name = "embedded benchmark, YouTube-8M-style variant"
+        cache_name = "instruments_yt8m"
     else:
         root = Path(source)
         if not (root / "videos.csv").is_file():
             raise DataError(f"{root} has no videos.csv (expected the FCVID layout)")
         categories = None
         name = root.name
+        cache_name = "instruments"
     df = pd.read_csv(root / "videos.csv", dtype={"video_id": str})
     if categories is None:
         categories = list(df.sort_values("label").drop_duplicates("label")["category"])
@@ -288,7 +331,7 @@ def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embed
     bank = root / "image_bank"
     video_root = root / "videos" if (root / "videos").is_dir() else root
     return Benchmark(df, video_root, bank if bank.is_dir() else None, categories, name,
-                     Path(cache_root(data_root)) / "instruments", root)
+                     Path(cache_root(data_root)) / cache_name, root)
 
 
 def _official_split(df: pd.DataFrame) -> pd.Series:
@@ -406,7 +449,7 @@ class FeatureStore:
     def for_run(cls, data_root, *, scale: str, seed: int, source: str = "embedded") -> "FeatureStore":
         from ..paths import cache_root
 
-        src = "embedded" if source == "embedded" else hashlib.sha1(str(source).encode()).hexdigest()[:8]
+        src = source if source in ("embedded", YT8M_SOURCE) else hashlib.sha1(str(source).encode()).hexdigest()[:8]
         return cls(Path(cache_root(data_root)) / "icmr" / src / scale / f"seed{seed}")
 
     def path(self, tag: str) -> Path:
@@ -681,14 +724,329 @@ def frame_scores(model: nn.Module, frames: list, *, n_frames: int, batch_size: i
 # --------------------------------------------------------------------------- fusion
 def train_fusion(x_train, y_train, x_val, y_val, *, n_frames: int, num_classes: int, config: TrainConfig,
                  hidden=(1024, 1024), device=None):
-    """Train the late-fusion model on ``(n, 2k+1, 1024)`` matrices; returns ``(model, history)``."""
-    from ..models import get_model
+    """Train the late-fusion model on ``(n, 2k+1, 1024)`` matrices; returns ``(model, history)``.
 
+    The weights are initialised after seeding with ``config.seed``, so a seed fixes the result.
+    """
+    from ..models import get_model
+    from ..utils import seed_everything
+
+    seed_everything(config.seed)
     model = get_model("late_fusion", num_classes=num_classes, n_frames=n_frames, hidden=tuple(hidden))
     tr = (torch.as_tensor(np.asarray(x_train, np.float32)), torch.as_tensor(np.asarray(y_train, np.int64)))
     va = (torch.as_tensor(np.asarray(x_val, np.float32)), torch.as_tensor(np.asarray(y_val, np.int64)))
     history = fit(model, tr, va if len(va[0]) else None, config=config, device=device, progress_bar=True)
     return model, history
+
+
+# --------------------------------------------------------------------------- fusion from feature files
+def read_video_list(videos) -> pd.DataFrame:
+    """A video list in FCVID list format with the official split.
+
+    Parameters
+    ----------
+    videos : str, Path or DataFrame
+        CSV or DataFrame with ``video_id``, ``label`` (int) and optionally ``category``, in
+        list order (e.g. :func:`avlib.data.icmr_metadata.load_fcvid_list` or a benchmark's
+        ``videos.csv``).
+
+    Returns
+    -------
+    DataFrame
+        The list with a ``split`` column: kept when the list has one, otherwise the authors'
+        rule over the list order (:func:`_official_split`, as :func:`load_benchmark`).
+    """
+    if isinstance(videos, pd.DataFrame):
+        df = videos.copy()
+    else:
+        path = Path(videos)
+        if not path.is_file():
+            raise DataError(f"video list {path} not found")
+        df = pd.read_csv(path, dtype={"video_id": str})
+    missing = {"video_id", "label"} - set(df.columns)
+    if missing:
+        raise DataError(f"the video list lacks column(s) {sorted(missing)}; expected video_id, category, label")
+    df["video_id"] = df["video_id"].astype(str)
+    if df["video_id"].duplicated().any():
+        raise DataError(f"the video list repeats ids, e.g. {df['video_id'][df['video_id'].duplicated()].iloc[0]!r}")
+    if df["label"].isna().any():
+        raise DataError("the video list has videos without a label")
+    df["label"] = df["label"].astype(np.int64)
+    if "split" not in df.columns:
+        df["split"] = _official_split(df).to_numpy()
+    elif not set(df["split"]) <= {"train", "val", "test"}:
+        raise DataError(f"split values must be train/val/test, got {sorted(set(df['split']))}")
+    return df.reset_index(drop=True)
+
+
+@dataclass
+class FusionInputs:
+    """Late-fusion matrices per split built from per-video features and a video list.
+
+    ``x``, ``y``, ``ids``: dicts over ``train``/``val``/``test`` of ``(n, 2k+1, dim)`` float32
+    matrices, int labels and video ids (list order); ``report``: DataFrame (video_id, split,
+    issue) of listed videos missing from the features or with a missing modality, and of
+    feature videos not in the list; ``n_frames`` (k), ``num_classes``, ``categories``.
+    """
+
+    x: dict
+    y: dict
+    ids: dict
+    report: pd.DataFrame
+    n_frames: int
+    num_classes: int
+    categories: list
+
+    def counts(self) -> dict:
+        """Number of videos per issue of :attr:`report`."""
+        return self.report["issue"].value_counts().to_dict()
+
+
+def fusion_inputs(features: dict, videos, *, n_frames: int | None = None, dim: int = 1024) -> FusionInputs:
+    """Match features in the authors' layout with a video list and build the fusion inputs.
+
+    Parameters
+    ----------
+    features : dict
+        ``video_id -> {"audio": (1, dim) or None, "video": (k, 2 * dim) or None}``
+        (:func:`avlib.data.fcvid.read_feature_file`).
+    videos : str, Path or DataFrame
+        The video list (:func:`read_video_list`).
+    n_frames : int, optional
+        Frames per video in the matrix; default the largest frame count among the listed
+        videos (the paper: 50 FCVID, 20 YouTube-8M).
+    dim : int
+        Audio feature width.
+
+    Notes
+    -----
+    A listed video absent from ``features`` (or with neither modality) is left out; one
+    with a single modality keeps zero rows for the other (paper Sec. 3.3). Both are listed
+    in ``report``, as are feature videos that are not in the list.
+    """
+    from ..models.late_fusion import fusion_matrices
+
+    df = read_video_list(videos)
+    issues, keep = [], []
+    for vid, split in zip(df["video_id"], df["split"]):
+        f = features.get(vid)
+        has_a = f is not None and f.get("audio") is not None
+        has_v = f is not None and f.get("video") is not None and len(f["video"]) > 0
+        if f is None:
+            issues.append((vid, split, "missing from the features"))
+        elif not (has_a or has_v):
+            issues.append((vid, split, "both modalities missing"))
+        else:
+            keep.append(vid)
+            if not has_a:
+                issues.append((vid, split, "audio missing (zero row)"))
+            if not has_v:
+                issues.append((vid, split, "video missing (zero rows)"))
+    listed = set(df["video_id"])
+    issues += [(str(v), None, "not in the video list") for v in features if str(v) not in listed]
+    kept = set(keep)
+    if n_frames is None:
+        n_frames = max((len(features[v]["video"]) for v in keep if features[v].get("video") is not None), default=0)
+    audio = {v: features[v].get("audio") for v in keep}
+    frames = {v: features[v].get("video") for v in keep}
+    x, y, ids = {}, {}, {}
+    for s in ("train", "val", "test"):
+        part = df[(df["split"] == s) & df["video_id"].isin(kept)]
+        ids[s] = part["video_id"].tolist()
+        x[s] = fusion_matrices(audio, frames, ids[s], n_frames=n_frames, dim=dim)
+        y[s] = np.array(part["label"], dtype=np.int64)
+    num_classes = int(df["label"].max()) + 1 if len(df) else 0
+    names = dict(zip(df["label"], df["category"])) if "category" in df.columns else {}
+    categories = [str(names.get(c, c)) for c in range(num_classes)]
+    report = pd.DataFrame(issues, columns=["video_id", "split", "issue"])
+    return FusionInputs(x, y, ids, report, int(n_frames), num_classes, categories)
+
+
+def run_fusion_from_features(features: dict, videos, *, preset: ICMRPreset, seed: int = 0,
+                             n_frames: int | None = None, num_classes: int | None = None,
+                             method: str = "late fusion", device=None, dim: int = 1024) -> dict:
+    """Train and test the late-fusion model (Table 4) on per-video features and a video list.
+
+    Parameters
+    ----------
+    features : dict
+        Features in the authors' layout (:func:`avlib.data.fcvid.read_feature_file`).
+    videos : str, Path or DataFrame
+        Video list with labels (:func:`read_video_list`; official split unless given).
+    preset : ICMRPreset
+        Fusion schedule (``fusion_epochs``, ``fusion_batch``, ``fusion_lr``, ...,
+        ``fusion_hidden``).
+    seed : int
+        Fixes the initialisation and the batch order.
+    n_frames, dim : int, optional
+        As :func:`fusion_inputs`.
+    num_classes : int, optional
+        Default: largest label in the list + 1.
+    method : str
+        Label of the table row (e.g. "Xception" for :func:`table4_side_by_side`).
+
+    Returns
+    -------
+    dict
+        ``table`` (one row: method, model, frames, hit_at_1, hit_at_3, f1, train_seconds,
+        n_train, n_val, n_test), ``confusion`` (C, C) row-normalised on the test videos,
+        ``report`` (see :func:`fusion_inputs`), ``inputs`` (:class:`FusionInputs`), ``model``,
+        ``history``, ``probs`` (test, (n_test, C)), ``test_ids``, ``n_frames``, ``categories``.
+    """
+    data = fusion_inputs(features, videos, n_frames=n_frames, dim=dim)
+    C = int(num_classes or data.num_classes)
+    if len(data.y["train"]) == 0 or len(data.y["test"]) == 0:
+        raise DataError(f"no training or no test video has features ({len(data.y['train'])} train, "
+                        f"{len(data.y['test'])} test); report: {data.counts()}")
+    t0 = time.perf_counter()
+    model, history = train_fusion(data.x["train"], data.y["train"], data.x["val"], data.y["val"],
+                                  n_frames=data.n_frames, num_classes=C, config=_config(preset, "fusion", seed),
+                                  hidden=preset.fusion_hidden, device=device)
+    seconds = time.perf_counter() - t0
+    probs = softmax(_predict_inputs(model, data.x["test"], batch_size=64, device=device), 1)
+    yt = data.y["test"]
+    row = {"method": method, "model": "fusion", "frames": data.n_frames, **classification_summary(yt, probs),
+           "train_seconds": seconds, **{f"n_{s}": len(data.y[s]) for s in ("train", "val", "test")}}
+    return {"table": pd.DataFrame([row]), "confusion": confusion(yt, probs, n_classes=C), "report": data.report,
+            "inputs": data, "model": model, "history": history, "probs": probs, "test_ids": data.ids["test"],
+            "n_frames": data.n_frames, "categories": data.categories}
+
+
+def run_fusion_from_feature_file(feature_file, videos, *, preset: ICMRPreset, seed: int = 0,
+                                 n_frames: int | None = None, num_classes: int | None = None,
+                                 method: str = "late fusion", device=None, dim: int = 1024) -> dict:
+    """:func:`run_fusion_from_features` on an HDF5 file in the authors' layout.
+
+    ``feature_file``: one group per video with ``audio`` (1, 1024) and ``video`` (k, 2048)
+    (:func:`avlib.data.fcvid.read_feature_file`; a bad file raises
+    :class:`~avlib.errors.MediaError` naming it). ``videos``: the list with labels (FCVID
+    list format: video_id, category, label). Returns the same dict plus ``feature_file``.
+    """
+    from ..data.fcvid import read_feature_file
+
+    features = read_feature_file(feature_file, dim=dim)
+    out = run_fusion_from_features(features, videos, preset=preset, seed=seed, n_frames=n_frames,
+                                   num_classes=num_classes, method=method, device=device, dim=dim)
+    out["feature_file"] = str(feature_file)
+    return out
+
+
+def _frames_present(f: np.ndarray) -> int:
+    """Frames before the trailing all-zero rows (frames a video does not have are stored as zeros)."""
+    nonzero = np.flatnonzero(np.abs(f).reshape(len(f), -1).sum(1) > 0)
+    return int(nonzero[-1]) + 1 if len(nonzero) else 0
+
+
+def store_features(store: FeatureStore, *, preset: ICMRPreset, audio: str = "xception_audio"):
+    """The fusion's inputs held by a :class:`FeatureStore`, in the authors' layout.
+
+    Audio: the ``audio`` network's UC run (``(1, 1024)`` per video); frames: the visual run
+    that feeds the fusion (``preset.fusion_visual``), ``(k, 2048)`` per video without the
+    zero rows of frames the video does not have (``video`` is None when it has none).
+
+    Returns
+    -------
+    features : dict
+        ``video_id -> {"audio": ..., "video": ...}`` (:func:`avlib.data.fcvid.write_feature_file`).
+    videos : DataFrame
+        ``video_id``, ``label``, ``split`` of the stored videos (visual run order, then
+        audio-only videos).
+    """
+    tags = {"audio": _audio_tag(audio, "UC"), "video": _visual_tag(*preset.fusion_visual)}
+    runs = {m: store.load(t) for m, t in tags.items()}
+    absent = [t for m, t in tags.items() if runs[m] is None]
+    if absent:
+        raise DataError(f"{store.root} holds no stored run {', '.join(absent)}; run the icmr_audio and "
+                        f"icmr_visual notebooks (or icmr.run_fusion_table) at this scale and seed first")
+    features, rows = {}, {}
+    for modality in ("video", "audio"):
+        r = runs[modality]
+        for i, vid in enumerate(map(str, r["ids"])):
+            entry = features.setdefault(vid, {"audio": None, "video": None})
+            rows.setdefault(vid, (int(r["labels"][i]), str(r["split"][i])))
+            f = np.asarray(r["features"][i], np.float32)
+            if modality == "audio":
+                entry["audio"] = f.reshape(1, -1)
+            else:
+                f = f.reshape(f.shape[0], -1)
+                n = _frames_present(f)
+                entry["video"] = f[:n] if n else None
+    videos = pd.DataFrame([(v, lab, s) for v, (lab, s) in rows.items()], columns=["video_id", "label", "split"])
+    return features, videos
+
+
+def export_feature_file(store: FeatureStore, path, *, preset: ICMRPreset, audio: str = "xception_audio") -> Path:
+    """Write a store's fusion inputs (:func:`store_features`) as an authors'-layout HDF5 file.
+
+    Read back with :func:`avlib.data.fcvid.read_feature_file`; train with
+    :func:`run_fusion_from_feature_file` and the benchmark's ``videos.csv``.
+    """
+    from ..data.fcvid import write_feature_file
+
+    features, _ = store_features(store, preset=preset, audio=audio)
+    return write_feature_file(path, features)
+
+
+def run_fusion_from_files(bench: Benchmark, preset: ICMRPreset, *, store: FeatureStore, seed: int = 0,
+                          feature_file=None, feature_list=None, audio: str = "xception_audio",
+                          device=None) -> dict:
+    """The notebook's "training from the authors' feature files" section.
+
+    ``feature_file=None``: the store's features (``audio`` network + the fusion's visual
+    run) are exported to ``<store>/features_<audio>.h5`` (:func:`export_feature_file`) and
+    trained on with the benchmark's ``videos.csv`` as the list, over
+    ``preset.fusion_frames`` frames, so the result equals the in-memory fusion of
+    :func:`run_fusion_table` for the same seed. Otherwise ``feature_file`` is the user's
+    HDF5 and ``feature_list`` its list (default: the real FCVID list,
+    :func:`avlib.data.icmr_metadata.load_fcvid_list`).
+
+    Returns :func:`run_fusion_from_feature_file`'s dict plus ``source`` (for captions),
+    ``exported`` (bool) and ``feature_list``.
+    """
+    exported = feature_file is None
+    if exported:
+        feature_file = export_feature_file(store, store.root / f"features_{audio}.h5", preset=preset, audio=audio)
+        if feature_list is None:
+            csv = None if bench.root is None else Path(bench.root) / "videos.csv"
+            feature_list = csv if csv is not None and csv.is_file() else bench.videos
+    elif feature_list is None:
+        from ..data.icmr_metadata import load_fcvid_list
+
+        feature_list = load_fcvid_list()
+    out = run_fusion_from_feature_file(feature_file, feature_list, preset=preset, seed=seed,
+                                       n_frames=preset.fusion_frames if exported else None,
+                                       method=_PAPER_AUDIO_NAMES.get(audio, audio),
+                                       device=device)
+    name = Path(feature_file).name
+    out.update(exported=exported, source=bench.source if exported else f"feature file {name}",
+               feature_list=feature_list if isinstance(feature_list, (str, Path)) else "DataFrame")
+    return out
+
+
+def predict_fusion(model: nn.Module, features: dict, *, categories, top: int = 3, device=None) -> pd.DataFrame:
+    """Class probabilities of a trained late-fusion model on features in the authors' layout.
+
+    Each video's matrix uses the model's own ``n_frames`` (the first frames of the video;
+    zero rows for what is missing). Returns one row per video: ``video_id``, ``frames``
+    (in the features), ``audio`` (present), ``input_shape``, ``prediction``, ``probability``
+    and ``top`` (the ``top`` categories with their probabilities).
+    """
+    from ..models.late_fusion import fusion_matrices
+
+    ids = [str(v) for v in features]
+    k = int(model.n_frames)
+    x = fusion_matrices({v: features[v].get("audio") for v in ids}, {v: features[v].get("video") for v in ids},
+                        ids, n_frames=k, dim=int(model.dim))
+    probs = softmax(_predict_inputs(model, x, batch_size=64, device=device), 1)
+    rows = []
+    for v, p in zip(ids, probs):
+        order = np.argsort(-p)[:top]
+        video = features[v].get("video")
+        rows.append({"video_id": v, "frames": 0 if video is None else len(video),
+                     "audio": features[v].get("audio") is not None, "input_shape": str(tuple(x.shape[1:])),
+                     "prediction": categories[order[0]], "probability": float(p[order[0]]),
+                     "top": ", ".join(f"{categories[c]} {100 * p[c]:.1f} %" for c in order)})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- robustness
@@ -777,10 +1135,12 @@ def measure_throughput(model: nn.Module, input_shape, *, batch_size: int, steps:
                        train: bool = True, device=None, amp: bool = False, channels_last: bool = False) -> dict:
     """Examples per second of ``model`` on random inputs ``(batch_size, *input_shape)``.
 
-    ``train=True`` times forward + backward + SGD step; otherwise inference under
-    ``torch.no_grad``. ``amp`` and ``channels_last`` apply on CUDA only.
+    ``train=True`` times forward + backward + SGD step (lr 1e-4, momentum 0.9); otherwise
+    inference under ``torch.no_grad``. ``amp`` and ``channels_last`` apply on CUDA only. The
+    timing loop is :func:`avlib.train.throughput.time_steps`.
     """
     from ..utils import get_device
+    from .throughput import time_steps
 
     device = get_device(device) if not isinstance(device, torch.device) else device
     cuda = device.type == "cuda"
@@ -791,51 +1151,55 @@ def measure_throughput(model: nn.Module, input_shape, *, batch_size: int, steps:
     if channels_last and cuda and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, getattr(model, "num_classes", 2) or 2, (batch_size,), device=device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9) if train else None
-    scaler = torch.amp.GradScaler("cuda") if (train and amp and cuda) else None
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step():
-        with torch.autocast(device_type=device.type, enabled=bool(amp and cuda)):
-            out = model(x)
-            loss = loss_fn(out.float(), y) if train else None
-        if train:
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-
-    model.train(train)
-    ctx = torch.enable_grad() if train else torch.no_grad()
-    with ctx:
-        for _ in range(warmup):
-            step()
-        if cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        if cuda:
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
-    return {"examples_per_s": batch_size * steps / seconds, "seconds": seconds, "batch_size": batch_size,
-            "steps": steps, "train": train, "device": str(device), "amp": bool(amp and cuda),
+    r = time_steps(model, (x,), y, steps=steps, warmup=warmup, train=train, device=device, amp=amp)
+    return {"examples_per_s": r["examples_per_s"], "seconds": r["seconds"], "batch_size": batch_size,
+            "steps": steps, "train": train, "device": str(device), "amp": r["amp"],
             "channels_last": bool(channels_last and cuda), "input_shape": list(input_shape),
-            "threads": torch.get_num_threads()}
+            "threads": r["threads"]}
 
 
-def titan_x_estimate(train_frames_per_s: float, *, batch_size: int = 64, paper=None, device: str = "") -> pd.DataFrame:
-    """Hours our code needs for the paper's visual workloads (Table 2 steps x batch 64).
+#: Peak FP32 throughput (TFLOP/s, boost clock) of the two GPUs sold as "Titan X": the paper
+#: (2017) does not say which. Maxwell GTX Titan X: 3072 cores x 1.075 GHz x 2; Pascal Titan X:
+#: 3584 cores x 1.531 GHz x 2.
+TITAN_X_PEAK_TFLOPS = {"Titan X (Maxwell)": 6.6, "Titan X (Pascal)": 11.0}
 
-    ``train_frames_per_s``: measured Inception v3 training throughput at 224 px. Returns the
-    paper's rows with ``frames_seen`` = steps x batch and ``our_hours`` = frames_seen /
-    throughput / 3600 beside the paper's ``train_hours`` on one Titan X. The paper's hours
-    include validation and data loading; ours are pure training steps, so the estimate is a
-    lower bound.
+
+def training_flops(model: nn.Module, input_shape, *, batch_size: int = 2) -> float:
+    """FLOPs of one training step (forward + backward) per example, counted by PyTorch.
+
+    Uses :class:`torch.utils.flop_counter.FlopCounterMode` (matrix multiplications and
+    convolutions) on random inputs ``(batch_size, *input_shape)``. Inception v3 at 224 px:
+    about 17 GFLOP per frame (5.7 forward).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.train()
+    x = torch.randn(batch_size, *input_shape)
+    with FlopCounterMode(display=False) as counter:
+        out = model(x)
+        out = out[0] if isinstance(out, tuple) else out
+        out.float().sum().backward()
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return counter.get_total_flops() / batch_size
+
+
+def titan_x_estimate(train_frames_per_s: float, *, batch_size: int = 64, paper=None, device: str = "",
+                     flops_per_frame: float | None = None, peak_tflops: dict | None = None) -> pd.DataFrame:
+    """The paper's visual workloads (Table 2 steps x batch 64) on our code and on a Titan X.
+
+    ``train_frames_per_s``: measured Inception v3 training throughput at 224 px on
+    ``device``. Returns the paper's rows with ``frames_seen`` = steps x batch, ``our_hours`` =
+    frames_seen / throughput / 3600 (pure training steps, so a lower bound) beside the paper's
+    ``train_hours`` on one Titan X, and the paper's implied ``paper_frames_per_s``.
+
+    With ``flops_per_frame`` (:func:`training_flops`), two more columns per GPU of
+    ``peak_tflops`` (default :data:`TITAN_X_PEAK_TFLOPS`): ``compute hours at peak, <GPU>``,
+    the hours the workload's arithmetic needs at the GPU's peak FP32 rate (a hard lower
+    bound for any code), and ``paper utilisation %, <GPU>``, the share of that peak the
+    paper's reported hours imply (low values mean the run was bound by data loading,
+    validation or I/O rather than by the network).
     """
     from ..report import paper_table
 
@@ -845,6 +1209,11 @@ def titan_x_estimate(train_frames_per_s: float, *, batch_size: int = 64, paper=N
     out["our_hours"] = out["frames_seen"] / float(train_frames_per_s) / 3600.0
     out["paper_frames_per_s"] = out["frames_seen"] / (out["train_hours"] * 3600.0)
     out["our_device"] = device
+    if flops_per_frame:
+        for gpu, tflops in (peak_tflops or TITAN_X_PEAK_TFLOPS).items():
+            peak = float(tflops) * 1e12
+            out[f"compute hours at peak, {gpu}"] = out["frames_seen"] * flops_per_frame / peak / 3600.0
+            out[f"paper utilisation %, {gpu}"] = 100.0 * out["paper_frames_per_s"] * flops_per_frame / peak
     return out
 
 
@@ -889,7 +1258,8 @@ def _paper_params(name: str, num_classes: int) -> int:
 def run_audio_model(bench: Benchmark, preset: ICMRPreset, name: str, crop: str, *, seed: int = 0,
                     store: FeatureStore | None = None, device=None, n_jobs=None, force: bool = False) -> dict:
     """Train/evaluate one Table 3 row and store its features; reuses the store when it matches."""
-    key = preset.key("audio_epochs", "audio_epochs_override", "audio_batch", "audio_lr", "audio_lr_step",
+    key = preset.key("audio_epochs", "audio_epochs_override", "audio_lr_override", "audio_batch", "audio_lr",
+                     "audio_lr_step",
                      "audio_patience", "choi_seconds", "han_segments") + f"-{name}-{crop}-{seed}"
     tag = _audio_tag(name, crop)
     if store is not None and not force:
@@ -906,6 +1276,9 @@ def run_audio_model(bench: Benchmark, preset: ICMRPreset, name: str, crop: str, 
     epochs = dict(preset.audio_epochs_override).get(name)
     if epochs is not None:
         config = replace(config, epochs=int(epochs))
+    lr = dict(preset.audio_lr_override).get(name)
+    if lr is not None:
+        config = replace(config, lr=float(lr))
     model, history = train_audio_model(name, xs["train"], parts["train"]["label"], xs["val"], parts["val"]["label"],
                                        num_classes=bench.num_classes, config=config, device=device)
     train_s = time.perf_counter() - t0
@@ -1046,6 +1419,68 @@ def _ensure_inputs_for_fusion(bench, preset, *, seed, store, device, n_jobs, wei
     return runs, frames
 
 
+def run_fusion_model(bench: Benchmark, preset: ICMRPreset, audio_run: dict, visual_run: dict, *, seed: int = 0,
+                     store: FeatureStore, device=None) -> dict:
+    """Train and test the late-fusion model of ICMR 2017 (Sec. 3.3, Table 4) for one audio model.
+
+    Parameters
+    ----------
+    bench : Benchmark
+        The benchmark the unimodal runs were trained on (its split and classes).
+    preset : ICMRPreset
+        ``fusion_frames`` (k), ``fusion_hidden`` and the fusion training schedule.
+    audio_run, visual_run : dict
+        Results of :func:`run_audio_model` (the audio network whose penultimate features feed
+        the fusion: Choi or Xception in Table 4) and :func:`run_visual_model` (the run of
+        ``preset.fusion_visual``, whose stored features cover every video); their ``tag`` names
+        the entries of ``store``.
+    seed : int
+        Training seed.
+    store : FeatureStore
+        Where the unimodal runs stored their features and probabilities.
+
+    Returns
+    -------
+    dict
+        ``model`` (trained fusion network), ``parts`` ({split: video ids with both inputs}),
+        ``labels`` ({split: int array}), ``frame_features`` ({video id: (k, 2048)}),
+        ``probs`` / ``audio_probs`` / ``video_probs`` (test-set class probabilities ``(n_test, C)``
+        of the fusion, audio-only and video-only models), ``fusion_summary`` /
+        ``audio_summary`` / ``video_summary`` (Hit@1, Hit@3, macro F1 in %), ``train_seconds``
+        and ``n_frames``.
+    """
+    from ..models.late_fusion import fusion_matrices
+
+    vis = store.load(visual_run["tag"])
+    aud = store.load(audio_run["tag"])
+    if vis is None or aud is None:
+        raise DataError(f"stored features missing in {store.root}: run run_audio_model/run_visual_model first")
+    vid_ids = list(vis["ids"])
+    frame_feats = {v: vis["features"][i].reshape(vis["features"].shape[1], -1) for i, v in enumerate(vid_ids)}
+    split_of = dict(zip(vid_ids, vis["split"]))
+    label_of = dict(zip(vid_ids, vis["labels"].astype(int)))
+    vis_probs = dict(zip(vid_ids, vis["probs"]))
+    aud_feats = dict(zip(aud["ids"], aud["features"]))
+    aud_probs = dict(zip(aud["ids"], aud["probs"]))
+    k = preset.fusion_frames
+    ids = [v for v in vid_ids if v in aud_feats]  # videos with both inputs
+    parts = {s: [v for v in ids if split_of[v] == s] for s in ("train", "val", "test")}
+    X = {s: fusion_matrices(aud_feats, frame_feats, p, n_frames=k) for s, p in parts.items()}
+    Y = {s: np.array([label_of[v] for v in p], dtype=np.int64) for s, p in parts.items()}
+    t0 = time.perf_counter()
+    model, _ = train_fusion(X["train"], Y["train"], X["val"], Y["val"], n_frames=k, num_classes=bench.num_classes,
+                            config=_config(preset, "fusion", seed), hidden=preset.fusion_hidden, device=device)
+    secs = time.perf_counter() - t0
+    probs = softmax(_predict_inputs(model, X["test"], batch_size=64, device=device), 1)
+    a_probs = np.stack([aud_probs[v] for v in parts["test"]])
+    v_probs = np.stack([vis_probs[v] for v in parts["test"]])
+    yt = Y["test"]
+    return {"model": model, "parts": parts, "labels": Y, "frame_features": frame_feats, "probs": probs,
+            "audio_probs": a_probs, "video_probs": v_probs, "fusion_summary": classification_summary(yt, probs),
+            "audio_summary": classification_summary(yt, a_probs), "video_summary": classification_summary(yt, v_probs),
+            "train_seconds": secs, "n_frames": k}
+
+
 def run_fusion_table(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, store: FeatureStore,
                      device=None, n_jobs=None, weights=None) -> dict:
     """Table 4, Figures 2-3 and the robustness figure.
@@ -1054,44 +1489,22 @@ def run_fusion_table(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, sto
     the unimodal models), "confusions": {name: (C, C) matrix}, "degradation": DataFrame,
     "runs": metadata}``.
     """
-    from ..models.late_fusion import fusion_matrices
-
     runs, frames = _ensure_inputs_for_fusion(bench, preset, seed=seed, store=store, device=device,
                                              n_jobs=n_jobs, weights=weights)
-    vis = store.load(runs["visual"]["tag"])
-    vid_ids = list(vis["ids"])
-    frame_feats = {v: vis["features"][i].reshape(vis["features"].shape[1], -1) for i, v in enumerate(vid_ids)}
-    split_of = dict(zip(vid_ids, vis["split"]))
-    label_of = dict(zip(vid_ids, vis["labels"].astype(int)))
-    vis_probs = dict(zip(vid_ids, vis["probs"]))
     k = preset.fusion_frames
-    rows, confusions, fused_models, out_probs = [], {}, {}, {}
+    rows, confusions, fused = [], {}, {}
     for name in ("xception_audio", "choi2016"):
-        aud = store.load(runs[name]["tag"])
-        aud_feats = dict(zip(aud["ids"], aud["features"]))
-        aud_probs = dict(zip(aud["ids"], aud["probs"]))
-        ids = [v for v in vid_ids if v in aud_feats]  # videos with both inputs
-        parts = {s: [v for v in ids if split_of[v] == s] for s in ("train", "val", "test")}
-        X = {s: fusion_matrices(aud_feats, frame_feats, p, n_frames=k) for s, p in parts.items()}
-        Y = {s: np.array([label_of[v] for v in p]) for s, p in parts.items()}
-        t0 = time.perf_counter()
-        model, history = train_fusion(X["train"], Y["train"], X["val"], Y["val"], n_frames=k,
-                                      num_classes=bench.num_classes, config=_config(preset, "fusion", seed),
-                                      hidden=preset.fusion_hidden, device=device)
-        secs = time.perf_counter() - t0
-        probs = softmax(_predict_inputs(model, X["test"], batch_size=64, device=device), 1)
+        f = run_fusion_model(bench, preset, runs[name], runs["visual"], seed=seed, store=store, device=device)
         label = _PAPER_AUDIO_NAMES[name]
-        yt = Y["test"]
-        rows.append({"method": label, "model": "fusion", "frames": k, **classification_summary(yt, probs),
-                     "train_seconds": secs})
-        rows.append({"method": label, "model": "audio only", "frames": 0,
-                     **classification_summary(yt, np.stack([aud_probs[v] for v in parts["test"]])),
+        rows.append({"method": label, "model": "fusion", "frames": k, **f["fusion_summary"],
+                     "train_seconds": f["train_seconds"]})
+        rows.append({"method": label, "model": "audio only", "frames": 0, **f["audio_summary"],
                      "train_seconds": runs[name]["train_seconds"]})
-        fused_models[name] = (model, parts, Y)
-        out_probs[name] = {"fusion": probs, "audio": np.stack([aud_probs[v] for v in parts["test"]])}
-    test_ids = fused_models["xception_audio"][1]["test"]
-    yt = fused_models["xception_audio"][2]["test"]
-    vprobs = np.stack([vis_probs[v] for v in test_ids])
+        fused[name] = f
+    yt = fused["xception_audio"]["labels"]["test"]
+    vprobs = fused["xception_audio"]["video_probs"]
+    frame_feats = fused["xception_audio"]["frame_features"]
+    out_probs = {n: {"fusion": f["probs"], "audio": f["audio_probs"]} for n, f in fused.items()}
     rows.append({"method": "Inception v3", "model": "video only", "frames": preset.eval_frames,
                  **classification_summary(yt, vprobs), "train_seconds": runs["visual"]["train_seconds"]})
     C = bench.num_classes
@@ -1101,7 +1514,7 @@ def run_fusion_table(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, sto
 
     # robustness: Xception audio model under noise / missing, frames dropped / missing
     name = "xception_audio"
-    fmodel, parts, Y = fused_models[name]
+    fmodel, parts, Y = (fused[name][key] for key in ("model", "parts", "labels"))
     saved = store.load_model(runs[name]["tag"])
     inputs = audio_inputs(bench, model=name, crop="UC", preset=preset, n_jobs=n_jobs)
     test_x = [inputs[v] for v in parts["test"]]
@@ -1127,6 +1540,136 @@ def run_fusion_table(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, sto
                             snr_db=preset.snr_db, keep_fractions=preset.keep_fractions, seed=seed, device=device)
     return {"table": pd.DataFrame(rows), "confusions": confusions, "degradation": deg, "runs": runs,
             "n_test": len(yt)}
+
+
+# --------------------------------------------------------------------------- YouTube-8M-style variant
+#: Frames per video of the paper's YouTube-8M fusion rows (Table 4) and pre-trained visual row (Table 2).
+YT8M_FUSION_FRAMES = 20
+
+
+def youtube8m_preset(preset: ICMRPreset) -> ICMRPreset:
+    """``preset`` with the paper's YouTube-8M frame counts where it uses more.
+
+    The paper fuses 20 frames per YouTube-8M video (Table 4) with the 20-frame pre-trained
+    Inception v3 (Table 2), against 50 for FCVID: ``fusion_frames`` and the frames of
+    ``fusion_visual`` are capped at :data:`YT8M_FUSION_FRAMES` (the ``paper`` preset becomes
+    20 / (20, pre-trained); the smaller presets already use fewer frames and are unchanged).
+    """
+    k = min(int(preset.fusion_frames), YT8M_FUSION_FRAMES)
+    vk = min(int(preset.fusion_visual[0]), YT8M_FUSION_FRAMES)
+    if (k, vk) == (preset.fusion_frames, preset.fusion_visual[0]):
+        return preset
+    note = f" YouTube-8M: fusion over {k} frames and the {vk}-frame visual model (paper Tables 2 and 4)."
+    return replace(preset, fusion_frames=k, fusion_visual=(vk, bool(preset.fusion_visual[1])),
+                   changes=preset.changes + note)
+
+
+def youtube8m_class_counts(bench: Benchmark) -> pd.DataFrame:
+    """Per-class videos of ``bench`` beside the real YouTube-8M class of the same rank.
+
+    Columns: ``category``, ``yt8m_class`` and ``yt8m_videos`` (the real YouTube-8M class whose
+    count this category takes, :data:`avlib.data.instruments.YT8M_RANK_ORDER`), ``yt8m_share``
+    and ``share`` (% of the 12 classes), ``videos``, ``train``/``val``/``test`` (official split)
+    and, when the benchmark has ``videos_info.csv`` (embedded benchmarks), ``no_instrument``
+    (mean share of shots without the instrument, %) and ``mislabelled`` (videos whose rendered
+    instrument differs from the label). Sorted by the real count, largest first; the real
+    counts come from the authors' list (ICMR 2017, Table 1).
+    """
+    from ..data.instruments import CATEGORY_OF, YT8M_COUNTS, YT8M_LABEL_NAMES, YT8M_RANK_ORDER
+
+    yt_of = {CATEGORY_OF[inst]: (YT8M_LABEL_NAMES[r], YT8M_COUNTS[r]) for r, inst in enumerate(YT8M_RANK_ORDER)}
+    df = bench.videos
+    real_total = float(sum(c for _, c in yt_of.values()))
+    rows = []
+    for cat in bench.categories:
+        sel = df[df["category"] == cat]
+        name, count = yt_of.get(cat, ("", np.nan))
+        rows.append({"category": cat, "yt8m_class": name, "yt8m_videos": count,
+                     "yt8m_share": 100.0 * count / real_total, "videos": len(sel),
+                     "share": 100.0 * len(sel) / max(1, len(df)),
+                     **{s: int((sel["split"] == s).sum()) for s in ("train", "val", "test")}})
+    out = pd.DataFrame(rows)
+    info_path = None if bench.root is None else Path(bench.root) / "videos_info.csv"
+    if info_path is not None and info_path.is_file():
+        info = pd.read_csv(info_path, dtype={"video_id": str})
+        grp = info.groupby("category")
+        away = grp["no_instrument_fraction"].mean() * 100.0
+        out["no_instrument"] = out["category"].map(away)
+        if "mislabelled" in info:
+            out["mislabelled"] = out["category"].map(grp["mislabelled"].sum()).fillna(0).astype(int)
+    return out.sort_values(["yt8m_videos", "videos"], ascending=False, na_position="last").reset_index(drop=True)
+
+
+def _per_class_recall(y, probs_by_model: dict, categories) -> pd.DataFrame:
+    """Test videos and recall (%) per class for each model (the diagonals of Figure 3)."""
+    y = np.asarray(y)
+    out = pd.DataFrame({"category": list(categories), "test_videos": np.bincount(y, minlength=len(categories))})
+    for name, probs in probs_by_model.items():
+        cm = confusion(y, probs, n_classes=len(categories))
+        recall = 100.0 * np.diag(cm)
+        out[name] = np.where(out["test_videos"] > 0, recall, np.nan)
+    return out
+
+
+def run_youtube8m_figure(bench: Benchmark, preset: ICMRPreset, *, seed: int = 0, store: FeatureStore,
+                         audio: tuple = ("choi2016", "UC"), device=None, n_jobs=None, weights=None) -> dict:
+    """Figure 3 and the YouTube-8M rows of Tables 2-4 on the YouTube-8M-style benchmark.
+
+    Trains (or reuses from ``store``) the audio model ``audio`` (Choi et al. 2016 + UC, the
+    paper's best YouTube-8M audio model, Table 3), the visual model of ``fusion_visual``
+    (Inception v3 pre-trained on the variant's image bank, Table 2) and the late fusion on
+    the audio model's features (Table 4, Choi row), with :func:`youtube8m_preset` applied to
+    ``preset``. ``bench`` is normally ``load_benchmark(..., source="embedded_yt8m")``; ``store``
+    must be that source's (``FeatureStore.for_run(..., source="embedded_yt8m")``) so that nothing
+    is shared with the FCVID-style runs.
+
+    Returns
+    -------
+    dict
+        ``table2`` (the visual row: frames, pretrained, steps, hours, Hit@1/Hit@3/F1),
+        ``table3`` (the audio row, as :func:`run_audio_table`), ``table4`` (fusion, audio-only
+        and video-only rows on the videos with both inputs, as ``run_fusion_table()["table"]``),
+        ``confusions`` ({"audio ...", "video ...", "fusion ...": row-normalised ``(C, C)``}),
+        ``per_class`` (test videos and recall per class and model), ``runs``, ``n_test`` and
+        ``preset`` (the preset used).
+    """
+    name, crop = audio
+    if name not in _PAPER_AUDIO_NAMES:
+        raise ParameterError(f"unknown audio model {name!r}; valid: {', '.join(_PAPER_AUDIO_NAMES)}")
+    preset = youtube8m_preset(preset)
+    k, pretrained = int(preset.fusion_visual[0]), bool(preset.fusion_visual[1])
+    runs = {"audio": run_audio_model(bench, preset, name, crop, seed=seed, store=store, device=device,
+                                     n_jobs=n_jobs)}
+    frames = frame_inputs(bench, preset=preset, n_frames=max(k, preset.eval_frames, preset.fusion_frames),
+                          n_jobs=n_jobs)
+    runs["visual"] = run_visual_model(bench, preset, k, pretrained, frames=frames, seed=seed, store=store,
+                                      weights=weights, device=device)
+    fused = run_fusion_model(bench, preset, runs["audio"], runs["visual"], seed=seed, store=store, device=device)
+
+    a, v = runs["audio"], runs["visual"]
+    audio_label = _PAPER_AUDIO_NAMES[name] + ("" if name == "han2016" else f" + {crop.upper()}")
+    table3 = pd.DataFrame([{"method": audio_label, **{c: a[c] for c in (
+        "crop", "params", "params_paper_input", "hit_at_1", "hit_at_3", "f1", "train_seconds", "epochs_run",
+        "examples_per_s", "cached")}}])
+    table2 = pd.DataFrame([{c: v[c] for c in ("frames", "pretrained", "pretrain_source", "steps", "train_seconds",
+                                              "pretrain_seconds", "hit_at_1", "hit_at_3", "f1", "epochs_run",
+                                              "examples_per_s", "cached")}])
+    method = _PAPER_AUDIO_NAMES[name]
+    table4 = pd.DataFrame([
+        {"method": method, "model": "fusion", "frames": preset.fusion_frames, **fused["fusion_summary"],
+         "train_seconds": fused["train_seconds"]},
+        {"method": method, "model": "audio only", "frames": 0, **fused["audio_summary"],
+         "train_seconds": a["train_seconds"]},
+        {"method": "Inception v3", "model": "video only", "frames": preset.eval_frames, **fused["video_summary"],
+         "train_seconds": v["train_seconds"]},
+    ])
+    yt, C = fused["labels"]["test"], bench.num_classes
+    probs = {f"audio ({audio_label})": fused["audio_probs"], "video (Inception v3)": fused["video_probs"],
+             f"fusion ({method} + Inception v3)": fused["probs"]}
+    confusions = {n: confusion(yt, p, n_classes=C) for n, p in probs.items()}
+    return {"table2": table2, "table3": table3, "table4": table4, "confusions": confusions,
+            "per_class": _per_class_recall(yt, probs, bench.categories), "runs": runs, "n_test": len(yt),
+            "preset": preset}
 
 
 def _per_frame_probs(model, frames: list, k: int, *, device=None):

@@ -114,7 +114,7 @@ PRESETS: dict[str, ISMIRPreset] = {
         scale="cpu",
         audio_model="choi2016",
         n_frames=1,
-        joint_epochs=3,
+        joint_epochs=8,
         joint_batch=16,
         joint_lr_step=None,
         joint_patience=None,
@@ -122,7 +122,7 @@ PRESETS: dict[str, ISMIRPreset] = {
         changes=(
             "ISMIR cpu preset: Choi et al. audio network instead of Xception (2.5x cheaper to train "
             "end to end); fusion over 1 frame per video instead of 50 (both schemes); joint scheme "
-            "3 epochs, batch 16, no early stopping (best validation epoch kept); the separately "
+            "8 epochs, batch 16, no early stopping (best validation epoch kept); the separately "
             "trained subnetworks are the ICMR cpu runs; 1 correct and 1 wrong Grad-CAM example per "
             "category."
         ),
