@@ -246,3 +246,20 @@ def test_run_fusion_model_uses_the_given_audio_features(tmp_path):
     assert out["fusion_summary"]["hit_at_1"] >= 75.0
     with pytest.raises(Exception, match="stored features missing"):
         icmr.run_fusion_model(bench, preset, {"tag": "absent"}, {"tag": "visual"}, seed=0, store=store)
+
+
+def test_feature_store_follows_the_benchmark_generation(tmp_path):
+    from avlib.paths import embedded_root
+    from avlib.train import icmr
+
+    plain = icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
+    marker = embedded_root(tmp_path, "smoke", "instruments") / "generation.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text(json.dumps({"version": "1.1", "seed": 0, "preset": {"videos_per_class": 3}, "seconds": 1.0}))
+    first = icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
+    marker.write_text(json.dumps({"version": "1.1", "seed": 0, "preset": {"videos_per_class": 3}, "seconds": 9.0}))
+    assert icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root == first  # timing is not a parameter
+    marker.write_text(json.dumps({"version": "1.1", "seed": 0, "preset": {"videos_per_class": 4}}))
+    second = icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
+    assert len({plain, first, second}) == 3
+    assert icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0, source=icmr.YT8M_SOURCE).root != first

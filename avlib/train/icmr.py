@@ -434,6 +434,26 @@ def image_bank(bench: Benchmark, *, size: int, resize: int | None = None, per_cl
     return np.stack(xs).astype(np.uint8), np.asarray(ys, dtype=np.int64)
 
 
+def _generation_tag(data_root, scale: str, source: str) -> str:
+    """``-<hash>`` of an embedded benchmark's generation parameters ("" for real data or none yet).
+
+    Keeps stored runs of a regenerated benchmark (other generator version, size or seed)
+    apart from the old ones, so that they are never silently reused.
+    """
+    from ..paths import embedded_root
+
+    names = {"embedded": "instruments", YT8M_SOURCE: "instruments_yt8m"}
+    if source not in names:
+        return ""
+    marker = embedded_root(data_root, scale, names[source]) / "generation.json"
+    try:
+        params = json.loads(marker.read_text())
+    except (OSError, json.JSONDecodeError):
+        return ""
+    params = {k: v for k, v in params.items() if k not in ("seconds", "n_jobs", "n_videos")}
+    return "-" + hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+
+
 class FeatureStore:
     """Exported features and video-level probabilities shared by the ICMR notebooks.
 
@@ -450,7 +470,7 @@ class FeatureStore:
         from ..paths import cache_root
 
         src = source if source in ("embedded", YT8M_SOURCE) else hashlib.sha1(str(source).encode()).hexdigest()[:8]
-        return cls(Path(cache_root(data_root)) / "icmr" / src / scale / f"seed{seed}")
+        return cls(Path(cache_root(data_root)) / "icmr" / src / scale / f"seed{seed}{_generation_tag(data_root, scale, source)}")
 
     def path(self, tag: str) -> Path:
         return self.root / f"{tag}.npz"
