@@ -201,3 +201,22 @@ def test_han_initialisation_keeps_the_signal():
         feats = model.forward_head(model.forward_features(x), pre_logits=True)
     assert 0.1 < feats.std().item() < 100
     assert all(float(m.bias.abs().max()) == 0.0 for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_audio_training_does_not_depend_on_earlier_random_draws():
+    # the model's initial weights come from the seed, not from whatever consumed the RNG before
+    import numpy as np
+
+    from avlib.train.icmr import train_audio_model
+    from avlib.train.loop import TrainConfig
+
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(2, 128, 43)).astype(np.float32) for _ in range(6)]
+    y = np.arange(6) % 2
+    cfg = TrainConfig(epochs=1, batch_size=4, seed=3)
+    weights = []
+    for burn in (0, 5):
+        torch.rand(burn)  # unrelated random draws before training
+        model, _ = train_audio_model("han2016", x, y, x[:2], y[:2], num_classes=2, config=cfg)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])

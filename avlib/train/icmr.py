@@ -46,6 +46,7 @@ from torch import nn
 
 from ..errors import DataError, ParameterError
 from ..metrics.classification import classification_summary, confusion, softmax
+from ..utils import seed_everything
 from .loop import TrainConfig, fit, predict
 
 __all__ = [
@@ -611,6 +612,7 @@ def train_audio_model(
         xtr, ytr = xtr.reshape(-1, 1, *xtr.shape[2:]), np.repeat(ytr, s)
         xva, yva = xva.reshape(-1, 1, *xva.shape[2:]), np.repeat(yva, xva.shape[1])
     mean, std = float(xtr.mean()), float(xtr.std() + 1e-6)
+    seed_everything(config.seed)  # the initial weights depend on the seed only, not on earlier work
     model = _Standardise(_build_audio_model(name, num_classes, xtr.shape), mean, std)
     val = (torch.from_numpy(xva), torch.from_numpy(yva)) if len(xva) else None
     history = fit(model, (torch.from_numpy(xtr), torch.from_numpy(ytr)), val, config=config,
@@ -671,6 +673,7 @@ def pretrain_on_image_bank(images, labels, *, num_classes: int, config: TrainCon
     order = rng.permutation(len(images))
     n_val = int(round(val_fraction * len(images))) if len(images) >= 10 else 0
     va, tr = order[:n_val], order[n_val:]
+    seed_everything(config.seed)
     model = _frame_model(num_classes, weights)
     val = (images[va], labels[va]) if n_val else None
     history = fit(model, (images[tr], labels[tr]), val, config=config, device=device,
@@ -704,6 +707,7 @@ def train_frame_model(frames_train: list, y_train, frames_val: list, y_val, *, k
     xva, ova = _pick_frames(frames_val, k, rng)
     ytr = np.asarray(y_train, np.int64)[otr]
     yva = np.asarray(y_val, np.int64)[ova]
+    seed_everything(config.seed)
     model = _frame_model(num_classes)
     if backbone_state is not None:
         model.backbone.load_state_dict(backbone_state)

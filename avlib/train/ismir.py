@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..errors import ParameterError
+from ..utils import seed_everything
 from .loop import History, TrainConfig, fit
 
 __all__ = [
@@ -471,6 +472,7 @@ def train_joint_scheme(
 
     C = len(data.categories)
     tr, va = data.indices("train"), data.indices("val")
+    seed_everything(config.seed)  # the initial weights depend on the seed only
     audio = _standardised_audio(audio_name, C, data.audio[tr])
     visual = get_model("inception_frames", num_classes=C)
     if backbone_state is not None:
