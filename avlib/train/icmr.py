@@ -286,6 +286,9 @@ class Benchmark:
 #: ``source`` value of the YouTube-8M-style embedded variant (:func:`load_benchmark`).
 YT8M_SOURCE = "embedded_yt8m"
 
+#: Folder name (under ``embedded/<scale>/`` and the feature cache) of each embedded ``source``.
+_EMBEDDED_NAMES = {"embedded": "instruments", YT8M_SOURCE: "instruments_yt8m"}
+
 
 def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embedded", n_jobs=None) -> Benchmark:
     """The instrument benchmark (generated if missing) or a real FCVID/YT-8M tree.
@@ -310,14 +313,14 @@ def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embed
         root = Path(ensure_instrument_benchmark(data_root, scale=scale, seed=seed, n_jobs=n_jobs))
         categories = list(CATEGORIES)
         name = "embedded benchmark"
-        cache_name = "instruments"
+        cache_name = _EMBEDDED_NAMES[source]
     elif source == YT8M_SOURCE:
         from ..data.instruments import CATEGORIES, ensure_yt8m_benchmark
 
         root = Path(ensure_yt8m_benchmark(data_root, scale=scale, seed=seed, n_jobs=n_jobs))
         categories = list(CATEGORIES)
         name = "embedded benchmark, YouTube-8M-style variant"
-        cache_name = "instruments_yt8m"
+        cache_name = _EMBEDDED_NAMES[source]
     else:
         root = Path(source)
         if not (root / "videos.csv").is_file():
@@ -443,10 +446,9 @@ def _generation_tag(data_root, scale: str, source: str) -> str:
     """
     from ..paths import embedded_root
 
-    names = {"embedded": "instruments", YT8M_SOURCE: "instruments_yt8m"}
-    if source not in names:
+    if source not in _EMBEDDED_NAMES:
         return ""
-    marker = embedded_root(data_root, scale, names[source]) / "generation.json"
+    marker = embedded_root(data_root, scale, _EMBEDDED_NAMES[source]) / "generation.json"
     try:
         params = json.loads(marker.read_text())
     except (OSError, json.JSONDecodeError):
