@@ -1,8 +1,12 @@
-"""Statistics for comparing models across cross-validation folds.
+"""Statistics for comparing models across seeds, folds and test videos.
 
 The XFlow paper (Cangea et al., Section III-B, Table IV) compares each XFlow model with its
 baseline by a paired t-test across the per-fold accuracies (significance at p <= 0.05), and
 smooths validation-accuracy curves with a 5-epoch sliding window (Fig. 7).
+
+The book's intervals (issue "Evidence"): :func:`mean_ci` (Student-t interval of a mean over
+seeds), :func:`bootstrap_ci` (resampling test examples), :func:`paired_effect` (mean of paired
+differences over seeds x folds with its t interval and paired t-test).
 """
 from __future__ import annotations
 
@@ -12,7 +16,17 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["PairedTTest", "paired_ttest", "moving_average", "mean_and_sem"]
+__all__ = [
+    "PairedTTest",
+    "paired_ttest",
+    "moving_average",
+    "mean_and_sem",
+    "CI",
+    "mean_ci",
+    "bootstrap_ci",
+    "PairedEffect",
+    "paired_effect",
+]
 
 
 class PairedTTest(NamedTuple):
@@ -90,3 +104,113 @@ def mean_and_sem(values) -> tuple[float, float]:
         return float("nan"), float("nan")
     sem = float(np.std(x, ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
     return float(np.mean(x)), sem
+
+
+class CI(NamedTuple):
+    """A point estimate with its interval: ``mean`` in ``[lo, hi]`` from ``n`` observations."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    def format(self, digits: int = 1) -> str:
+        """``"56.8 ± 3.1"`` (half-width of the interval) or ``"56.8"`` when there is no interval."""
+        if not np.isfinite(self.lo) or not np.isfinite(self.hi):
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {(self.hi - self.lo) / 2:.{digits}f}"
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < float(confidence) < 1.0:
+        raise ParameterError(f"confidence must be in (0, 1), got {confidence!r}")
+
+
+def mean_ci(values, *, confidence: float = 0.95) -> CI:
+    """Mean of ``values`` (e.g. one accuracy per seed) with its Student-t interval.
+
+    ``mean ± t_{(1+confidence)/2, n-1} * s / sqrt(n)`` with the sample standard deviation
+    ``s`` (ddof 1). With one value the interval is ``(nan, nan)``; non-finite values raise.
+    """
+    from scipy import stats
+
+    _check_confidence(confidence)
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0:
+        raise ParameterError("mean_ci needs at least one value")
+    if not np.isfinite(x).all():
+        raise ParameterError("mean_ci: values contain NaN or inf")
+    m = float(x.mean())
+    if x.size < 2:
+        return CI(m, float("nan"), float("nan"), 1)
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return CI(m, m - half, m + half, int(x.size))
+
+
+def bootstrap_ci(y_true, scores, metric, *, n_boot: int = 1000, seed: int = 0,
+                 confidence: float = 0.95) -> CI:
+    """Percentile bootstrap interval of ``metric(y_true, scores)`` over test examples.
+
+    Parameters
+    ----------
+    y_true : array-like [shape=(n,)]
+    scores : array-like [shape=(n, ...)]
+        Whatever ``metric`` takes as its second argument (scores or predicted labels).
+    metric : callable ``(y_true, scores) -> float``
+    n_boot : int
+        Resamples (with replacement, size ``n``) drawn from ``numpy.random.default_rng(seed)``.
+
+    Returns
+    -------
+    CI
+        ``mean`` is the metric on the full test set; ``lo``/``hi`` the percentiles of the resamples.
+    """
+    _check_confidence(confidence)
+    y = np.asarray(y_true)
+    s = np.asarray(scores)
+    if y.shape[0] != s.shape[0]:
+        raise ParameterError(f"y_true ({y.shape[0]}) and scores ({s.shape[0]}) differ in length")
+    if y.shape[0] == 0:
+        raise ParameterError("bootstrap_ci needs at least one example")
+    if int(n_boot) < 1:
+        raise ParameterError(f"n_boot must be >= 1, got {n_boot!r}")
+    rng = np.random.default_rng(seed)
+    stats_ = np.empty(int(n_boot))
+    for b in range(int(n_boot)):
+        idx = rng.integers(0, y.shape[0], y.shape[0])
+        stats_[b] = metric(y[idx], s[idx])
+    lo, hi = np.percentile(stats_, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return CI(float(metric(y, s)), float(lo), float(hi), int(y.shape[0]))
+
+
+class PairedEffect(NamedTuple):
+    """Mean paired difference ``a - b`` with its t interval and the paired t-test."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+    t: float
+    p: float
+
+    def format(self, digits: int = 1) -> str:
+        return CI(self.mean, self.lo, self.hi, self.n).format(digits)
+
+
+def paired_effect(a, b, *, confidence: float = 0.95) -> PairedEffect:
+    """``a - b`` over paired observations (seeds, folds or seeds x folds, flattened alike).
+
+    The interval is the Student-t interval of the mean difference (:func:`mean_ci` of
+    ``a - b``), the test SciPy's ``ttest_rel`` (two-sided). With zero variance of the
+    differences the interval collapses to the mean and ``t``/``p`` are NaN.
+    """
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ParameterError(f"paired samples must have the same length, got {a.size} and {b.size}")
+    d = a - b
+    ci = mean_ci(d, confidence=confidence)
+    if d.size >= 2 and np.allclose(d, d[0]):
+        return PairedEffect(ci.mean, ci.mean, ci.mean, ci.n, float("nan"), float("nan"))
+    test = paired_ttest(a, b)
+    return PairedEffect(ci.mean, ci.lo, ci.hi, ci.n, test.statistic, test.pvalue)
