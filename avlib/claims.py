@@ -33,6 +33,8 @@ __all__ = [
     "claims_table",
     "EVIDENCE_FILE",
     "VERDICTS",
+    "style_claims",
+    "plot_claims",
 ]
 
 #: File name of a notebook's evidence rows inside its results folder.
@@ -180,3 +182,43 @@ def claims_table(results_root, scale: str) -> pd.DataFrame:
     cols = ["id", "paper", "wording", "paper_effect", "measures", "ours", "effect", "lo", "hi", "n",
             "detail", "test", "verdict", "page", "measured_on", "source", "seed"]
     return merged[cols].reset_index(drop=True)
+
+
+def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html"):
+    """The Claims page's table: paper wording and number, ours with its interval, the verdict,
+    and a link to the page that measured it (``<page><link_suffix>``, pages are siblings)."""
+    colours = {"holds": "#d8f0d8", "contradicted": "#f6d6d6", "not measured": "#eeeeee"}
+    show = table.assign(
+        page=[f'<a href="{p}{link_suffix}">{p}</a>' for p in table["page"]],
+    )[["paper", "wording", "paper_effect", "measures", "ours", "n", "test", "verdict", "page", "source"]]
+    show = show.rename(columns={"paper_effect": "paper's number", "ours": "ours: effect [95 % interval]",
+                                "n": "observations", "page": "measured on"})
+    show.index = table["id"]
+
+    def colour(v):
+        return f"background-color: {colours.get(v, '#fff6d5')}"
+
+    return show.style.map(colour, subset=["verdict"]).format(
+        {"observations": lambda v: "" if pd.isna(v) else f"{int(v)}", "test": lambda v: "" if pd.isna(v) else v,
+         "source": lambda v: "" if pd.isna(v) else v})
+
+
+def plot_claims(table: pd.DataFrame, ax=None):
+    """Forest plot: each measured claim's effect with its interval, coloured by verdict."""
+    import matplotlib.pyplot as plt
+
+    t = table[table["verdict"] != "not measured"].iloc[::-1]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.32 * max(len(t), 3) + 1))
+    colours = {"holds": "tab:green", "contradicted": "tab:red", VERDICTS[2]: "tab:orange"}
+    y = np.arange(len(t))
+    for yi, (_, r) in zip(y, t.iterrows()):
+        c = colours[r["verdict"]]
+        if math.isfinite(r["lo"]) and math.isfinite(r["hi"]):
+            ax.plot([r["lo"], r["hi"]], [yi, yi], color=c, lw=2)
+        ax.plot(r["effect"], yi, "o", color=c)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, t["id"])
+    ax.set_xlabel("effect in the paper's direction (points), 95 % interval")
+    ax.set_title("Claims on the embedded stand-ins")
+    return ax

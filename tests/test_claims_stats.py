@@ -117,3 +117,19 @@ def test_record_rejects_unknown_claim(tmp_path):
     with pytest.raises(ParameterError, match="unknown claim"):
         claims.record(tmp_path, [claims.Evidence("no_such_claim", 1.0, 0.0, 2.0, 3)],
                       Provenance("embedded benchmark", "smoke", 0))
+
+
+def test_claims_page_table_links_and_plot(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    page = tmp_path / "smoke" / "xflow_crossval"
+    page.mkdir(parents=True)
+    claims.record(page, [claims.from_paired("xflow_beats_baseline_digits_cnnxmlp", [80, 82, 85], [70, 75, 71],
+                                            detail="XFlow - baseline")],
+                  Provenance("embedded benchmark", "smoke", [0, 1, 2]))
+    t = claims.claims_table(tmp_path, "smoke")
+    html = style_html = claims.style_claims(t).to_html()
+    assert '<a href="xflow_crossval.html">' in style_html and "holds" in html and "not measured" in html
+    ax = claims.plot_claims(t)
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["xflow_beats_baseline_digits_cnnxmlp"]
