@@ -300,6 +300,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a notebook parameter (value parsed as YAML)")
     p.add_argument("--data-root", default=None, help="data folder (default ./data, created); a given one must exist")
     p.add_argument("--results-root", default="results", help="where notebooks write tables (default ./results)")
+    p.add_argument("--output-dir", default=None,
+                   help="where executed notebooks and manifest.json go (default book/generated)")
     p.add_argument("--registry", default=None, help="registry file (default notebooks/registry.yaml)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
@@ -331,7 +333,8 @@ def main(argv=None) -> int:
                                      f"--data-root to use ./data")
             data_root = str(Path(args.data_root).resolve())
         failures = run(scale=args.scale, only=only or None, overrides=overrides, data_root=data_root,
-                       results_root=args.results_root, registry=registry, kernel=args.kernel,
+                       results_root=args.results_root, output_dir=args.output_dir, registry=registry,
+                       kernel=args.kernel,
                        fail_fast=args.fail_fast)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
