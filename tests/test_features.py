@@ -103,13 +103,14 @@ def test_logmel_choi_layout_matches_real_fixture(rng):
     real = np.load(root / "data/icmr2017/demo.wav.spec.npy")
     assert real.shape == S.shape
     assert real.max() - real.min() == pytest.approx(80.0)  # top_db = 80 as in our default
+    # the scale itself (squared power, floor share) is checked in tests/test_fidelity_icmr.py
 
 
 def test_logmel_han_segments(rng):
     y = rng.standard_normal(22050 * 5).astype(np.float32)
     S = fa.logmel_han(y, sr=22050)
     assert S.shape == (10, 128, 43)
-    full = fa.logmel(y, sr=22050, n_fft=1024, hop_length=512, n_mels=128)
+    full = fa.logmel(y, sr=22050, n_fft=1024, hop_length=512, n_mels=128, scale="power_squared")
     np.testing.assert_allclose(S[0], full[:, :43], atol=1e-4)
     np.testing.assert_allclose(S[-1], full[:, -43:], atol=1e-4)
     tiny = fa.logmel_han(y[:5000], sr=22050)
@@ -248,3 +249,21 @@ def test_extract_frames_and_choi(messy_root, tmp_path):
     assert ch["good"].shape == (96, 1366)
     with pytest.raises(ParameterError):
         extract_features(df, video_root=root, kind="nope", cache_dir=None)
+
+
+def test_log_mel_scale_and_segment_length_key_the_cache(messy_root, tmp_path):
+    # issue 11 item 3/5: features cached on the old dB scale or segment length are not reused
+    from avlib.features.dataset import extract_features
+
+    root, df = messy_root
+    df = df[df.video_id == "good"]
+    kw = dict(video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=1, n_segments=2)
+    new, rep = extract_features(df, scale="power_squared", target_sr=fa.han_target_sr(3.0), **kw)
+    assert rep.n_computed == 1 and new["good"].shape == (2, 128, 43)
+    old, rep = extract_features(df, scale="power", target_sr=fa.han_target_sr(3.0), **kw)
+    assert rep.n_computed == 1 and rep.n_cached == 0
+    _, rep = extract_features(df, scale="power_squared", target_sr=fa.han_target_sr(1.0), **kw)
+    assert rep.n_computed == 1 and rep.n_cached == 0
+    # above both floors the squared scale is twice the power scale
+    top = old["good"] > old["good"].max() - 30
+    np.testing.assert_allclose(new["good"][top], 2 * old["good"][top], atol=1e-3)

@@ -127,8 +127,8 @@ def test_inception_corrupt_weights_file_falls_back(tmp_path):
 
 
 def test_late_fusion_paper_and_code_variants():
-    paper = LateFusion(12, n_frames=50)
-    code = LateFusion(12, n_frames=50, hidden=(1024,))
+    code = LateFusion(12, n_frames=50)  # default: the reference code's one FC1024
+    paper = LateFusion(12, n_frames=50, hidden=(1024, 1024))  # the paper's text
     assert n_params(paper) - n_params(code) == 1024 * 1024 + 1024
 
 

@@ -101,17 +101,19 @@ def test_unreadable_feature_file_names_the_file(tmp_path):
         read_feature_file(bad)
 
 
-def test_degrade_logmel_snr_semantics():
+@pytest.mark.parametrize("scale, per_decade", [("power_squared", 20.0), ("power", 10.0)])
+def test_degrade_logmel_snr_semantics(scale, per_decade):
+    # the ICMR log-mels are 10 log10 of the squared mel power (20 log10 of the power)
     from avlib.train.icmr import degrade_logmel
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-60, 0, size=(2, 96, 50)).astype(np.float32)
-    clean = degrade_logmel(x, snr_db=200.0, rng=rng)
+    clean = degrade_logmel(x, snr_db=200.0, rng=rng, scale=scale)
     np.testing.assert_allclose(clean, x, atol=1e-3)
-    noisy = degrade_logmel(x, snr_db=0.0, rng=rng)
+    noisy = degrade_logmel(x, snr_db=0.0, rng=rng, scale=scale)
     assert noisy.shape == x.shape and np.all(noisy >= x - 1e-4)  # noise only adds power
-    added = (10 ** (noisy / 10) - 10 ** (x / 10)).mean(axis=(1, 2))
-    signal = (10 ** (x / 10)).mean(axis=(1, 2))
+    added = (10 ** (noisy / per_decade) - 10 ** (x / per_decade)).mean(axis=(1, 2))
+    signal = (10 ** (x / per_decade)).mean(axis=(1, 2))
     np.testing.assert_allclose(added / signal, 1.0, rtol=0.1)  # 0 dB: noise power = signal power
 
 

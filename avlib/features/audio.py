@@ -6,7 +6,10 @@ All functions are pure and keyword-only after the signal. Shapes follow librosa:
 * :func:`load_audio` - decode any container's sound track with PyAV, mix to mono,
   resample with soxr (the engine librosa uses).
 * :func:`mfcc_per_video_frame` - one MFCC vector per video frame (XFlow inputs).
-* :func:`logmel` - log-mel power spectrogram in dB.
+* :func:`logmel` - log-mel spectrogram in dB, on one of two scales (:data:`LOGMEL_SCALES`):
+  ``"power"`` (librosa ``power_to_db`` of the mel power spectrogram) or ``"power_squared"``
+  (the ICMR authors' ``logamplitude(melspectrogram(...) ** 2, ref_power=1.0)`` of librosa 0.4).
+* :func:`han_target_sr` - sample rate that makes Han et al.'s 43 frames last a given time.
 * :func:`crop_choi` / :func:`logmel_choi` - the 29.12 s input of Choi et al. and the audio
   Xception (ICMR 2017, Sec. 4.2 / Table 3; reference code, see
   ``shared/spec/reference-implementations.md``): 12 kHz, n_fft 512, hop 256, 96 mels,
@@ -24,9 +27,13 @@ __all__ = [
     "resample",
     "mfcc_per_video_frame",
     "logmel",
+    "mel_to_db",
     "crop_choi",
     "logmel_choi",
     "logmel_han",
+    "han_target_sr",
+    "LOGMEL_SCALES",
+    "ICMR_LOGMEL_SCALE",
     "CHOI_SR",
     "CHOI_SECONDS",
     "CHOI_N_FRAMES",
@@ -41,6 +48,14 @@ CHOI_SECONDS = 29.12
 CHOI_N_FRAMES = 1366
 #: Sample rate of Han et al.'s input (43 hops of 512 = 0.998 s).
 HAN_SR = 22_050
+#: dB scales of :func:`logmel`: ``"power"`` = ``10 log10(S)`` of the mel power spectrogram S
+#: (librosa ``power_to_db``); ``"power_squared"`` = ``10 log10(S ** 2) = 20 log10(S)``, the ICMR
+#: reference code's ``logamplitude(melspectrogram(...) ** 2, ref_power=1.0)`` (librosa 0.4).
+#: Both have ref 1.0, amin 1e-10 (on the value whose log is taken) and a floor ``top_db``
+#: below the maximum, so with ``top_db=80`` the squared scale keeps 40 dB of power range.
+LOGMEL_SCALES = ("power", "power_squared")
+#: The scale of the ICMR inputs (:func:`logmel_choi`, :func:`logmel_han`): the authors'.
+ICMR_LOGMEL_SCALE = "power_squared"
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -184,8 +199,19 @@ def logmel(
     top_db: float | None = 80.0,
     fmin: float = 0.0,
     fmax: float | None = None,
+    scale: str = "power",
 ) -> np.ndarray:
-    """Mel power spectrogram in dB (``power_to_db(ref=1.0)``).
+    """Mel spectrogram in dB, ref 1.0, floored ``top_db`` below its maximum.
+
+    Parameters
+    ----------
+    scale : {"power", "power_squared"}
+        ``"power"`` (default, generic): ``10 log10(max(S, 1e-10))`` of the mel power
+        spectrogram ``S`` (librosa ``power_to_db(S, ref=1.0)``). ``"power_squared"``: the ICMR
+        2017 reference code's ``logamplitude(melspectrogram(...) ** 2, ref_power=1.0)`` in
+        librosa 0.4, i.e. ``10 log10(max(S ** 2, 1e-10)) = 20 log10(S)``: values twice as large,
+        and the ``top_db`` = 80 floor sits 40 dB of power below the maximum (about 30 % of the
+        bins of the authors' ``demo.wav.spec.npy`` are at the floor). See :data:`LOGMEL_SCALES`.
 
     Returns
     -------
@@ -194,10 +220,37 @@ def logmel(
     """
     import librosa
 
+    if scale not in LOGMEL_SCALES:
+        raise ParameterError(f"scale must be one of {LOGMEL_SCALES}, got {scale!r}")
     y = np.asarray(y, dtype=np.float32)
     S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
                                        power=2.0, fmin=fmin, fmax=fmax, pad_mode="constant")
-    return librosa.power_to_db(S, ref=1.0, top_db=top_db).astype(np.float32)
+    return mel_to_db(S, scale=scale, top_db=top_db)
+
+
+def mel_to_db(S: np.ndarray, *, scale: str = "power", top_db: float | None = 80.0, amin: float = 1e-10) -> np.ndarray:
+    """dB of a mel power spectrogram ``S`` on ``scale`` (see :func:`logmel`), ref 1.0.
+
+    ``"power"``: ``10 log10(max(S, amin))``; ``"power_squared"``: ``10 log10(max(S ** 2, amin))``
+    (librosa 0.4 ``logamplitude(S ** 2, ref_power=1.0, amin=1e-10, top_db=80)``); then values
+    below ``max - top_db`` are raised to it (no floor when ``top_db`` is None).
+
+    Returns
+    -------
+    np.ndarray [shape=S.shape, dtype=float32]
+    """
+    if scale not in LOGMEL_SCALES:
+        raise ParameterError(f"scale must be one of {LOGMEL_SCALES}, got {scale!r}")
+    S = np.abs(np.asarray(S, dtype=np.float64))
+    if scale == "power_squared":
+        S = S * S
+    db = 10.0 * np.log10(np.maximum(S, amin))
+    if top_db is not None:
+        if top_db < 0:
+            raise ParameterError(f"top_db must be >= 0, got {top_db}")
+        if db.size:
+            db = np.maximum(db, db.max() - top_db)
+    return db.astype(np.float32)
 
 
 def crop_choi(y: np.ndarray, *, sr: int = CHOI_SR, seconds: float = CHOI_SECONDS, mode: str = "uc",
@@ -247,14 +300,18 @@ def crop_choi(y: np.ndarray, *, sr: int = CHOI_SR, seconds: float = CHOI_SECONDS
 
 
 def logmel_choi(y: np.ndarray, *, sr: int, mode: str = "uc", n_mels: int = 96, n_fft: int = 512,
-                hop_length: int = 256, seconds: float = CHOI_SECONDS, top_db: float | None = 80.0) -> np.ndarray:
+                hop_length: int = 256, seconds: float = CHOI_SECONDS, top_db: float | None = 80.0,
+                scale: str = ICMR_LOGMEL_SCALE) -> np.ndarray:
     """Log-mel input of Choi et al. 2016 / audio Xception as used in ICMR 2017.
 
     The waveform is resampled to 12 kHz, cropped by :func:`crop_choi` (``mode`` "uc" or
     "cc") to 29.12 s, and turned into a 96-band mel power spectrogram (n_fft 512,
     hop 256) in dB with ref 1.0, giving 96 x 1366 - the layout of the authors' real
-    fixture ``demo.wav.spec.npy``. The fixture spans exactly 80 dB, so ``top_db=80``
-    (librosa's default) is kept.
+    fixture ``demo.wav.spec.npy``. Scale (``scale="power_squared"``, the default): the
+    reference code's ``logamplitude(melspectrogram(...) ** 2, ref_power=1.0)``, i.e.
+    ``20 log10`` of the mel power with the 80 dB floor (40 dB of power range); the fixture
+    spans exactly 80 dB with about 31.6 % of its bins at the floor. ``scale="power"`` gives
+    librosa's ``power_to_db`` (half the values, 80 dB of power range).
 
     Parameters
     ----------
@@ -270,12 +327,12 @@ def logmel_choi(y: np.ndarray, *, sr: int, mode: str = "uc", n_mels: int = 96, n
     """
     y = resample(np.asarray(y, np.float32), orig_sr=sr, target_sr=CHOI_SR)
     y = crop_choi(y, sr=CHOI_SR, seconds=seconds, mode=mode)
-    return logmel(y, sr=CHOI_SR, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, top_db=top_db)
+    return logmel(y, sr=CHOI_SR, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, top_db=top_db, scale=scale)
 
 
 def logmel_han(y: np.ndarray, *, sr: int, n_segments: int = 10, n_mels: int = 128, n_frames: int = 43,
                n_fft: int = 1024, hop_length: int = 512, target_sr: int = HAN_SR,
-               top_db: float | None = 80.0) -> np.ndarray:
+               top_db: float | None = 80.0, scale: str = ICMR_LOGMEL_SCALE) -> np.ndarray:
     """Log-mel segments of Han et al. 2016 as used in ICMR 2017 (Table 3, first row).
 
     The waveform is resampled to ``target_sr`` (22.05 kHz), a 128-band log-mel
@@ -287,15 +344,19 @@ def logmel_han(y: np.ndarray, *, sr: int, n_segments: int = 10, n_mels: int = 12
     Segment length, 1 s vs 3 s: 43 hops of 512 samples are 0.998 s at 22.05 kHz, Han et
     al.'s own setting; the ICMR paper calls the segments "3 s". Both cannot hold with
     43 frames, n_fft 1024 and hop 512 at 22.05 kHz (3 s would need hop 1536 or a 7.35 kHz
-    rate). We follow the stated frame parameters, i.e. **1 s segments**; pass
-    ``target_sr=7350`` to get 3 s segments with the same frame count.
+    rate). The segment length is therefore set by the rate: :func:`han_target_sr`
+    (``target_sr=22050``: 1 s, Han's own setting; ``target_sr=7350``: 3 s, the ICMR paper's
+    text with the same 128 x 43 input). The ICMR presets choose it with
+    ``han_segment_seconds`` (paper preset 3 s, cpu/smoke 1 s).
+
+    dB scale: ``scale`` as in :func:`logmel_choi` (the authors' ``"power_squared"`` by default).
 
     Returns
     -------
     np.ndarray [shape=(n_segments, n_mels, n_frames), dtype=float32]
     """
     y = resample(np.asarray(y, np.float32), orig_sr=sr, target_sr=target_sr)
-    S = logmel(y, sr=target_sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, top_db=top_db)
+    S = logmel(y, sr=target_sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, top_db=top_db, scale=scale)
     T = S.shape[1]
     if T < n_frames:
         floor = S.min() if S.size else -80.0
@@ -303,3 +364,15 @@ def logmel_han(y: np.ndarray, *, sr: int, n_segments: int = 10, n_mels: int = 12
         T = n_frames
     starts = np.round(np.linspace(0, T - n_frames, n_segments)).astype(int)
     return np.stack([S[:, s:s + n_frames] for s in starts]).astype(np.float32)
+
+
+def han_target_sr(segment_seconds: float) -> int:
+    """Sample rate at which Han et al.'s 43 frames (hop 512) last about ``segment_seconds``.
+
+    ``round(22050 / segment_seconds)``: 1 s -> 22050 Hz (43 hops = 0.998 s, Han et al.'s
+    setting); 3 s -> 7350 Hz (2.995 s, the ICMR paper's "about 3 seconds" with its stated
+    128 x 43 input, n_fft 1024 and hop 512).
+    """
+    if not segment_seconds or segment_seconds <= 0:
+        raise ParameterError(f"segment_seconds must be > 0, got {segment_seconds}")
+    return int(round(HAN_SR / float(segment_seconds)))

@@ -9,6 +9,8 @@ use smaller images.
 * :func:`sample_frames` - decode only those frames (seeking, not decoding every frame).
 * :func:`resize_frames` - uint8 square resize (the cached representation).
 * :func:`preprocess_frames` - centre crop, optional flip, scale to [-1, 1], channels first.
+* :func:`uniform_frame_indices` - which ``k`` of a video's cached frames to use so that
+  they span the whole video (not the first ``k``).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from avlib.errors import MediaError, ParameterError
 
-__all__ = ["frame_times", "sample_frames", "resize_frames", "preprocess_frames"]
+__all__ = ["frame_times", "sample_frames", "resize_frames", "preprocess_frames", "uniform_frame_indices"]
 
 
 def frame_times(duration_s: float, *, k: int | None = None, mode: str = "fps", rate: float = 1.0) -> np.ndarray:
@@ -144,3 +146,34 @@ def preprocess_frames(frames: np.ndarray, *, resize: int = 256, crop: int = 224,
         x = np.where(flip[:, None, None, None], x[:, :, ::-1, :], x)
     x = x.astype(np.float32) / 127.5 - 1.0
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def uniform_frame_indices(n_available: int, k: int) -> np.ndarray:
+    """Indices of ``k`` frames spread uniformly over a video's ``n_available`` cached frames.
+
+    The cached frames are in time order and cover the whole video (1 fps, or spread
+    uniformly when the video is longer than the cache holds), so taking the first ``k``
+    of them covers only the beginning of a long video (the first half of a 200 s video
+    when 100 are cached and 50 used). The paper's frames are spread over the whole video
+    (ICMR 2017, Sec. 4.2): index ``i`` is the frame at the centre of the ``i``-th of ``k``
+    equal parts, ``floor((i + 0.5) * n_available / k)``.
+
+    Parameters
+    ----------
+    n_available : int
+        Frames the video has (cached).
+    k : int
+        Frames wanted.
+
+    Returns
+    -------
+    np.ndarray [shape=(min(k, n_available),), dtype=int64]
+        Strictly increasing indices in ``[0, n_available)``; all frames (``arange``) when
+        ``k >= n_available``.
+    """
+    n, k = int(n_available), int(k)
+    if n < 0 or k < 0:
+        raise ParameterError(f"n_available and k must be >= 0, got {n_available}, {k}")
+    if k >= n:
+        return np.arange(n, dtype=np.int64)
+    return np.floor((np.arange(k) + 0.5) * n / k).astype(np.int64)

@@ -61,6 +61,10 @@ class Choi2016(ClassifierModel):
         Dropout after the FC layer.
     """
 
+    #: Dotted name (``named_modules``) of the last spatial block, for Grad-CAM: the ELU of the
+    #: last conv block (before its max-pool; 4 x 60 for a 96 x 1366 input).
+    gradcam_layer: str = "features.14"
+
     def __init__(
         self,
         num_classes: int = 12,

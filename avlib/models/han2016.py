@@ -8,7 +8,13 @@ Multimodal CNN Architecture", ICMR 2017, Table 3 (1.5 M parameters for 12 classe
 Input: one log-mel segment ``(N, 1, n_mels=128, n_frames=43)`` (n_fft 1024, hop 512; 43 hops
 are about 1 s at 22.05 kHz, Han's original setting, which the ICMR paper calls "about 3 s").
 The paper averages the predictions of 10 uniformly spread segments per video: use
-:func:`avlib.metrics.video_average` on segment logits/probabilities.
+:func:`avlib.metrics.video_average` on segment logits/probabilities. The segment length is
+a parameter of the features, not of the model (:func:`avlib.features.audio.han_target_sr`,
+preset field ``han_segment_seconds``): the same 43 frames cover about 3 s at 7.35 kHz.
+
+Pooling: 3 x 3 max-pooling that rounds down, as Keras' ``MaxPooling2D`` with "valid"
+padding (128 x 43 -> 42 x 14 -> 14 x 4 -> 4 x 1 before the global max-pool); the parameter
+count does not depend on it (global max-pool before the FC layer).
 
 Contract (timm-like): ``forward_features(x) -> (N, 256)`` pooled conv features,
 ``forward_head(f, pre_logits=True) -> (N, 1024)`` penultimate features (the vector the
@@ -55,6 +61,10 @@ class Han2016(ClassifierModel):
         Dropout after each conv pair (.25) and after the FC layer (.5).
     """
 
+    #: Dotted name (``named_modules``) of the last spatial block, for Grad-CAM: the last conv
+    #: pair (its ReLU output, before the global max-pool).
+    gradcam_layer: str = "features.9"
+
     def __init__(
         self,
         num_classes: int = 12,
@@ -72,8 +82,9 @@ class Han2016(ClassifierModel):
             last = i == len(widths) - 1
             blocks += [
                 _ConvPair(cin, w),
-                # global max-pool after the last pair, 3x3 max-pool otherwise
-                nn.AdaptiveMaxPool2d(1) if last else nn.MaxPool2d(3, ceil_mode=True),
+                # global max-pool after the last pair, 3x3 max-pool otherwise; Keras'
+                # MaxPooling2D((3, 3)) (padding "valid") rounds the output size down
+                nn.AdaptiveMaxPool2d(1) if last else nn.MaxPool2d(3, ceil_mode=False),
                 nn.Dropout(conv_dropout),
             ]
             cin = w
@@ -97,7 +108,7 @@ class Han2016(ClassifierModel):
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        # N x 1 x 128 x 43 -> ... -> N x 256 x 1 x 1
+        # N x 1 x 128 x 43 -> 42 x 14 -> 14 x 4 -> 4 x 1 -> N x 256 x 1 x 1
         return self.features(x).flatten(1)  # N x 256
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

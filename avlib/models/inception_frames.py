@@ -39,10 +39,15 @@ class InceptionFrames(ClassifierModel):
     num_classes : int
         Output classes.
     dropout : float
-        Dropout before the classifier (torchvision default .5).
+        Dropout before the classifier. Default 0: the reference code puts the softmax
+        directly on the average-pooled 2048 features (no dropout; torchvision's own
+        Inception v3 head has .5, pass ``dropout=0.5`` for it).
     """
 
-    def __init__(self, num_classes: int = 12, *, dropout: float = 0.5):
+    #: Dotted name (``named_modules``) of the last spatial block, for Grad-CAM.
+    gradcam_layer: str = "backbone.Mixed_7c"
+
+    def __init__(self, num_classes: int = 12, *, dropout: float = 0.0):
         super().__init__()
         from torchvision.models.inception import Inception3
 

@@ -6,9 +6,19 @@ convolution (stride 2) so the receptive field matches Choi et al. 2016, ELU acti
 (3 x 24) separable kernels in the first entry block, 4 middle blocks, an exit block
 728 -> 1024 and global average pooling to 1024 features.
 
-The paper says 768 filters for the separable convolutions; the reference code uses 728.
-With ``width=728`` the model has 9.65 M parameters for 12 classes, matching the paper's
-9.6 M; with ``width=768`` it would have about 10.6 M, so 728 is the default (the book says so).
+Width: the paper's text (Sec. 3.2) says 768 filters for the separable convolutions; the
+reference code uses 728. With ``width=728`` the model has 9.65 M parameters for 12 classes,
+matching the paper's Table 3 (9.6 M); with ``width=768`` it has about 10.6 M. We follow the
+reference code (728, the default) because it reproduces the published parameter count;
+``width=768`` gives the text's variant (the book says so).
+
+Exit flow as in the reference code: ELU -> sep(728) -> BN -> ELU -> sep(1024) -> BN ->
+2 x 2 max-pool with stride 2, plus a strided 1 x 1 residual, and **no activation after the
+block**: the 1024 pooled features used by late fusion and the ISMIR analysis are the
+block's linear output (they can be negative). The 2 x 2 / 2 pooling has no explicit
+padding; like Keras' ``padding="same"`` it keeps a last partial window on an odd size
+(``ceil_mode``) so that its output matches the strided residual (ceil(h / 2) x ceil(w / 2),
+3 x 85 -> 2 x 43 for a 96 x 1366 input).
 
 Input ``(N, 1, 96, 1366)`` log-mel spectrogram (as for :class:`~avlib.models.choi2016.Choi2016`).
 Contract: ``forward_features(x) -> (N, 1024, h, w)`` exit-flow map,
@@ -112,7 +122,11 @@ class _MiddleBlock(nn.Module):
 
 
 class _ExitBlock(nn.Module):
-    """ELU -> sep(width) -> BN -> ELU -> sep(out) -> BN -> maxpool3/2, plus strided 1x1 residual."""
+    """ELU -> sep(width) -> BN -> ELU -> sep(out) -> BN -> maxpool2/2, plus strided 1x1 residual.
+
+    The pooling rounds up on odd sizes (Keras ``padding="same"`` for a 2 x 2 / 2 window) so its
+    output has the residual's size; no activation follows the sum (reference code).
+    """
 
     def __init__(self, width: int, out: int):
         super().__init__()
@@ -124,7 +138,7 @@ class _ExitBlock(nn.Module):
             nn.ELU(),
             _SeparableConv(width, out, (3, 3)),
             nn.BatchNorm2d(out),
-            nn.MaxPool2d(3, stride=2, padding=1),
+            nn.MaxPool2d(2, stride=2, ceil_mode=True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,7 +163,8 @@ class XceptionAudio(ClassifierModel):
     first_sep_kernel : tuple of int
         Separable kernel of the first entry block (3 x 24); later blocks use 3 x 3.
     width : int
-        Separable-convolution width of the middle flow (728 reproduces 9.6 M; paper text: 768).
+        Separable-convolution width of the middle flow (728, the reference code, reproduces
+        Table 3's 9.6 M; the paper's text says 768, which gives 10.6 M).
     n_middle : int
         Number of middle blocks (4).
     out_features : int
@@ -157,6 +172,9 @@ class XceptionAudio(ClassifierModel):
     dropout : float
         Dropout before the classifier (0: the reference code has none).
     """
+
+    #: Dotted name (``named_modules``) of the last spatial block, for Grad-CAM: the exit block.
+    gradcam_layer: str = "exit"
 
     def __init__(
         self,
@@ -189,7 +207,8 @@ class XceptionAudio(ClassifierModel):
             cin = w
         self.entry = nn.Sequential(*blocks)
         self.middle = nn.Sequential(*[_MiddleBlock(width) for _ in range(n_middle)])
-        self.exit = nn.Sequential(_ExitBlock(width, out_features), nn.ELU())
+        # no activation after the exit block (reference code); Sequential keeps "exit.0.*" names
+        self.exit = nn.Sequential(_ExitBlock(width, out_features))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = out_features
         self.head_dim = out_features
