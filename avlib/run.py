@@ -287,8 +287,16 @@ def run(
     manifest["last_seconds"] = round(time.perf_counter() - total_t0, 1)
     _write_json_atomic(manifest_path, manifest)
     log(f"{len(plans)} notebook(s), {failures} failed, {manifest['last_seconds']:.0f} s in all; "
-        f"manifest: {manifest_path.relative_to(root)}")
+        f"manifest: {_shown(manifest_path, root)}")
     return failures
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to the repository when it is inside it, else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
 
 
 def _parser() -> argparse.ArgumentParser:

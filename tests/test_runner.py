@@ -109,3 +109,11 @@ def test_parse_override_types():
     assert runner.parse_override("flag=true") == ("flag", True)
     assert runner.parse_override("frames=[10, 20]") == ("frames", [10, 20])
     assert runner.parse_override("name=a=b") == ("name", "a=b")
+
+
+def test_output_dir_outside_the_project(project, tmp_path_factory):
+    out = tmp_path_factory.mktemp("elsewhere") / "generated"
+    failures, lines = _run(project, scale="smoke", only=["echo_params"], output_dir=out)
+    assert failures == 0
+    assert (out / "echo_params.ipynb").exists() and (out / "manifest.json").exists()
+    assert str(out.resolve()) in lines[-1]
