@@ -409,6 +409,12 @@ def test_schemes_end_to_end_tiny(tiny_av_data):
     ex = ismir.gradcam_examples(joint, data, per_category=1)
     assert ex and ex[0]["audio_map"].shape == (96, 26) and ex[0]["frame_map"].shape == (75, 75)
     assert all(0 <= e["audio_map"].min() and e["audio_map"].max() <= 1 + 1e-6 for e in ex)
+    # the heat maps come from the layers the models name (issue 11, item 1)
+    from avlib.models.choi2016 import Choi2016
+
+    assert {e["frame_layer"] for e in ex} == {"backbone.Mixed_7c"}
+    assert {e["audio_layer"] for e in ex} == {gc.gradcam_layer_name(joint.model.audio)}
+    assert ex[0]["audio_layer"].endswith(Choi2016.gradcam_layer)
 
 
 def test_visual_importance_is_gradient_of_frame_mean():
@@ -435,7 +441,7 @@ def test_presets():
     for scale in ("smoke", "cpu", "paper"):
         p = ismir.get_preset(scale)
         assert p.k_audio == 10 and p.k_visual == 20
-    assert ismir.get_preset("paper").n_frames == 50 and ismir.get_preset("paper").audio_model == "xception_audio"
+    assert ismir.get_preset("paper").n_frames == 1 and ismir.get_preset("paper").audio_model == "xception_audio"
     with pytest.raises(ParameterError):
         ismir.get_preset("cpu", k_audo=3)
     with pytest.raises(ParameterError):

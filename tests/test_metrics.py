@@ -79,3 +79,56 @@ def test_summary_keys_and_bad_inputs():
         hit_at_k(np.array([0, 1, 0, 9]), SCORES)
     with pytest.raises(ParameterError):
         video_average(SCORES, [1, 2])
+
+
+# --------------------------------------------------------------------------- one tie rule (issue 11, item 2)
+
+
+def test_ties_break_toward_lower_index_in_every_metric():
+    # y = [0, 0, 0], every row [1, 1, 0]: classes 0 and 1 tie; argmax (the F1/confusion basis)
+    # picks 0, so Hit@1 must be 100 % as well (scikit-learn's top_k_accuracy_score gives 0 %).
+    y = np.array([0, 0, 0])
+    s = np.tile([1.0, 1.0, 0.0], (3, 1))
+    pred = s.argmax(1)
+    assert hit_at_k(y, s, 1) == pytest.approx(100 * np.mean(pred == y)) == pytest.approx(100.0)
+    assert macro_f1(y, s) == pytest.approx(100.0)
+    np.testing.assert_allclose(confusion(y, s, normalize=None)[0], [3, 0, 0])
+    # uniform rows (a video without frames): every metric predicts class 0
+    u = np.full((4, 5), 0.2)
+    yu = np.array([0, 1, 2, 0])
+    assert hit_at_k(yu, u, 1) == pytest.approx(50.0)
+    assert hit_at_k(yu, u, 2) == pytest.approx(75.0)  # top-2 = {0, 1}
+    assert macro_f1(yu, u) == pytest.approx(macro_f1(yu, np.zeros(4, int)))
+
+
+def test_hit_at_1_agrees_with_argmax_on_random_ties():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 6, 300)
+    s = rng.integers(0, 3, size=(300, 6)).astype(float)  # many exact ties
+    assert hit_at_k(y, s, 1) == pytest.approx(100 * np.mean(s.argmax(1) == y))
+    from avlib.metrics.classification import predicted_labels, rank_classes
+
+    np.testing.assert_array_equal(predicted_labels(s), s.argmax(1))
+    top3 = rank_classes(s, 3)
+    for row, t in zip(s, top3):  # ranked by score, ties in index order
+        assert list(t) == sorted(range(6), key=lambda j: (-row[j], j))[:3]
+
+
+@pytest.mark.parametrize("n_classes", [2, 5, 12])
+def test_hit_at_k_matches_sklearn_without_ties(n_classes):
+    from sklearn.metrics import top_k_accuracy_score
+
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, 150)
+    s = rng.normal(size=(150, n_classes))  # continuous: no ties
+    for k in range(1, n_classes):
+        want = 100 * top_k_accuracy_score(y, s if n_classes > 2 else s[:, 1] - s[:, 0], k=k, labels=np.arange(n_classes))
+        assert hit_at_k(y, s, k) == pytest.approx(want)
+
+
+def test_nan_scores_rank_last():
+    s = np.array([[np.nan, 0.1, 0.2], [0.5, np.nan, 0.5]])
+    from avlib.metrics.classification import predicted_labels
+
+    np.testing.assert_array_equal(predicted_labels(s), [2, 0])
+    assert hit_at_k(np.array([2, 0]), s, 1) == pytest.approx(100.0)

@@ -1,9 +1,13 @@
 """Grad-CAM heat maps for the audio CNN and the frame CNN (ISMIR 2017 LBD, Sec. 2.2).
 
 Thin wrappers around the ``grad-cam`` package (``pytorch_grad_cam.GradCAM``, Selvaraju et
-al. 2016/2017): they pick the target layer (the last convolutional feature map with more
-than one cell, unless given), feed a multimodal model one modality while the other is held
-fixed, and release the package's hooks when the ``with`` block ends.
+al. 2016/2017): they pick the target layer (see below, unless given), feed a multimodal model
+one modality while the other is held fixed, and release the package's hooks when the ``with`` block ends.
+
+The target layer is the one each model class names with its ``gradcam_layer`` attribute
+(``backbone.Mixed_7c`` for Inception v3, the last convolutional block for the audio CNNs);
+a model without one falls back to a tracer that keeps every output alive while it matches
+tensors (:func:`find_target_layers`).
 
 Examples
 --------
@@ -24,6 +28,9 @@ from torch import nn
 from ..errors import ParameterError
 
 __all__ = [
+    "gradcam_layer_name",
+    "trace_spatial_layer",
+    "target_layer_name",
     "find_target_layers",
     "GradCAMSession",
     "audio_gradcam",
@@ -32,29 +39,44 @@ __all__ = [
 ]
 
 
-def find_target_layers(model: nn.Module, example_input) -> list[nn.Module]:
-    """The module that produces the last 4-D feature map with more than one cell.
+def gradcam_layer_name(model: nn.Module) -> str | None:
+    """Dotted name (for ``model.get_submodule``) of the layer ``model`` declares for Grad-CAM.
 
-    A model may declare its own choice with a ``gradcam_target_layers()`` method (used
-    first). Otherwise one forward pass of ``example_input`` (a tensor or a tuple of
-    tensors) is traced; of the modules producing the last qualifying tensor the outermost
-    (e.g. a whole block, rather than its final pooling) is returned.
+    A model class names its layer with the class attribute ``gradcam_layer`` (e.g.
+    ``"backbone.Mixed_7c"`` for Inception v3, the last convolutional block for the audio
+    CNNs). Wrappers are searched too: the outermost submodule whose class declares one wins,
+    and its name is prefixed (``"model.features.9"`` for a wrapped model). None when no
+    module declares a layer.
     """
-    if hasattr(model, "gradcam_target_layers"):
-        return list(model.gradcam_target_layers())
-    records: list[tuple[int, nn.Module, int]] = []  # (tensor id, module, depth)
-    depth_of = {}
-    for name, m in model.named_modules():
-        depth_of[m] = 0 if name == "" else name.count(".") + 1
+    for prefix, m in model.named_modules():
+        name = getattr(type(m), "gradcam_layer", None)
+        if isinstance(name, str) and name:
+            return f"{prefix}.{name}" if prefix else name
+    return None
+
+
+def trace_spatial_layer(model: nn.Module, example_input) -> str:
+    """Name of the module producing the last 4-D output with more than one spatial cell.
+
+    One forward pass of ``example_input`` (a tensor or a tuple of tensors) in eval mode,
+    without gradients. Every module output is **kept alive** until the pass ends, so tensors
+    are matched by identity (``is``) and a freed tensor's ``id`` can never be taken for
+    another's. Of the modules that return that last tensor (a block and its final in-place
+    activation return the same object) the outermost is chosen.
+    """
+    records: list[tuple[torch.Tensor, str]] = []  # (output kept alive, module name)
     handles = []
 
-    def hook(module, inp, out):
-        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1:
-            records.append((id(out), module, depth_of[module]))
+    def make_hook(name):
+        def hook(module, inp, out):
+            if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1:
+                records.append((out, name))
 
-    for m in model.modules():
-        if m is not model:
-            handles.append(m.register_forward_hook(hook))
+        return hook
+
+    for name, m in model.named_modules():
+        if name:
+            handles.append(m.register_forward_hook(make_hook(name)))
     was_training = model.training
     try:
         model.eval()
@@ -67,9 +89,36 @@ def find_target_layers(model: nn.Module, example_input) -> list[nn.Module]:
         model.train(was_training)
     if not records:
         raise ParameterError(f"{type(model).__name__} produces no 4-D feature map to attach Grad-CAM to")
-    last_id = records[-1][0]
-    same = [(d, m) for t, m, d in records if t == last_id]
-    return [min(same, key=lambda dm: dm[0])[1]]
+    last = records[-1][0]
+    names = [n for t, n in records if t is last]
+    records.clear()
+    return min(names, key=lambda n: n.count("."))
+
+
+def find_target_layers(model: nn.Module, example_input=None) -> list[nn.Module]:
+    """The Grad-CAM target layer of ``model`` (a one-element list, as ``GradCAM`` wants).
+
+    In order: a ``gradcam_target_layers()`` method of the model; the layer a model class
+    names with its ``gradcam_layer`` attribute (:func:`gradcam_layer_name`, searched through
+    wrappers); otherwise the traced last spatial layer (:func:`trace_spatial_layer`, which
+    needs ``example_input``). The named layer does not depend on the input size or the
+    weights; note that at small inputs it can be 1 x 1 (Inception v3's ``Mixed_7c`` below
+    about 139 px), which gives a flat map.
+    """
+    if hasattr(model, "gradcam_target_layers"):
+        return list(model.gradcam_target_layers())
+    return [model.get_submodule(target_layer_name(model, example_input))]
+
+
+def target_layer_name(model: nn.Module, example_input=None) -> str:
+    """Name of the layer :func:`find_target_layers` returns (named, else traced)."""
+    name = gradcam_layer_name(model)
+    if name is not None:
+        model.get_submodule(name)  # raises AttributeError if the declared layer does not exist
+        return name
+    if example_input is None:
+        raise ParameterError(f"{type(model).__name__} declares no `gradcam_layer`; give an example input to trace one")
+    return trace_spatial_layer(model, example_input)
 
 
 class _OneInput(nn.Module):
@@ -168,10 +217,17 @@ class GradCAMSession:
         return self._run(x, classes)
 
 
+def _default_layers(model: nn.Module, example_shape: tuple) -> list[nn.Module]:
+    """The named layer; a zero example is built (and traced) only for a model without one."""
+    if gradcam_layer_name(model) is not None or hasattr(model, "gradcam_target_layers"):
+        return find_target_layers(model)
+    p = next(model.parameters())
+    return find_target_layers(model, torch.zeros(example_shape, device=p.device))
+
+
 def _unimodal(model: nn.Module, example_shape: tuple, target_layers) -> GradCAMSession:
     if target_layers is None:
-        p = next(model.parameters())
-        target_layers = find_target_layers(model, torch.zeros(example_shape, device=p.device))
+        target_layers = _default_layers(model, example_shape)
     return GradCAMSession(model, target_layers)
 
 
@@ -266,7 +322,8 @@ def multimodal_gradcam(
         :class:`avlib.models.audiovisual.AudioVisualNet`.
     modality : {"audio", "frames"}
     target_layers : list of nn.Module, optional
-        Default: traced in the subnetwork (:func:`find_target_layers`).
+        Default: the layer the subnetwork names (``gradcam_layer``), else traced
+        (:func:`find_target_layers`).
     audio_shape, frame_shape : tuple
         Shapes of one log-mel / one frame, used to trace the default layer.
 
@@ -279,10 +336,9 @@ def multimodal_gradcam(
     if modality not in ("audio", "frames"):
         raise ParameterError(f"modality must be 'audio' or 'frames', got {modality!r}")
     if target_layers is None:
-        p = next(model.parameters())
         if modality == "audio":
-            target_layers = find_target_layers(model.audio, torch.zeros((2, *audio_shape), device=p.device))
+            target_layers = _default_layers(model.audio, (2, *audio_shape))
         else:
-            target_layers = find_target_layers(model.visual, torch.zeros((2, *frame_shape), device=p.device))
+            target_layers = _default_layers(model.visual, (2, *frame_shape))
     wrapper = _OneInput(model, 0 if modality == "audio" else 1)
     return _MultimodalSession(wrapper, target_layers, modality)

@@ -16,9 +16,17 @@ decision rule and ``y_c`` the pre-softmax output (logit) for category ``c``:
 * the top-10 audio and top-20 visual features of each category are kept for the
   correlation study (:mod:`avlib.analysis.correlation`).
 
-When the decision rule is not a single dense layer (the ICMR late-fusion head has two
-hidden layers), ``a_i^c`` depends on the example; we then use the gradient at the example,
-``a_i^c(d)``, which reduces to ``w_i^c`` for a dense layer (tested).
+Two variants (``importance=`` in :func:`avlib.train.ismir.analyse_correspondence`):
+
+* ``"linear"`` (default, the paper's definition): a **linear read-out**, one dense
+  softmax layer ``y_c = sum_i w_i^c x_i + b_c`` trained (:func:`fit_linear_readout`) on the
+  concatenated penultimate audio + visual features, as the paper's decision rule; its
+  weights give ``w^c`` and ``F(d)`` is its predicted category (:func:`readout_importance`);
+  ``L^c_{D,i} = 1/N_c sum_{d: F(d)=c} max(w_i^c x_i(d), 0)`` (:func:`linear_importance`).
+* ``"gradient"`` (option): the ICMR late-fusion head has two hidden layers, so
+  ``a_i^c = dy_c/dx_i`` depends on the example; the gradient at each example of the head's
+  logit for its predicted category (:func:`decision_gradients`,
+  :func:`category_importance`); it reduces to ``w_i^c`` for a dense layer (tested).
 """
 
 from __future__ import annotations
@@ -31,12 +39,19 @@ import torch
 from ..errors import ParameterError
 
 __all__ = [
+    "IMPORTANCE_VARIANTS",
+    "fit_linear_readout",
+    "readout_importance",
     "category_importance",
     "linear_importance",
     "decision_gradients",
     "top_k_features",
     "select_features",
 ]
+
+
+#: ``importance=`` choices: the paper's linear read-out (default) or per-example gradients.
+IMPORTANCE_VARIANTS = ("linear", "gradient")
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -127,6 +142,124 @@ def _per_example_importance(x, a, pred, num_classes):
         out = sums / counts[:, None]
     out[counts == 0] = np.nan
     return out
+
+
+def fit_linear_readout(
+    features,
+    labels,
+    *,
+    num_classes: int,
+    weight_decay: float = 1e-4,
+    max_iter: int = 200,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train one dense softmax layer ``y = W x + b`` on fixed features (the paper's decision rule).
+
+    Full-batch L-BFGS (``scipy.optimize.minimize``, method L-BFGS-B, deterministic for given
+    inputs) on the mean cross-entropy plus ``weight_decay / 2 * ||W||^2``, from zero weights,
+    in float64 with the analytic gradient, one BLAS thread (fast on a busy machine).
+
+    Parameters
+    ----------
+    features : array [shape=(n, K)]
+        Penultimate features (audio and visual concatenated) of the training videos.
+    labels : array of int [shape=(n,)]
+    num_classes : int
+    weight_decay : float
+        L2 penalty on ``W`` (keeps the problem well posed when classes are separable).
+    max_iter : int
+        L-BFGS iterations.
+    seed : int
+        Unused by the optimiser (zero start); kept so callers can record it.
+
+    Returns
+    -------
+    weight : np.ndarray [shape=(C, K)]
+        ``w^c`` per row.
+    bias : np.ndarray [shape=(C,)]
+    """
+    from scipy.optimize import minimize
+
+    x = _as_numpy(features).astype(np.float64)
+    y = _as_numpy(labels).astype(np.int64)
+    if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
+        raise ParameterError(f"features (n, K) and labels (n,) do not match: {x.shape}, {y.shape}")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ParameterError(f"labels must lie in [0, {num_classes})")
+    n, k = x.shape
+    onehot = np.eye(num_classes)[y]
+
+    def objective(theta):
+        w = theta[: num_classes * k].reshape(num_classes, k)
+        b = theta[num_classes * k:]
+        z = x @ w.T + b
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        loss = -(onehot * logp).sum() / n + 0.5 * weight_decay * (w * w).sum()
+        r = (np.exp(logp) - onehot) / n
+        grad = np.concatenate([(r.T @ x + weight_decay * w).ravel(), r.sum(0)])
+        return loss, grad
+
+    from threadpoolctl import threadpool_limits
+
+    theta0 = np.zeros(num_classes * (k + 1))
+    with threadpool_limits(limits=1):  # small products: a BLAS thread pool only adds waiting on a busy machine
+        res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                       options={"maxiter": int(max_iter), "gtol": 1e-10, "ftol": 1e-15})
+    w = res.x[: num_classes * k].reshape(num_classes, k)
+    return w, res.x[num_classes * k:].copy()
+
+
+def readout_importance(
+    audio,
+    visual,
+    labels,
+    *,
+    train,
+    num_classes: int,
+    analyse=None,
+    weight_decay: float = 1e-4,
+    max_iter: int = 200,
+) -> dict:
+    """The paper's ``L^c_{D,i}`` with a linear read-out over ``[x^audio, x^visual]``.
+
+    Parameters
+    ----------
+    audio : array [shape=(n, Ka)]
+    visual : array [shape=(n, Kv)]
+    labels : array of int [shape=(n,)]
+    train : array of bool or int indices
+        Videos the read-out is trained on (the training split).
+    num_classes : int
+    analyse : array of bool or int indices, optional
+        The dataset ``D`` (all videos when omitted).
+
+    Returns
+    -------
+    dict
+        ``audio`` ``(C, Ka)`` and ``visual`` ``(C, Kv)`` importances (rows of categories the
+        read-out predicts for no video of ``D`` are NaN), ``weight`` ``(C, Ka + Kv)``,
+        ``bias``, ``predictions`` ``(len(D),)`` (``F(d)``, lowest index on ties) and
+        ``train_accuracy`` (percent).
+    """
+    from ..metrics.classification import predicted_labels
+
+    xa = _as_numpy(audio).astype(np.float64)
+    xv = _as_numpy(visual).astype(np.float64)
+    if xa.ndim != 2 or xv.ndim != 2 or xa.shape[0] != xv.shape[0]:
+        raise ParameterError(f"audio (n, Ka) and visual (n, Kv) must share n, got {xa.shape}, {xv.shape}")
+    x = np.concatenate([xa, xv], axis=1)
+    y = _as_numpy(labels).astype(np.int64)
+    tr = np.arange(len(x))[np.asarray(train)] if np.asarray(train).dtype == bool else np.asarray(train, np.int64)
+    d = np.arange(len(x)) if analyse is None else (
+        np.arange(len(x))[np.asarray(analyse)] if np.asarray(analyse).dtype == bool else np.asarray(analyse, np.int64))
+    w, b = fit_linear_readout(x[tr], y[tr], num_classes=num_classes, weight_decay=weight_decay, max_iter=max_iter)
+    pred = predicted_labels(x[d] @ w.T + b)
+    imp = linear_importance(x[d], w, pred)
+    ka = xa.shape[1]
+    train_acc = 100.0 * float(np.mean(predicted_labels(x[tr] @ w.T + b) == y[tr]))
+    return {"audio": imp[:, :ka], "visual": imp[:, ka:], "weight": w, "bias": b, "predictions": pred,
+            "train_accuracy": train_acc}
 
 
 def decision_gradients(

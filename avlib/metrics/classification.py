@@ -1,7 +1,14 @@
 """Classification metrics of ICMR 2017 (Section 4.3): Hit@1, Hit@3, macro F1, confusion.
 
-All metrics are computed with scikit-learn and returned as percentages where the paper
-prints percentages. Segment/frame predictions are averaged per video with
+Metrics are returned as percentages where the paper prints percentages.
+
+**One tie rule for every metric.** Exact ties between class scores happen (non-finite logits
+set to 0, uniform probabilities for a video without frames). Every metric here ranks classes
+with :func:`rank_classes`: by decreasing score, ties broken toward the **lower class index**
+(the rule of ``numpy.argmax``), NaN ranked last. Hit@1 is therefore the accuracy of the
+labels that F1 and the confusion matrix score. (scikit-learn's ``top_k_accuracy_score``
+breaks ties toward the higher index, so Hit@k is computed here; it equals scikit-learn's on
+untied scores, tested.) Segment/frame predictions are averaged per video with
 :func:`video_average` before scoring, as in the paper (Han et al.: 10 segments per video;
 Inception v3: frames per video).
 """
@@ -13,6 +20,8 @@ from sklearn import metrics as skm
 
 __all__ = [
     "softmax",
+    "rank_classes",
+    "predicted_labels",
     "hit_at_k",
     "macro_f1",
     "confusion",
@@ -45,6 +54,35 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def rank_classes(scores, k: int | None = None) -> np.ndarray:
+    """Class indices of each row by decreasing score, ties toward the lower index.
+
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n, n_classes)]
+    k : int, optional
+        Keep the first ``k`` columns (all when None).
+
+    Returns
+    -------
+    np.ndarray of int [shape=(n, k)]
+        ``out[:, 0]`` equals ``np.argmax(scores, 1)`` on finite scores; NaN ranks last.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        from avlib.errors import ParameterError
+
+        raise ParameterError(f"scores must be (n_samples, n_classes), got shape {s.shape}")
+    key = np.where(np.isnan(s), np.inf, -s)  # ascending sort of -score; NaN last
+    order = np.argsort(key, axis=1, kind="stable")  # stable: equal scores keep index order
+    return order if k is None else order[:, :k]
+
+
+def predicted_labels(scores) -> np.ndarray:
+    """The top-ranked class of each row (:func:`rank_classes`; ``argmax`` with NaN last)."""
+    return rank_classes(scores, 1)[:, 0]
+
+
 def hit_at_k(y_true, scores, k: int = 1) -> float:
     """Hit@k in percent: share of samples whose label is among the ``k`` top-scored classes.
 
@@ -56,25 +94,26 @@ def hit_at_k(y_true, scores, k: int = 1) -> float:
         1 gives accuracy; the paper also reports k = 3.
     """
     y_true, scores = _check(y_true, scores)
-    n_classes = scores.shape[1]
-    if k >= n_classes:
-        return 100.0
-    if n_classes == 2:  # scikit-learn wants 1-D scores for the binary case
-        return 100.0 * skm.accuracy_score(y_true, scores.argmax(1))
-    return 100.0 * skm.top_k_accuracy_score(y_true, scores, k=k, labels=np.arange(n_classes))
+    if k < 1:
+        from avlib.errors import ParameterError
+
+        raise ParameterError(f"k must be >= 1, got {k}")
+    top = rank_classes(scores, min(k, scores.shape[1]))  # ties toward the lower index, as argmax
+    return 100.0 * float(np.mean((top == y_true[:, None]).any(axis=1)))
 
 
 def macro_f1(y_true, y_pred_or_scores) -> float:
     """Macro-averaged F1 in percent (scikit-learn ``f1_score(average="macro")``).
 
-    Accepts predicted labels ``(n,)`` or scores ``(n, n_classes)`` (argmax taken). The macro
+    Accepts predicted labels ``(n,)`` or scores ``(n, n_classes)`` (:func:`predicted_labels`,
+    the tie rule of Hit@1). The macro
     average runs over the classes present in ``y_true`` or in the predictions (scikit-learn's
     default); a class with no true and no predicted sample is not averaged in.
     """
     y_pred = np.asarray(y_pred_or_scores)
     if y_pred.ndim == 2:
         y_true, scores = _check(y_true, y_pred)
-        y_pred = scores.argmax(1)
+        y_pred = predicted_labels(scores)
     return 100.0 * skm.f1_score(np.asarray(y_true, dtype=int), y_pred, average="macro", zero_division=0)
 
 
@@ -87,7 +126,7 @@ def confusion(y_true, y_pred_or_scores, *, n_classes: int | None = None, normali
     y_pred = np.asarray(y_pred_or_scores)
     if y_pred.ndim == 2:
         n_classes = n_classes or y_pred.shape[1]
-        y_pred = y_pred.argmax(1)
+        y_pred = predicted_labels(y_pred)
     y_true = np.asarray(y_true, dtype=int)
     if n_classes is None:
         n_classes = int(max(y_true.max(), y_pred.max())) + 1

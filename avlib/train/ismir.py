@@ -13,9 +13,15 @@ instrument detection in video recordings", ISMIR 2017 late-breaking demo (Figure
   :func:`avlib.train.loop.fit`, every weight updated together.
 
 Then per video the audio (1024) and visual (2048, mean over frames) features, the
-category-wise importance of each feature for the multimodal decision, the top-10 audio and
-top-20 visual features per category and their Spearman matrix (:func:`analyse_correspondence`,
-built on :mod:`avlib.analysis`), and Grad-CAM on both modalities (:func:`gradcam_examples`).
+category-wise importance of each feature (default: the paper's ``L^c_{D,i}`` over the weights
+of a linear read-out on the concatenated features; option: per-example gradients of the
+late-fusion head), the top-10 audio and top-20 visual features per category and their
+Spearman matrix (:func:`analyse_correspondence`, built on :mod:`avlib.analysis`), and
+Grad-CAM on both modalities from the layers the subnetworks name (:func:`gradcam_examples`).
+Several training seeds with intervals and the Claims page's evidence:
+:func:`run_schemes_seeds`, :func:`analyse_seeds`, :func:`seed_accuracy_table`,
+:func:`seed_summary_table`, :func:`claim_evidence`. Frames are taken spread uniformly over
+each video (:func:`frame_positions`), not the first ``k``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ __all__ = [
     "ISMIRPreset",
     "PRESETS",
     "get_preset",
+    "icmr_inputs_preset",
+    "frame_positions",
     "AVData",
     "AVDataset",
     "load_av_data",
@@ -52,6 +60,11 @@ __all__ = [
     "analyse_correspondence",
     "accuracy_table",
     "claim_table",
+    "run_schemes_seeds",
+    "analyse_seeds",
+    "seed_accuracy_table",
+    "seed_summary_table",
+    "claim_evidence",
     "gradcam_examples",
     "plot_correlation_matrix",
     "plot_correlation_grid",
@@ -76,6 +89,10 @@ class ISMIRPreset:
     ``analysis_split`` (``"all"`` videos or one split), significance ``alpha`` after
     ``correction`` over the pairs of one matrix, ``strong`` (mean |rho| threshold for
     "strong intra-modal"); ``gradcam_per_category`` correct and wrong examples.
+    ``importance``: ``"linear"`` (default, the paper's ``L^c_{D,i}`` over the weights of a
+    linear read-out on the concatenated penultimate features) or ``"gradient"`` (per-example
+    gradients of the late-fusion head). ``audio_seconds``: length of the audio input (the
+    ISMIR paper: 1 s, with one frame per audio segment; None keeps the ICMR preset's input).
     """
 
     scale: str
@@ -86,7 +103,7 @@ class ISMIRPreset:
     joint_lr: float = 1e-3
     joint_lr_step: int | None = 10
     joint_patience: int | None = 10
-    joint_train_frames: str = "random"  # k random frames per video and epoch ("first": fixed)
+    joint_train_frames: str = "random"  # k random frames per video and epoch ("first": fixed, spread uniformly)
     k_audio: int = 10
     k_visual: int = 20
     groups: str = "predicted"
@@ -96,6 +113,8 @@ class ISMIRPreset:
     strong: float = 0.5
     gradcam_per_category: int = 3
     separate: str = "icmr_store"  # subnetworks of the feature-extraction scheme: "icmr_store" or "train"
+    importance: str = "linear"  # "linear": the paper's L^c over a linear read-out; "gradient": per-example gradients
+    audio_seconds: float | None = None  # audio input length (None: the ICMR preset's choi_seconds)
     visual_lr: float | None = None  # only with separate="train": overrides the ICMR preset's visual lr
     changes: str = ""
 
@@ -106,9 +125,14 @@ class ISMIRPreset:
 PRESETS: dict[str, ISMIRPreset] = {
     "paper": ISMIRPreset(
         scale="paper",
+        n_frames=1,
+        audio_seconds=1.0,
+        separate="train",
         changes=(
-            "Paper settings: Xception audio network, Inception v3 frames, late fusion over 50 frames "
-            "(FCVID); joint scheme with the reference code's multimodal schedule."
+            "Paper settings (ISMIR 2017 LBD Sec. 2): Xception audio network on 1 s log-mels, Inception v3 "
+            "with 1 frame per audio segment; subnetworks trained here on these inputs (the ICMR chapter's "
+            "runs use 29.12 s); joint scheme with the reference code's multimodal schedule; importance "
+            "from a linear read-out (the paper's L^c)."
         ),
     ),
     "cpu": ISMIRPreset(
@@ -122,7 +146,8 @@ PRESETS: dict[str, ISMIRPreset] = {
         gradcam_per_category=1,
         changes=(
             "ISMIR cpu preset: Choi et al. audio network instead of Xception (2.5x cheaper to train "
-            "end to end); fusion over 1 frame per video instead of 50 (both schemes); joint scheme "
+            "end to end); the ICMR cpu audio input (2.912 s) instead of the paper's 1 s segments; fusion over "
+            "1 frame per video (as the paper's one frame per audio segment); joint scheme "
             "8 epochs, batch 16, no early stopping (best validation epoch kept); the separately "
             "trained subnetworks are the ICMR cpu runs; 1 correct and 1 wrong Grad-CAM example per "
             "category."
@@ -159,9 +184,23 @@ def get_preset(scale: str, **overrides) -> ISMIRPreset:
         raise ParameterError(f"analysis_split must be all/train/val/test, got {out.analysis_split!r}")
     if out.separate not in ("icmr_store", "train"):
         raise ParameterError(f"separate must be 'icmr_store' or 'train', got {out.separate!r}")
+    from ..analysis.importance import IMPORTANCE_VARIANTS
+
+    if out.importance not in IMPORTANCE_VARIANTS:
+        raise ParameterError(f"importance must be one of {IMPORTANCE_VARIANTS}, got {out.importance!r}")
+    if out.audio_seconds is not None and out.audio_seconds <= 0:
+        raise ParameterError(f"audio_seconds must be > 0, got {out.audio_seconds}")
     if out.n_frames < 1:
         raise ParameterError(f"n_frames must be >= 1, got {out.n_frames}")
     return out
+
+
+def icmr_inputs_preset(preset: ISMIRPreset, icmr_preset):
+    """The ICMR preset whose audio input the ISMIR run uses: ``choi_seconds`` set to
+    ``preset.audio_seconds`` when given (the paper: 1 s), unchanged otherwise."""
+    if preset.audio_seconds is None:
+        return icmr_preset
+    return replace(icmr_preset, choi_seconds=float(preset.audio_seconds))
 
 
 # --------------------------------------------------------------------------- data
@@ -200,9 +239,23 @@ class AVData:
         return np.flatnonzero(self.split == split)
 
     def frames_array(self, k: int, idx=None) -> np.ndarray:
-        """The first ``k`` frames of each video ``(n, k, 3, H, W)`` (cycled if a video has fewer)."""
+        """``k`` frames of each video spread uniformly over it ``(n, k, 3, H, W)``
+        (:func:`frame_positions`; cycled if a video has fewer)."""
         idx = np.arange(len(self)) if idx is None else np.asarray(idx)
-        return np.stack([_take_frames(self.frames[i], np.arange(k)) for i in idx])
+        return np.stack([_take_frames(self.frames[i], frame_positions(len(self.frames[i]), k)) for i in idx])
+
+
+def frame_positions(n_available: int, k: int) -> np.ndarray:
+    """Which ``k`` of a video's cached frames (time order) to use: spread uniformly over the
+    whole video (:func:`avlib.features.frames.uniform_frame_indices`, the paper's sampling),
+    cycling through all of them when the video has fewer than ``k``."""
+    from ..features.frames import uniform_frame_indices
+
+    if n_available < 1:
+        raise ParameterError("a video has no frames")
+    if n_available >= k:
+        return uniform_frame_indices(n_available, k)
+    return np.arange(k) % n_available
 
 
 def _take_frames(f: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -216,7 +269,8 @@ class AVDataset(Dataset):
     """Items ``(log-mel (1, F, T) float32, frames (k, 3, H, W) uint8, label)`` of some videos.
 
     With ``random_frames=True`` each access draws ``k`` distinct frames of the video (the
-    paper's random frame selection, a new draw every epoch); otherwise the first ``k``.
+    paper's random frame selection, a new draw every epoch); otherwise ``k`` frames spread
+    uniformly over the video (:func:`frame_positions`).
     """
 
     def __init__(self, data: AVData, idx, *, k: int, random_frames: bool = False, seed: int = 0):
@@ -235,7 +289,7 @@ class AVDataset(Dataset):
         if self.random_frames and len(f) > self.k:
             pos = np.sort(self.rng.choice(len(f), self.k, replace=False))
         else:
-            pos = np.arange(self.k)
+            pos = frame_positions(len(f), self.k)
         frames = torch.from_numpy(np.ascontiguousarray(_take_frames(f, pos)))
         return torch.from_numpy(self.data.audio[i]), frames, torch.tensor(int(self.data.labels[i]))
 
@@ -319,8 +373,8 @@ def _joint_transform(inputs, training: bool):
 def extract_av_features(model, data: AVData, *, k: int, batch_size: int = 16, device=None):
     """Penultimate features and logits of an :class:`AudioVisualNet` for every video.
 
-    Returns ``audio (n, Da)``, ``frames (n, k, Dv)``, ``logits (n, C)`` (float32), using the
-    first ``k`` frames of each video, in eval mode.
+    Returns ``audio (n, Da)``, ``frames (n, k, Dv)``, ``logits (n, C)`` (float32), using
+    ``k`` frames spread uniformly over each video (:func:`frame_positions`), in eval mode.
     """
     from ..utils import get_device
 
@@ -610,40 +664,63 @@ class Correspondence:
 
 def analyse_correspondence(result: SchemeResult, categories, *, k_audio: int = 10, k_visual: int = 20,
                            split: str = "all", groups: str = "predicted", alpha: float = 0.05,
-                           correction: str = "fdr_bh", strong: float = 0.5) -> Correspondence:
+                           correction: str = "fdr_bh", strong: float = 0.5,
+                           importance: str = "linear") -> Correspondence:
     """The ISMIR analysis (Sec. 2.1) of one trained scheme.
 
     Per video: audio features ``x^a`` and the visual vector ``x^v`` = mean of the frame
-    features. Importance ``a_i^c = dy_c/dx_i`` of the multimodal decision (the fusion's
-    logit) at each video, for its predicted category; for the visual vector it is the sum
-    of the gradients over its frames (the chain rule when all frames move with the mean).
-    ``L^c_{D,i}`` over the videos of ``split`` predicted as ``c``; top ``k_audio`` /
-    ``k_visual`` per category; Spearman matrix over the videos of ``split`` whose group
-    (``"predicted"`` category or ``"label"``) is ``c``; intra/inter summary with
-    ``correction`` at ``alpha``.
+    features. Category-wise importance ``L^c_{D,i}`` over the videos ``D`` of ``split``:
+
+    * ``importance="linear"`` (default, the paper's definition): ``w^c`` are the weights of a
+      linear read-out (one dense softmax layer, the paper's decision rule
+      ``y_c = sum_i w_i^c x_i``) trained on ``[x^a, x^v]`` of the training videos
+      (:func:`avlib.analysis.importance.readout_importance`); ``D_c`` = videos the read-out
+      predicts as ``c`` (the paper's ``F(d) = c``);
+    * ``importance="gradient"``: ``a_i^c = dy_c/dx_i`` of the late-fusion head at each video,
+      for the network's predicted category (for the visual vector the sum of the gradients
+      over its frames, the chain rule when all frames move with the mean); ``D_c`` = videos
+      the network predicts as ``c``.
+
+    Then the top ``k_audio`` / ``k_visual`` per category; Spearman matrix over the videos of
+    ``split`` whose group (``"predicted"``: the ``F(d)`` above, or ``"label"``) is ``c``;
+    intra/inter summary with ``correction`` at ``alpha``.
     """
     from ..analysis.correlation import category_correlations, summarize_correlations
-    from ..analysis.importance import category_importance, decision_gradients, select_features
+    from ..analysis.importance import (IMPORTANCE_VARIANTS, category_importance, decision_gradients,
+                                       readout_importance, select_features)
 
+    if importance not in IMPORTANCE_VARIANTS:
+        raise ParameterError(f"importance must be one of {IMPORTANCE_VARIANTS}, got {importance!r}")
     model = result.model
     model.eval()
     idx = np.arange(len(result.labels)) if split == "all" else np.flatnonzero(result.split == split)
     xa = result.audio_features[idx]
     xf = result.frame_features[idx]
-    pred = result.predictions[idx]  # F(d) of the whole network
-    (ga, gf), _ = decision_gradients(model.fuse, [xa, xf], predictions=pred)
     xv = xf.mean(1)
-    gv = gf.sum(1)
+    pred = result.predictions[idx]  # F(d) of the whole network
     C = len(categories)
-    imp_a = category_importance(xa, ga, pred, num_classes=C)
-    imp_v = category_importance(xv, gv, pred, num_classes=C)
+    extra = {}
+    if importance == "linear":
+        tr = np.flatnonzero(result.split == "train")
+        ro = readout_importance(result.audio_features, result.frame_features.mean(1), result.labels, train=tr,
+                                num_classes=C, analyse=idx)
+        imp_a, imp_v = ro["audio"], ro["visual"]
+        decision = ro["predictions"]  # F(d): the read-out is the decision rule whose weights are used
+        extra = {"readout_train_accuracy": ro["train_accuracy"],
+                 "readout_agreement_with_network": 100.0 * float(np.mean(ro["predictions"] == pred))}
+    else:
+        (ga, gf), _ = decision_gradients(model.fuse, [xa, xf], predictions=pred)
+        imp_a = category_importance(xa, ga, pred, num_classes=C)
+        imp_v = category_importance(xv, gf.sum(1), pred, num_classes=C)
+        decision = pred
     sel = select_features(imp_a, imp_v, k_audio=k_audio, k_visual=k_visual)
-    grp = pred if groups == "predicted" else result.labels[idx]
+    grp = decision if groups == "predicted" else result.labels[idx]
     corrs = category_correlations(xa, xv, grp, sel, names=list(categories))
     summary = summarize_correlations(corrs, alpha=alpha, correction=correction, strong=strong)
     summary.insert(0, "scheme", result.scheme)
     settings = {"k_audio": k_audio, "k_visual": k_visual, "split": split, "groups": groups, "alpha": alpha,
-                "correction": correction, "strong": strong, "n_videos": int(len(idx))}
+                "correction": correction, "strong": strong, "n_videos": int(len(idx)), "importance": importance,
+                **extra}
     return Correspondence(result.scheme, imp_a, imp_v, sel, corrs, summary, settings)
 
 
@@ -688,6 +765,135 @@ def claim_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# --------------------------------------------------------------------------- several seeds (issue 12)
+def run_schemes_seeds(bench, data: AVData, preset: ISMIRPreset, icmr_preset, *, seeds, data_root,
+                      source: str = "embedded", joint_seeds=None, n_jobs=None, weights=None,
+                      device=None) -> dict:
+    """Both schemes for every seed: ``{(scheme, seed): SchemeResult}``.
+
+    The feature-extraction scheme of seed ``s`` reuses the ICMR chapter's stored subnetworks
+    of that seed (its :class:`~avlib.train.icmr.FeatureStore` for ``s``; trained and stored
+    there if missing) and trains only the fusion; the joint scheme is trained end to end for
+    the seeds of ``joint_seeds`` (default: all of ``seeds``), the expensive part.
+    """
+    from .icmr import FeatureStore
+
+    seeds = [int(x) for x in seeds]
+    if not seeds:
+        raise ParameterError("seeds must name at least one seed")
+    joint_seeds = seeds if joint_seeds is None else [int(x) for x in joint_seeds]
+    out = {}
+    for sd in seeds:
+        store = FeatureStore.for_run(data_root, scale=icmr_preset.scale, seed=sd, source=source)
+        out[("feature extraction", sd)] = run_feature_extraction_scheme(
+            bench, data, preset, icmr_preset, seed=sd, store=store, device=device, n_jobs=n_jobs, weights=weights)
+        if sd in joint_seeds:
+            out[("joint", sd)] = run_joint_scheme(bench, data, preset, icmr_preset, seed=sd, store=store,
+                                                  device=device, weights=weights)
+    return out
+
+
+def analyse_seeds(results: dict, categories, preset: ISMIRPreset) -> dict:
+    """:func:`analyse_correspondence` with the preset's settings for every ``(scheme, seed)``."""
+    return {key: analyse_correspondence(r, categories, k_audio=preset.k_audio, k_visual=preset.k_visual,
+                                        split=preset.analysis_split, groups=preset.groups, alpha=preset.alpha,
+                                        correction=preset.correction, strong=preset.strong,
+                                        importance=preset.importance)
+            for key, r in results.items()}
+
+
+def seed_accuracy_table(results: dict, *, split: str = "test", paper: dict | None = None) -> pd.DataFrame:
+    """Per scheme: Hit@1 / Hit@3 / F1 as mean ± 95 % interval over seeds (Student t,
+    :func:`avlib.metrics.stats.mean_ci`), beside the paper's numbers."""
+    from ..metrics.stats import mean_ci
+
+    paper = paper or {}
+    rows = []
+    for scheme in dict.fromkeys(k[0] for k in results):
+        ms = [results[k].metrics(split) for k in results if k[0] == scheme]
+        p = paper.get(scheme, {})
+        row = {"scheme": scheme, "seeds": len(ms)}
+        for key, label in (("hit_at_1", "Hit@1"), ("hit_at_3", "Hit@3"), ("f1", "F1")):
+            ci = mean_ci([m[key] for m in ms])
+            row[f"{label} (paper)"] = p.get(key, np.nan)
+            row[f"{label} (ours, mean)"] = ci.mean
+            row[f"{label} (ours, 95% lo)"] = ci.lo
+            row[f"{label} (ours, 95% hi)"] = ci.hi
+        row["videos with non-finite output"] = int(sum(m["non_finite_videos"] for m in ms))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _seed_stats(summary: pd.DataFrame) -> dict:
+    """Per-seed statistics of one scheme's per-category summary (means over categories)."""
+    n_inter = float(summary["n_pairs_inter"].sum())
+    return {"intra": float(summary["mean_abs_rho_intra"].mean()),
+            "inter": float(summary["mean_abs_rho_inter"].mean()),
+            "pct_sig_inter": 100.0 * float(summary["n_sig_inter"].sum()) / n_inter if n_inter else np.nan,
+            "pct_categories_claim": 100.0 * float(summary["claim_holds"].mean()),
+            "categories": int(len(summary))}
+
+
+def seed_summary_table(cors: dict) -> pd.DataFrame:
+    """Per scheme, over seeds (mean ± 95 % interval): mean |rho| intra and inter (over
+    categories), % of inter-modal pairs significant, % of categories where the claim holds."""
+    from ..metrics.stats import mean_ci
+
+    rows = []
+    for scheme in dict.fromkeys(k[0] for k in cors):
+        st = [_seed_stats(cors[k].summary) for k in cors if k[0] == scheme and len(cors[k].summary)]
+        if not st:
+            continue
+        row = {"scheme": scheme, "seeds": len(st)}
+        for key, label in (("intra", "mean |rho| intra"), ("inter", "mean |rho| inter"),
+                           ("pct_sig_inter", "% inter pairs significant"),
+                           ("pct_categories_claim", "% categories where the claim holds")):
+            vals = [x[key] for x in st if np.isfinite(x[key])]
+            ci = mean_ci(vals) if vals else None
+            row[label] = ci.mean if ci else np.nan
+            row[f"{label} 95% lo"] = ci.lo if ci else np.nan
+            row[f"{label} 95% hi"] = ci.hi if ci else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def claim_evidence(cors: dict, *, alpha: float = 0.05) -> list:
+    """Evidence rows (:class:`avlib.claims.Evidence`) for the ISMIR claims, over seeds.
+
+    Effects in points (|rho| x 100 or percent), positive = the paper's direction:
+
+    * ``ismir_strong_intra``: mean intra-modal minus mean inter-modal |rho| (x 100) of the
+      feature-extraction scheme, means over categories, paired over seeds;
+    * ``ismir_no_significant_inter``: % of inter-modal pairs *not* significant (after the
+      correction, at ``alpha``) minus the tolerance ``100 (1 - alpha)`` (the claim allows no
+      more than an ``alpha`` share of significant pairs), over seeds;
+    * ``ismir_joint_vs_fe``: mean inter-modal |rho| (x 100) under joint training minus under
+      feature extraction, paired over the seeds that ran both.
+    """
+    from ..claims import from_paired, from_values
+
+    fe = {k[1]: _seed_stats(v.summary) for k, v in cors.items() if k[0] == "feature extraction" and len(v.summary)}
+    jt = {k[1]: _seed_stats(v.summary) for k, v in cors.items() if k[0] == "joint" and len(v.summary)}
+    ev = []
+    if fe:
+        sd = sorted(fe)
+        ev.append(from_paired("ismir_strong_intra", [100 * fe[s]["intra"] for s in sd],
+                              [100 * fe[s]["inter"] for s in sd],
+                              detail=f"feature extraction: mean intra minus mean inter |Spearman rho| x 100 of the "
+                                     f"top features, mean over categories; {len(sd)} seeds"))
+        ev.append(from_values("ismir_no_significant_inter",
+                              [(100 - fe[s]["pct_sig_inter"]) - 100 * (1 - alpha) for s in sd],
+                              detail=f"feature extraction: % inter-modal pairs not significant (BH, alpha {alpha}) "
+                                     f"minus {100 * (1 - alpha):.0f} % tolerance; {len(sd)} seeds"))
+    both = sorted(set(fe) & set(jt))
+    if both:
+        ev.append(from_paired("ismir_joint_vs_fe", [100 * jt[s]["inter"] for s in both],
+                              [100 * fe[s]["inter"] for s in both],
+                              detail=f"mean inter-modal |Spearman rho| x 100, joint minus feature extraction, mean "
+                                     f"over categories; {len(both)} seed(s)"))
+    return ev
+
+
 # --------------------------------------------------------------------------- Grad-CAM
 def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 1, split: str = "test",
                      seed: int = 0, batch_size: int = 16) -> list[dict]:
@@ -697,9 +903,11 @@ def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 
     wrongly predicted videos of ``split`` (chosen with ``seed``). Each map explains the
     predicted category; the other modality is held at the video's own input.
     Returns dicts with ``category``, ``video_id``, ``label``, ``pred``, ``correct``,
-    ``logmel (F, T)``, ``audio_map (F, T)``, ``frame (3, H, W) uint8``, ``frame_map (H, W)``.
+    ``logmel (F, T)``, ``audio_map (F, T)``, ``frame (3, H, W) uint8``, ``frame_map (H, W)``,
+    ``audio_layer`` / ``frame_layer`` (the Grad-CAM target layers: the ones each subnetwork's
+    class names with ``gradcam_layer``, e.g. ``backbone.Mixed_7c``).
     """
-    from ..analysis.gradcam import find_target_layers, multimodal_gradcam
+    from ..analysis.gradcam import multimodal_gradcam, target_layer_name
 
     rng = np.random.default_rng(seed)
     pred = result.predictions
@@ -718,8 +926,10 @@ def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 
     classes = pred[chosen]
     a_shape = tuple(audio.shape[1:])
     f_shape = tuple(frames.shape[2:])
-    layers_a = find_target_layers(model.audio, torch.zeros((2, *a_shape)))
-    layers_f = find_target_layers(model.visual, torch.zeros((2, *f_shape)))
+    name_a = target_layer_name(model.audio, torch.zeros((2, *a_shape)))
+    name_f = target_layer_name(model.visual, torch.zeros((2, *f_shape)))
+    layers_a = [model.audio.get_submodule(name_a)]
+    layers_f = [model.visual.get_submodule(name_f)]
     batches = [slice(s, s + batch_size) for s in range(0, len(chosen), batch_size)]
     with multimodal_gradcam(model, "audio", target_layers=layers_a) as cam:
         out_a = [cam(audio[sl], _unit_frames(frames[sl]), classes[sl]) for sl in batches]
@@ -728,7 +938,8 @@ def gradcam_examples(result: SchemeResult, data: AVData, *, per_category: int = 
     amaps, fmaps = np.concatenate(out_a), np.concatenate(out_f)
     return [{"category": data.categories[data.labels[i]], "video_id": data.ids[i], "label": int(data.labels[i]),
              "pred": int(pred[i]), "correct": bool(pred[i] == data.labels[i]), "logmel": data.audio[i, 0],
-             "audio_map": amaps[j], "frame": frames[j, 0].numpy(), "frame_map": fmaps[j, 0]}
+             "audio_map": amaps[j], "frame": frames[j, 0].numpy(), "frame_map": fmaps[j, 0],
+             "audio_layer": name_a, "frame_layer": name_f}
             for j, i in enumerate(chosen)]
 
 
