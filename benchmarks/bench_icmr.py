@@ -10,11 +10,18 @@ Inception v3 frame size and Choi / Xception log-mel length of the ``cpu`` preset
 (forward + backward + SGD step) and inference, on CPU (fp32) and, when CUDA is available, on
 the GPU with AMP and channels_last. Writes JSON ``{"meta": ..., "results": [...]}``; the
 ``icmr_visual`` notebook reads the Inception v3 224 px training number for its Titan X estimate.
+
+``--profile-cpu`` instead measures the choices of the ``cpu`` preset on this machine (the
+speed work of issue 12): each cpu-preset model at batch 16 and 64, at 1 and 2 intra-op threads
+(two 1-thread processes beat one 2-thread process when 1-thread throughput x 2 exceeds the
+2-thread one), channels_last and bf16 autocast on the CPU, and the frozen Inception v3
+backbone's inference (feature caching) beside its full training step.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -61,6 +68,112 @@ def run(devices, *, steps: int, quick: bool) -> list[dict]:
     return results
 
 
+def _cpu_step(model, shape, *, batch, train, threads, channels_last=False, bf16=False, steps=2):
+    """Examples/s of one cpu configuration (fp32 unless ``bf16``: autocast on the CPU)."""
+    torch.set_num_threads(threads)
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, 12, (batch,))
+    if channels_last and x.dim() == 4:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train(train)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if train:
+                opt.zero_grad(set_to_none=True)
+                out = model(x)
+                torch.nn.functional.cross_entropy(out.float(), y).backward()
+                opt.step()
+            else:
+                with torch.no_grad():
+                    model(x)
+
+    step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def profile_cpu(*, steps: int) -> list[dict]:
+    """The cpu preset's models under the speed options of issue 12 (see the module doc)."""
+    import os
+
+    p = PRESETS["cpu"]
+    t_choi = 1 + round(p.choi_seconds * 12000) // 256
+    cases = [
+        ("han2016", {}, (1, 128, 43)),
+        ("choi2016", {"input_size": (96, t_choi)}, (1, 96, t_choi)),
+        ("xception_audio", {}, (1, 96, t_choi)),
+        ("inception_frames", {}, (3, p.frame_size, p.frame_size)),
+    ]
+    out = []
+    for name, kw, shape in cases:
+        variants = [dict(batch=16, train=True, threads=2), dict(batch=64, train=True, threads=2),
+                    dict(batch=16, train=True, threads=1), dict(batch=16, train=True, threads=2, channels_last=True),
+                    dict(batch=16, train=True, threads=2, bf16=True), dict(batch=64, train=False, threads=2)]
+        for v in variants:
+            torch.manual_seed(0)
+            model = get_model(name, num_classes=12, **kw)
+            eps = _cpu_step(model, shape, steps=steps, **v)
+            r = {"model": name, "input_shape": list(shape), "examples_per_s": eps, "device": "cpu",
+                 "load_1min": os.getloadavg()[0], **{"channels_last": False, "bf16": False, **v}}
+            print(f"{name:17s} {str(shape):16s} " + " ".join(f"{k}={r[k]}" for k in
+                  ("batch", "train", "threads", "channels_last", "bf16")) + f"  {eps:8.1f}/s  load {r['load_1min']:.1f}",
+                  flush=True)
+            out.append(r)
+    return out
+
+
+def cpu_budget(*, n_videos: int = 1600, n_seeds: int = 3, gflops: float = 35.0) -> dict:
+    """Arithmetic of the cpu preset's four ICMR pages (PyTorch FLOP counter), per part.
+
+    Counts training steps (forward + backward) and the one inference pass over every video per
+    audio model, the frozen backbone (pre-training once, BN re-estimation, features of 4 frames
+    per video for the pre-trained and the random backbone), the fusion models and the
+    robustness figure, for ``n_videos`` split 70/15/15 and ``n_seeds`` seeds; ``seconds`` at
+    ``gflops`` effective GFLOP/s (about what the 1-seed, 288-video run of the earlier preset
+    reached on 2 cores: 1090 s).
+    """
+    from avlib.train.icmr import get_preset, training_flops
+
+    p = get_preset("cpu")
+    t = 1 + round(p.choi_seconds * 12000) // 256
+    f = {}
+    for name, kw, shape in [("han2016", {}, (1, 128, 43)), ("choi2016", {"input_size": (96, t)}, (1, 96, t)),
+                            ("xception_audio", {}, (1, 96, t)),
+                            ("inception_frames", {}, (3, p.frame_size, p.frame_size)),
+                            ("late_fusion", {"n_frames": p.fusion_frames}, (2 * p.fusion_frames + 1, 1024))]:
+        torch.manual_seed(0)
+        f[name] = training_flops(get_model(name, num_classes=12, **kw), shape)
+    ntr = round(0.7 * n_videos)
+    epochs = dict(p.audio_epochs_override)
+    audio = 0.0
+    for name, crop in p.audio_models:
+        per = f[name] * (p.han_segments if name == "han2016" else 1)
+        scored = n_videos if (name != "han2016" and crop == "UC") else 0.15 * n_videos  # run_audio_model
+        audio += ntr * epochs.get(name, p.audio_epochs) * per + scored * per / 3
+    frames = max(max(p.frames_grid), p.eval_frames, p.fusion_frames)
+    visual_once = 360 * 0.85 * p.pretrain_epochs * f["inception_frames"] + \
+        2 * (n_videos * frames + 512) * f["inception_frames"] / 3
+    fusion = 2 * ntr * p.fusion_epochs * f["late_fusion"]
+    robustness = 2 * 0.15 * n_videos * p.fusion_frames * f["inception_frames"] / 3
+    # YouTube-8M-style page (same size): Choi UC, the pre-trained frozen backbone, one fusion
+    yt8m_seed = ntr * p.audio_epochs * f["choi2016"] + n_videos * f["choi2016"] / 3 + fusion / 2
+    yt8m_once = 360 * 0.85 * p.pretrain_epochs * f["inception_frames"] + \
+        (n_videos * frames + 512) * f["inception_frames"] / 3
+    parts = {"audio per seed": audio, "fusion per seed": fusion, "robustness (first seed)": robustness,
+             "visual once": visual_once, "youtube8m per seed": yt8m_seed, "youtube8m once": yt8m_once}
+    total = n_seeds * (audio + fusion + yt8m_seed) + robustness + visual_once + yt8m_once  # robustness: first seed
+    out = {"gflop_per_training_example": {k: v / 1e9 for k, v in f.items()},
+           "tflop": {k: v / 1e12 for k, v in parts.items()}, "total_tflop": total / 1e12,
+           "seconds_at_gflops": total / (gflops * 1e9), "gflops": gflops, "n_videos": n_videos, "n_seeds": n_seeds}
+    print(json.dumps(out, indent=1))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="benchmarks/results/icmr.json")
@@ -68,7 +181,17 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="one timed step per case")
+    ap.add_argument("--profile-cpu", action="store_true", help="the cpu preset's speed options (issue 12)")
+    ap.add_argument("--budget", action="store_true", help="only print the cpu preset's FLOP budget")
     args = ap.parse_args(argv)
+    if args.budget:
+        cpu_budget()
+        return 0
+    if args.profile_cpu:
+        out = save_benchmark(args.out, profile_cpu(steps=args.steps) + [{"budget": cpu_budget()}],
+                             threads=args.threads)
+        print(f"wrote {out}")
+        return 0
     torch.set_num_threads(args.threads)
     if args.device in (None, "both"):
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -1,0 +1,591 @@
+"""ICMR 2017 experiments over several seeds, with intervals and the claims' evidence (issue 12).
+
+The ICMR pages compare accuracies (fusion vs audio only, PT vs no PT, k frames, UC vs CC,
+Xception vs Choi vs Han). One seed cannot separate them, so each page trains every model
+once per seed of ``seeds`` (the :mod:`avlib.train.icmr` run functions, one
+:class:`~avlib.train.icmr.FeatureStore` per seed) and reports
+
+* the mean over seeds with its Student-t 95 % interval (:func:`seed_summary`,
+  :func:`avlib.metrics.stats.mean_ci`);
+* a bootstrap interval over test videos of the seed-averaged Hit@1 (:func:`bootstrap_summary`,
+  :func:`avlib.metrics.stats.bootstrap_ci`);
+* paired effects over seeds for the claims of ``avlib/reference/claims.yaml``
+  (:func:`audio_evidence`, :func:`visual_evidence`, :func:`fusion_evidence`, built with
+  :func:`avlib.claims.from_paired`; positive = the paper's direction, percentage points).
+
+Speed (cpu preset): independent (model, seed) audio runs can go to ``workers`` processes with
+one intra-op thread each (:func:`run_audio_seeds`); the frame model can run with a frozen
+Inception v3 backbone whose per-frame features are computed once and cached
+(:func:`run_visual_model_frozen`, selected by ``ICMRPreset.visual_backbone == "frozen"``).
+
+Same seed, same numbers: the result tables keep no wall-clock columns; timings go to a
+separate table (:func:`split_timings`), which the determinism check leaves out.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..errors import DataError, ParameterError
+
+__all__ = [
+    "TIMING_COLUMNS",
+    "split_timings",
+    "seed_summary",
+    "with_intervals",
+    "bootstrap_summary",
+    "paired_metric",
+    "run_audio_seeds",
+    "run_visual_seeds",
+    "run_fusion_seeds",
+    "run_youtube8m_seeds",
+    "audio_evidence",
+    "visual_evidence",
+    "fusion_evidence",
+    "frozen_backbone_features",
+    "run_visual_model_frozen",
+]
+
+_METRICS = ("hit_at_1", "hit_at_3", "f1")
+
+#: Columns that measure time or say where a number came from (stored run or fresh): they
+#: differ between two runs of the same seed and are kept out of the result tables.
+TIMING_COLUMNS = ("train_seconds", "pretrain_seconds", "examples_per_s", "cached", "seconds")
+
+
+def split_timings(df: pd.DataFrame, *, keys=("seed", "method", "crop", "frames", "pretrained", "model")):
+    """``(results, timings)``: ``df`` without :data:`TIMING_COLUMNS`, and those columns with the keys."""
+    tcols = [c for c in df.columns if c in TIMING_COLUMNS]
+    kcols = [c for c in keys if c in df.columns]
+    return df.drop(columns=tcols), df[kcols + tcols].copy()
+
+
+# --------------------------------------------------------------------------- intervals
+def seed_summary(runs: pd.DataFrame, *, by, metrics=_METRICS, carry=(), confidence: float = 0.95) -> pd.DataFrame:
+    """Mean over seeds with its Student-t interval, per group of ``by``.
+
+    ``runs``: one row per (group, seed) with the ``metrics``. Returns one row per group (in
+    first-appearance order) with ``<metric>`` (the mean), ``<metric>_lo``, ``<metric>_hi``,
+    ``<metric>_sd``, ``n_seeds`` and the first value of each ``carry`` column (e.g. params).
+    """
+    from ..metrics.stats import mean_ci
+
+    by = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, grp in runs.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key))
+        for m in metrics:
+            vals = grp[m].dropna().to_numpy(float)
+            if len(vals) == 0:
+                row.update({m: np.nan, f"{m}_lo": np.nan, f"{m}_hi": np.nan, f"{m}_sd": np.nan})
+                continue
+            ci = mean_ci(vals, confidence=confidence)
+            row.update({m: ci.mean, f"{m}_lo": ci.lo, f"{m}_hi": ci.hi,
+                        f"{m}_sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan})
+        row["n_seeds"] = int(grp["seed"].nunique()) if "seed" in grp else len(grp)
+        row.update({c: grp[c].iloc[0] for c in carry if c in grp})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def with_intervals(table: pd.DataFrame, summary: pd.DataFrame, *, on, boot: pd.DataFrame | None = None,
+                   metrics=_METRICS, digits: int = 1) -> pd.DataFrame:
+    """A paper-beside-ours table plus, per metric, ``ours ± 95 % (seeds)`` text columns.
+
+    ``table``: e.g. :func:`avlib.train.icmr.table3_side_by_side` of ``summary``; ``boot``:
+    :func:`bootstrap_summary` (adds ``Hit@1 bootstrap 95 % (test videos)``).
+    """
+    on = [on] if isinstance(on, str) else list(on)
+    s = summary.copy()
+    cols = []
+    for m in metrics:
+        name = f"{m} 95% CI (seeds)"
+        s[name] = [f"[{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+                   for lo, hi in zip(s[f"{m}_lo"], s[f"{m}_hi"])]
+        cols.append(name)
+    keep = on + cols + ["n_seeds"]
+    if boot is not None:
+        b = boot.copy()
+        b["hit_at_1 95% CI (test videos)"] = [f"[{lo:.{digits}f}, {hi:.{digits}f}]" for lo, hi in zip(b["lo"], b["hi"])]
+        s = s.merge(b[on + ["hit_at_1 95% CI (test videos)", "n_test"]], on=on, how="left")
+        keep += ["hit_at_1 95% CI (test videos)", "n_test"]
+    t = table.copy()
+    for c in on:  # the tables may carry keys as text ("yes"/"no")
+        if c in t and c in s and t[c].dtype != s[c].dtype:
+            s[c] = s[c].map(lambda v: ("yes" if v else "no") if isinstance(v, (bool, np.bool_)) else v)
+    return t.merge(s[keep], on=on, how="left")
+
+
+def _hit1_over_seeds(y, scores) -> float:
+    """Hit@1 (%) of ``scores (n, seeds, C)`` averaged over seeds (videos without scores left out)."""
+    pred_ok = np.argmax(np.nan_to_num(scores, nan=-1.0), axis=-1) == y[:, None]
+    valid = np.isfinite(scores).all(-1)
+    return float(100.0 * pred_ok[valid].mean()) if valid.any() else float("nan")
+
+
+def bootstrap_summary(y_test, probs: dict, *, n_boot: int = 1000, seed: int = 0,
+                      confidence: float = 0.95, key: str = "method") -> pd.DataFrame:
+    """Bootstrap interval over test videos of each model's seed-averaged Hit@1.
+
+    ``probs``: ``{name: (n_seeds, n_test, C)}`` test-video probabilities per seed, videos in
+    the order of ``y_test``. Test videos are resampled (:func:`avlib.metrics.stats.bootstrap_ci`);
+    the statistic is Hit@1 averaged over the seeds, so the interval reflects the test-set
+    size and not the seeds. Returns ``key``, ``hit_at_1``, ``lo``, ``hi``, ``n_test``.
+    """
+    from ..metrics.stats import bootstrap_ci
+
+    y = np.asarray(y_test)
+    rows = []
+    for name, p in probs.items():
+        s = np.transpose(np.asarray(p, dtype=np.float64), (1, 0, 2))  # (n, seeds, C)
+        ci = bootstrap_ci(y, s, _hit1_over_seeds, n_boot=n_boot, seed=seed, confidence=confidence)
+        rows.append({key: name, "hit_at_1": ci.mean, "lo": ci.lo, "hi": ci.hi, "n_test": ci.n})
+    return pd.DataFrame(rows)
+
+
+def paired_metric(runs: pd.DataFrame, a: dict, b: dict, *, metric: str = "hit_at_1", pair=("seed",)):
+    """Arrays ``(a_values, b_values)`` of ``metric`` for the rows selected by ``a`` and ``b``
+    (column -> value), paired on the ``pair`` columns (inner join, sorted)."""
+    pair = list(pair)
+
+    def sel(cond):
+        m = np.ones(len(runs), bool)
+        for c, v in cond.items():
+            m &= (runs[c] == v).to_numpy()
+        return runs[m][pair + [metric]]
+
+    j = sel(a).merge(sel(b), on=pair, suffixes=("_a", "_b")).sort_values(pair)
+    return j[f"{metric}_a"].to_numpy(float), j[f"{metric}_b"].to_numpy(float)
+
+
+# --------------------------------------------------------------------------- runners
+def _store(data_root, scale, seed, source):
+    from .icmr import FeatureStore
+
+    return FeatureStore.for_run(data_root, scale=scale, seed=seed, source=source)
+
+
+def _test_probs(store, tag, test_ids):
+    """Stored test probabilities of run ``tag`` in the order of ``test_ids`` (NaN where absent)."""
+    r = store.load(tag)
+    if r is None:
+        raise DataError(f"{store.root} holds no run {tag}")
+    pos = {str(v): i for i, v in enumerate(r["ids"])}
+    C = r["probs"].shape[1]
+    return np.stack([r["probs"][pos[v]] if v in pos else np.full(C, np.nan) for v in test_ids])
+
+
+def _audio_task(args):
+    """One audio run in a worker process (``threads`` intra-op threads)."""
+    bench, preset, name, crop, seed, store_root, threads, n_jobs = args
+    from .icmr import FeatureStore, run_audio_model
+
+    torch.set_num_threads(int(threads))
+    return run_audio_model(bench, preset, name, crop, seed=seed, store=FeatureStore(store_root), n_jobs=n_jobs)
+
+
+def _run_tasks(fn, tasks, workers: int):
+    if workers <= 1 or len(tasks) <= 1:
+        return [fn(t) for t in tasks]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=int(workers), mp_context=mp.get_context("spawn")) as ex:
+        return list(ex.map(fn, tasks))
+
+
+def _audio_label(name, crop):
+    from .icmr import _PAPER_AUDIO_NAMES
+
+    return _PAPER_AUDIO_NAMES[name] + ("" if name == "han2016" else f" + {crop.upper()}")
+
+
+def run_audio_seeds(bench, preset, *, seeds, data_root, source: str = "embedded", models=None,
+                    workers: int = 1, threads: int | None = None, n_jobs=None) -> dict:
+    """Table 3 rows for every seed of ``seeds``.
+
+    Each (model, seed) run is :func:`avlib.train.icmr.run_audio_model` with the seed's
+    :class:`~avlib.train.icmr.FeatureStore`. The log-mels are extracted (and cached) first in
+    this process; then the runs go to ``workers`` processes with ``threads`` intra-op threads
+    each (default: 1 when ``workers > 1``, else the current setting). The numbers depend on
+    the thread count, so keep it fixed to repeat a run exactly.
+
+    Returns ``runs`` (one row per model and seed: method, crop, seed, params, metrics,
+    timings), ``probs`` ({method: (n_seeds, n_test, C)}), ``y_test``, ``test_ids``, ``seeds``.
+    """
+    from .icmr import FeatureStore, _audio_tag, audio_inputs
+
+    models = list(models or preset.audio_models)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ParameterError("seeds must name at least one seed")
+    for name, crop in dict.fromkeys(models):  # extract once, in this process
+        audio_inputs(bench, model=name, crop=crop, preset=preset, n_jobs=n_jobs)
+    threads = int(threads or (1 if workers > 1 else torch.get_num_threads()))
+    tasks = [(bench, preset, name, crop, s, _store(data_root, preset.scale, s, source).root, threads, n_jobs)
+             for s in seeds for name, crop in models]
+    results = _run_tasks(_audio_task, tasks, workers)
+    test = bench.split("test")
+    test_ids = [str(v) for v in test["video_id"]]
+    rows, probs = [], {}
+    for (_, _, name, crop, s, root, _, _), r in zip(tasks, results):
+        label = _audio_label(name, crop)
+        rows.append({"method": label, "seed": s, **{k: r[k] for k in (
+            "crop", "params", "params_paper_input", "hit_at_1", "hit_at_3", "f1", "epochs_run", "best_epoch",
+            "train_seconds", "examples_per_s", "cached")}})
+        probs.setdefault(label, []).append(_test_probs(FeatureStore(root), _audio_tag(name, crop), test_ids))
+    return {"runs": pd.DataFrame(rows), "probs": {k: np.stack(v) for k, v in probs.items()},
+            "y_test": test["label"].to_numpy(), "test_ids": test_ids, "seeds": seeds}
+
+
+def run_visual_seeds(bench, preset, *, seeds, data_root, source: str = "embedded", weights=None,
+                     n_jobs=None, device=None) -> dict:
+    """Table 2 rows (``frames_grid`` x ``pretrain_grid``) for every seed of ``seeds``.
+
+    Returns ``runs`` (frames, pretrained, seed, metrics, timings), ``probs``
+    ({"k frames, PT/scratch": (n_seeds, n_test, C)}), ``y_test``, ``test_ids``, ``seeds``.
+    """
+    from .icmr import _visual_tag, frame_inputs, run_visual_model
+
+    seeds = [int(s) for s in seeds]
+    frames = frame_inputs(bench, preset=preset, n_jobs=n_jobs)
+    test = bench.split("test")
+    test_ids = [str(v) for v in test["video_id"]]
+    rows, probs = [], {}
+    for s in seeds:
+        store = _store(data_root, preset.scale, s, source)
+        for k in preset.frames_grid:
+            for pt in preset.pretrain_grid:
+                r = run_visual_model(bench, preset, k, pt, frames=frames, seed=s, store=store, weights=weights,
+                                     device=device)
+                rows.append({"frames": int(k), "pretrained": bool(pt), "seed": s, **{c: r.get(c) for c in (
+                    "pretrain_source", "steps", "hit_at_1", "hit_at_3", "f1", "epochs_run", "best_epoch",
+                    "train_seconds", "pretrain_seconds", "examples_per_s", "cached")}})
+                name = f"{k} frames, {'PT' if pt else 'scratch'}"
+                probs.setdefault(name, []).append(_test_probs(store, _visual_tag(k, pt), test_ids))
+    return {"runs": pd.DataFrame(rows), "probs": {k: np.stack(v) for k, v in probs.items()},
+            "y_test": test["label"].to_numpy(), "test_ids": test_ids, "seeds": seeds}
+
+
+def run_fusion_seeds(bench, preset, *, seeds, data_root, source: str = "embedded", weights=None,
+                     n_jobs=None, device=None, first_only: bool = True) -> dict:
+    """Table 4 (and, for the first seed, the figures) for every seed of ``seeds``.
+
+    :func:`avlib.train.icmr.run_fusion_table` per seed (stored unimodal runs are reused).
+    ``first_only``: the robustness table is computed for the first seed only (the figures of
+    the page use the first seed's result).
+    Returns ``runs`` (method, model, seed, metrics), ``first`` (the first seed's full
+    result), ``probs`` ({"<method> <model>": (n_seeds, n_test, C)}), ``y_test``, ``seeds``.
+    """
+    from .icmr import run_fusion_table
+
+    seeds = [int(s) for s in seeds]
+    rows, probs, first, y_test = [], {}, None, None
+    for s in seeds:
+        store = _store(data_root, preset.scale, s, source)
+        res = run_fusion_table(bench, preset, seed=s, store=store, weights=weights, n_jobs=n_jobs, device=device,
+                               robustness=first is None or not first_only)
+        first = first or res
+        t = res["table"].assign(seed=s)
+        rows.append(t)
+        for name, p in (res.get("test_probs") or {}).items():
+            probs.setdefault(name, []).append(p)
+        y_test = res.get("y_test", y_test)
+    out = {"runs": pd.concat(rows, ignore_index=True), "first": first, "seeds": seeds, "y_test": y_test,
+           "probs": {k: np.stack(v) for k, v in probs.items()}}
+    return out
+
+
+def run_youtube8m_seeds(bench, preset, *, seeds, data_root, source: str, weights=None, n_jobs=None,
+                        device=None) -> dict:
+    """:func:`avlib.train.icmr.run_youtube8m_figure` per seed; tables 2-4 stacked with ``seed``.
+
+    Returns ``table2``/``table3``/``table4`` (all seeds), ``first`` (the first seed's result,
+    for Figure 3), ``probs`` ({"<method> <model>": (n_seeds, n_test, C)}), ``y_test``, ``seeds``.
+    """
+    from .icmr import run_youtube8m_figure
+
+    seeds = [int(s) for s in seeds]
+    out = {"table2": [], "table3": [], "table4": [], "probs": {}}
+    first, y = None, None
+    for s in seeds:
+        store = _store(data_root, preset.scale, s, source)
+        res = run_youtube8m_figure(bench, preset, seed=s, store=store, weights=weights, n_jobs=n_jobs, device=device)
+        first = first or res
+        for t in ("table2", "table3", "table4"):
+            out[t].append(res[t].assign(seed=s))
+        for name, p in (res.get("test_probs") or {}).items():
+            out["probs"].setdefault(name, []).append(p)
+        y = res.get("y_test", y)
+    out = {t: pd.concat(v, ignore_index=True) if t.startswith("table") else v for t, v in out.items()}
+    out["probs"] = {k: np.stack(v) for k, v in out["probs"].items()}
+    out.update(first=first, y_test=y, seeds=seeds)
+    return out
+
+
+# --------------------------------------------------------------------------- claims
+def _ev(claim, runs, a, b, detail, pair=("seed",)):
+    from ..claims import from_paired
+
+    xa, xb = paired_metric(runs, a, b, pair=pair)
+    if len(xa) == 0:
+        return None
+    return from_paired(claim, xa, xb, detail=detail + f", Hit@1, {len(xa)} paired runs")
+
+
+def audio_evidence(runs: pd.DataFrame) -> list:
+    """Evidence for ``icmr_uc_ge_cc``, ``icmr_xception_ge_choi``, ``icmr_choi_ge_han`` (per seed)."""
+    ev = [
+        _ev("icmr_uc_ge_cc", runs, {"method": "Choi et al. 2016 + UC"}, {"method": "Choi et al. 2016 + CC"},
+            "Choi UC minus Choi CC"),
+        _ev("icmr_xception_ge_choi", runs, {"method": "Xception + UC"}, {"method": "Choi et al. 2016 + UC"},
+            "Xception UC minus Choi UC"),
+        _ev("icmr_choi_ge_han", runs, {"method": "Choi et al. 2016 + UC"}, {"method": "Han et al. 2016"},
+            "Choi UC minus Han et al. 2016"),
+    ]
+    return [e for e in ev if e is not None]
+
+
+def visual_evidence(runs: pd.DataFrame) -> list:
+    """``icmr_pretraining_helps`` (paired by frames and seed) and ``icmr_more_frames_help``
+    (most minus fewest frames, paired by pre-training and seed)."""
+    ev = [_ev("icmr_pretraining_helps", runs, {"pretrained": True}, {"pretrained": False},
+              "pre-trained minus from-scratch frame model, paired by frames and seed", pair=("frames", "seed"))]
+    ks = sorted(runs["frames"].unique())
+    if len(ks) >= 2:
+        ev.append(_ev("icmr_more_frames_help", runs, {"frames": ks[-1]}, {"frames": ks[0]},
+                      f"{ks[-1]} minus {ks[0]} training frames per video, paired by pre-training and seed",
+                      pair=("pretrained", "seed")))
+    return [e for e in ev if e is not None]
+
+
+def fusion_evidence(runs: pd.DataFrame) -> list:
+    """``icmr_fusion_beats_audio`` / ``_video`` (Xception fusion) and ``icmr_audio_beats_video``
+    (the audio-only model with the higher mean Hit@1 minus the video-only model), per seed."""
+    aud = runs[runs["model"] == "audio only"].groupby("method")["hit_at_1"].mean()
+    best = aud.idxmax() if len(aud) else "Xception"
+    ev = [
+        _ev("icmr_fusion_beats_audio", runs, {"method": "Xception", "model": "fusion"},
+            {"method": "Xception", "model": "audio only"}, "Xception fusion minus Xception UC audio only"),
+        _ev("icmr_fusion_beats_video", runs, {"method": "Xception", "model": "fusion"},
+            {"model": "video only"}, "Xception fusion minus Inception v3 video only"),
+        _ev("icmr_audio_beats_video", runs, {"method": best, "model": "audio only"}, {"model": "video only"},
+            f"{best} audio only (best audio mean) minus Inception v3 video only"),
+    ]
+    return [e for e in ev if e is not None]
+
+
+# --------------------------------------------------------------------------- frozen frame model
+class _FrozenHead(nn.Module):
+    """Classifier of the frame model on frozen pooled features: standardise, dropout, linear."""
+
+    def __init__(self, num_classes: int, mean, std, *, dropout: float = 0.5, dim: int = 2048):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)))
+        self.register_buffer("std", torch.as_tensor(np.asarray(std, np.float32)))
+        self.drop = nn.Dropout(dropout)
+        self.classifier = nn.Linear(dim, num_classes)
+        self.num_classes = num_classes
+
+    def forward(self, x):
+        return self.classifier(self.drop((x - self.mean) / self.std))
+
+
+def _calibrate_bn(backbone_model, frames: list, *, n: int = 512, batch: int = 64, seed: int = 0) -> None:
+    """Re-estimate batch-norm statistics on ``n`` training frames (cumulative average), then eval."""
+    from .icmr import _frame_transform
+
+    rng = np.random.default_rng(seed)
+    flat = np.concatenate([np.asarray(f) for f in frames if len(f)])
+    idx = np.sort(rng.choice(len(flat), min(n, len(flat)), replace=False))
+    bns = [m for m in backbone_model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    backbone_model.train()
+    with torch.no_grad():
+        for i in range(0, len(idx), batch):
+            (x,) = _frame_transform((torch.from_numpy(flat[idx[i:i + batch]]),), False)
+            backbone_model.forward_features(x)
+    backbone_model.eval()
+
+
+def _frames_fingerprint(frames: dict) -> str:
+    """Videos, frame counts and frame shape of ``frames`` (a cache entry holds features of these)."""
+    import hashlib
+
+    desc = sorted((str(v), int(len(f)), tuple(np.asarray(f).shape[1:])) for v, f in frames.items())
+    return hashlib.sha1(repr(desc).encode()).hexdigest()[:10]
+
+
+def frozen_backbone_features(bench, preset, frames: dict, *, pretrained: bool, cache_dir, weights=None,
+                             device=None) -> tuple[dict, dict]:
+    """Pooled Inception v3 features ``(n_i, 2048)`` of every cached frame, from a frozen backbone.
+
+    One backbone for all seeds (as the paper's fixed ImageNet weights): ``pretrained`` =
+    :func:`avlib.train.icmr.pretrain_on_image_bank` with seed 0, otherwise the random
+    initialisation of seed 0. Both get their batch-norm statistics re-estimated on 512
+    training frames (the same procedure for both, so they differ only in their weights).
+    Cached as ``<cache_dir>/frozen_<pt|scratch>.npz`` keyed by the preset's frame and
+    pre-training fields. Returns ``(features by video id, info)`` with ``info`` the
+    pre-training source, its seconds, the extraction seconds and the backbone state.
+    """
+    from .icmr import FeatureStore, _frame_model, _pretrained_backbone, export_features, _frame_transform
+
+    key = preset.key("frame_size", "frame_resize", "pretrain_epochs", "pretrain_lr", "visual_batch",
+                     "pretrain_images_per_class", "eval_frames", "fusion_frames", "frames_grid") + \
+        f"-{pretrained}-{weights}-bn512-{_frames_fingerprint(frames)}"
+    store = FeatureStore(cache_dir)
+    tag = f"frozen_{'pt' if pretrained else 'scratch'}"
+    hit = store.load(tag, key=key)
+    saved = store.load_model(tag, key=key)
+    if hit is not None and saved is not None:
+        lens = hit["meta"]["lens"]
+        feats, pos = {}, 0
+        for v, n in zip(map(str, hit["ids"]), lens):
+            feats[v] = hit["features"][pos:pos + n]
+            pos += n
+        return feats, {**hit["meta"], "state": saved["state"], "cached": True}
+    source, pre_s = "none (random initialisation)", 0.0
+    state = None
+    if pretrained:
+        state, source, pre_s, _ = _pretrained_backbone(bench, preset, seed=0, store=store, weights=weights,
+                                                       device=device)
+    from ..utils import seed_everything
+
+    seed_everything(0)
+    model = _frame_model(bench.num_classes)
+    if state is not None:
+        model.backbone.load_state_dict(state)
+    t0 = time.perf_counter()
+    train_ids = [str(v) for v in bench.split("train")["video_id"] if str(v) in frames]
+    _calibrate_bn(model, [frames[v] for v in train_ids])
+    ids = [str(v) for v in bench.videos["video_id"] if str(v) in frames]
+    lens = [int(len(frames[v])) for v in ids]
+    flat = np.concatenate([np.asarray(frames[v]) for v in ids if len(frames[v])])
+    f = export_features(model, torch.from_numpy(flat), batch_size=64, device=device,
+                        input_transform=_frame_transform)
+    secs = time.perf_counter() - t0
+    meta = {"lens": lens, "pretrain_source": source, "pretrain_seconds": pre_s, "extract_seconds": secs}
+    store.save(tag, key=key, ids=ids, split=[""] * len(ids), labels=np.zeros(len(ids), int), features=f,
+               probs=np.zeros((len(ids), 1), np.float32), meta=meta)
+    store.save_model(tag, model, key=key)
+    feats, pos = {}, 0
+    for v, n in zip(ids, lens):
+        feats[v] = f[pos:pos + n]
+        pos += n
+    return feats, {**meta, "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "cached": False}
+
+
+def _frozen_cache_dir(store) -> Path:
+    """One folder for the shared backbones next to the per-seed stores (same generation tag)."""
+    name = store.root.name
+    gen = name[name.index("-"):] if "-" in name else ""
+    return store.root.parent / f"frozen_backbone{gen}"
+
+
+def run_visual_model_frozen(bench, preset, k: int, pretrained: bool, *, frames: dict, seed: int = 0, store=None,
+                            weights=None, device=None, force: bool = False) -> dict:
+    """One Table 2 row with a frozen backbone: only the classifier is trained, per seed.
+
+    Same contract and stored entries as :func:`avlib.train.icmr.run_visual_model` (tag, meta,
+    per-frame features for the fusion, full model for the run that feeds the fusion). The
+    classifier (train-set standardisation with the standard deviation floored at 0.1 x its mean,
+    dropout .5, linear) is trained on the features
+    of ``k`` frames per training video chosen at random with ``seed``; a video's score is the
+    mean softmax over ``eval_frames`` frames spread over the video.
+    """
+    from ..features.frames import uniform_frame_indices
+    from ..metrics.classification import softmax
+    from ..utils import seed_everything
+    from .icmr import _config, _visual_tag, metric_summary
+    from .loop import fit, predict
+
+    if store is None:
+        raise ParameterError("the frozen-backbone frame model needs a FeatureStore (its backbone cache)")
+    key = preset.key("frame_size", "frame_resize", "visual_epochs", "visual_batch", "visual_lr",
+                     "visual_optimizer", "visual_lr_step", "visual_patience", "eval_frames", "fusion_frames",
+                     "pretrain_epochs", "pretrain_images_per_class", "visual_backbone") + \
+        f"-{k}-{pretrained}-{seed}-{weights}-frozen-sdfloor"
+    tag = _visual_tag(k, pretrained)
+    if not force:
+        hit = store.load(tag, key=key)
+        if hit is not None:
+            return {"tag": tag, **hit["meta"], "cached": True}
+    feats, info = frozen_backbone_features(bench, preset, frames, pretrained=pretrained,
+                                           cache_dir=_frozen_cache_dir(store), weights=weights, device=device)
+    df = bench.videos[bench.videos["video_id"].astype(str).isin(feats)].reset_index(drop=True)
+    df["video_id"] = df["video_id"].astype(str)
+    parts = {s: df[df["split"] == s] for s in ("train", "val", "test")}
+    rng = np.random.default_rng(seed)
+
+    def pick(ids, labels):
+        xs, ys = [], []
+        for v, y in zip(ids, labels):
+            f = feats[v]
+            if len(f) == 0:
+                continue
+            idx = np.sort(rng.choice(len(f), min(k, len(f)), replace=False))
+            xs.append(f[idx])
+            ys.append(np.full(len(idx), y))
+        return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+
+    xtr, ytr = pick(parts["train"]["video_id"], parts["train"]["label"])
+    xva, yva = pick(parts["val"]["video_id"], parts["val"]["label"]) if len(parts["val"]) else (xtr[:0], ytr[:0])
+    config = _config(preset, "visual", seed)
+    seed_everything(seed)
+    sd = xtr.std(0)
+    sd = np.maximum(sd, 0.1 * float(sd.mean()) + 1e-6)  # floor: a unit silent on every training frame
+    head = _FrozenHead(bench.num_classes, xtr.mean(0), sd)  # must not blow up on a test frame
+    t0 = time.perf_counter()
+    history = fit(head, (torch.from_numpy(xtr), torch.from_numpy(ytr)),
+                  (torch.from_numpy(xva), torch.from_numpy(yva)) if len(xva) else None, config=config,
+                  device=device, progress_bar=False)
+    train_s = time.perf_counter() - t0
+    feeds_fusion = (int(k), bool(pretrained)) == (int(preset.fusion_visual[0]), bool(preset.fusion_visual[1]))
+    if not feeds_fusion:
+        df = df[df["split"] == "test"].reset_index(drop=True)
+    C = bench.num_classes
+    n_eval, n_fuse = int(preset.eval_frames), int(preset.fusion_frames)
+    probs = np.full((len(df), C), np.nan)
+    out = np.zeros((len(df), n_fuse, 2048), np.float32)
+    sel_eval = [uniform_frame_indices(len(feats[v]), n_eval) if len(feats[v]) else np.zeros(0, int)
+                for v in df["video_id"]]
+    flat = np.concatenate([feats[v][i] for v, i in zip(df["video_id"], sel_eval)]) if len(df) else np.zeros((0, 2048))
+    p = softmax(predict(head, (torch.from_numpy(flat.astype(np.float32)),), batch_size=256, device=device,
+                        has_targets=False), 1) if len(flat) else np.zeros((0, C))
+    pos = 0
+    for i, (v, idx) in enumerate(zip(df["video_id"], sel_eval)):
+        if len(idx):
+            probs[i] = p[pos:pos + len(idx)].mean(0)
+            pos += len(idx)
+        fi = uniform_frame_indices(len(feats[v]), n_fuse) if len(feats[v]) else np.zeros(0, int)
+        out[i, : len(fi)] = feats[v][fi]
+    test = (df["split"] == "test").to_numpy()
+    hist = history.to_frame()
+    meta = {"frames": int(k), "pretrained": bool(pretrained), "pretrain_source": info["pretrain_source"],
+            "steps": int(len(hist) * int(np.ceil(len(xtr) / config.batch_size))),
+            "train_seconds": train_s + info["extract_seconds"] * (not info["cached"]),
+            "pretrain_seconds": info["pretrain_seconds"], "epochs_run": len(hist), "train_frames": int(len(xtr)),
+            "best_epoch": history.best_epoch,
+            "examples_per_s": float(hist["examples_per_s"].mean()) if len(hist) else float("nan"),
+            "backbone": "frozen", **metric_summary(df["label"].to_numpy()[test], probs[test])}
+    store.save(tag, key=key, ids=df["video_id"], split=df["split"], labels=df["label"], features=out,
+               probs=probs, meta=meta)
+    if feeds_fusion:  # the robustness figure rebuilds the full frame model: frozen backbone + this head
+        from .icmr import _frame_model
+
+        model = _frame_model(C)
+        model.load_state_dict(info["state"])
+        w = head.classifier.weight.detach() / head.std[None, :]
+        model.classifier.weight.data.copy_(w)
+        model.classifier.bias.data.copy_(head.classifier.bias.detach() - (w * head.mean[None, :]).sum(1))
+        store.save_model(tag, model, key=key)
+    return {"tag": tag, **meta, "cached": False}
