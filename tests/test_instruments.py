@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from avlib import media
-from avlib.data.instruments import CATEGORIES, INSTRUMENTS, PRESETS, Preset, ensure_instrument_benchmark, video_specs
+from fractions import Fraction
+
+from avlib.data.instruments import (CATEGORIES, GENERATOR_VERSION, INSTRUMENTS, PRESETS, YT8M_COUNTS, YT8M_PRESETS,
+                                    Preset, ensure_instrument_benchmark, video_specs, yt8m_profile)
+from avlib.data.instruments import datasheet as ds
+from avlib.errors import ParameterError
 from avlib.data.instruments.generate import generate_video
 from avlib.data.instruments.picture import render_clean_image, render_video_frames
 from avlib.data.instruments.sound import VOICES, render_performance
@@ -19,10 +24,37 @@ def test_label_order_is_fcvid():
     assert CATEGORIES != tuple(sorted(CATEGORIES))  # not alphabetical
 
 
+def _split_sizes(n):
+    from avlib.data.icmr_metadata import official_splits
+
+    s = official_splits([f"v{i}" for i in range(n)], [i % 12 for i in range(n)])
+    return {k: len(v[0]) for k, v in s.items()}
+
+
 def test_presets_sizes():
     assert sum(PRESETS["smoke"].counts()) == 36
     assert sum(PRESETS["paper"].counts()) == 5147  # FCVID-sized
-    assert sum(PRESETS["cpu"].counts()) >= 200
+    assert sum(YT8M_PRESETS["paper"].counts()) == sum(YT8M_COUNTS[:12])
+
+
+@pytest.mark.parametrize("variant", ["fcvid", "yt8m"])
+def test_cpu_test_split_can_separate_methods(variant):
+    """Issue 12: >= 240 test videos (about 20 per category) in the authors' 70/15/15 split, computed
+    from the preset without generating anything."""
+    p = (PRESETS if variant == "fcvid" else YT8M_PRESETS)["cpu"]
+    sizes = _split_sizes(p.n_videos)
+    assert sizes["test"] >= 240 and sizes["val"] >= 240
+    assert sizes["train"] == pytest.approx(0.7 * p.n_videos, abs=1)
+    assert min(p.counts()) >= (100 if variant == "fcvid" else 20)
+    # cheap videos: short, small frames (the cpu ICMR preset uses 80 px crops and 1-3 s of audio)
+    assert p.duration_s[1] <= 6.0 and max(p.widths) <= 128
+
+
+def test_yt8m_cpu_keeps_the_class_count_profile():
+    counts = np.array(YT8M_PRESETS["cpu"].counts())
+    profile = np.array(yt8m_profile())
+    assert list(np.argsort(-counts, kind="stable")) == list(np.argsort(-profile, kind="stable"))
+    np.testing.assert_allclose(counts / counts.sum(), profile / profile.sum(), atol=0.003)
 
 
 def test_specs_deterministic_and_varied():
@@ -33,7 +65,7 @@ def test_specs_deterministic_and_varied():
     ids = [s["video_id"] for s in a]
     assert len(set(ids)) == len(ids) and all(len(i) == 11 for i in ids)
     fps = {s["fps"] for s in a}
-    assert len(fps) >= 4
+    assert fps == {f"{Fraction(f).numerator}/{Fraction(f).denominator}" for f in p.fps_choices}
     assert any(s["height"] > s["width"] for s in a), "some portrait videos"
     durs = [s["duration_s"] for s in a]
     assert min(durs) >= p.duration_s[0] - 0.1 and max(durs) <= p.duration_s[1] + 0.1
@@ -132,3 +164,101 @@ def test_ensemble_parts_align_for_odd_durations(duration):
     """Regression: the drum part was one sample short for some durations (rock band crash)."""
     audio, sr, _ = render_performance("rockBand", np.random.default_rng(1), duration)
     assert abs(audio.shape[1] - duration * sr) <= 2
+
+
+def test_generation_is_byte_identical_for_a_seed(tmp_path):
+    """Two generations with the same seed: identical videos.csv and identical video files."""
+    import hashlib
+
+    tiny = Preset((1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0), (0.6, 0.8), (48,), 0.0, 1, 16,
+                  fps_choices=("12",), sample_rates=(16000,))
+    roots = [ensure_instrument_benchmark(tmp_path / d, scale="smoke", seed=7, n_jobs=1, preset=tiny) for d in "ab"]
+    assert (roots[0] / "videos.csv").read_bytes() == (roots[1] / "videos.csv").read_bytes()
+    df = pd.read_csv(roots[0] / "videos.csv")
+    assert len(df) == 2
+    for r in df.itertuples():
+        h = [hashlib.sha256((root / "videos" / r.category / f"{r.video_id}.mp4").read_bytes()).hexdigest()
+             for root in roots]
+        assert h[0] == h[1]
+    marker = json.loads((roots[0] / "generation.json").read_text())
+    assert marker["version"] == GENERATOR_VERSION and marker["preset"]["snr_db"] == list(tiny.snr_db)
+
+
+def test_information_knobs_reach_the_renderers():
+    p = Preset(2, (1.0, 1.5), (64,), 0.0, 1, 16, p_away=0.0, p_closeup=1.0, snr_db=(30.0, 31.0),
+               sample_rates=(22050,))
+    specs = video_specs(p, 0)
+    assert all(s["p_closeup"] == 1.0 and s["snr_db"] == [30.0, 31.0] for s in specs)
+    _, info = render_video_frames("violin", np.random.default_rng(0), duration=1.0, fps=4, size=(64, 48),
+                                  p_away=0.0, p_closeup=1.0)
+    assert set(info["shots"]) == {"closeup"}
+    _, info = render_video_frames("violin", np.random.default_rng(0), duration=1.0, fps=4, size=(64, 48),
+                                  p_away=1.0, p_closeup=0.0)
+    assert set(info["shots"]) == {"away"}
+    _, sr, ainfo = render_performance("flute", np.random.default_rng(0), 0.5, snr_db=(30.0, 31.0),
+                                      sample_rates=(22050,))
+    assert sr == 22050 and 30.0 <= ainfo["snr_db"] <= 31.0
+    with pytest.raises(ParameterError):
+        video_specs(Preset(1, p_away=0.8, p_closeup=0.5), 0)
+
+
+def test_probe_features_shapes():
+    rng = np.random.default_rng(0)
+    a = ds.audio_probe_features(rng.standard_normal(12000).astype(np.float32), sr=12000)
+    assert a.shape == (192,) and np.isfinite(a).all()
+    frames = rng.integers(0, 256, (5, 40, 60, 3), dtype=np.uint8)
+    v = ds.video_probe_features(frames)
+    assert v.shape == (3 * 64 + 24,)
+    np.testing.assert_allclose(v[192:].reshape(3, 8).sum(1), 1.0, atol=1e-6)
+    with pytest.raises(ParameterError):
+        ds.video_probe_features(frames[:0])
+
+
+def test_probe_matches_scikit_learn_on_toy_input():
+    """The probe's out-of-fold predictions equal a hand-written scikit-learn loop."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(3), 20)
+    X = rng.standard_normal((60, 4)) + 4.5 * np.eye(3, 4)[y]
+    pred = ds.probe_predictions(X, y, n_splits=5, seed=3)
+    ref = np.empty_like(y)
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=3).split(X, y):
+        sc = StandardScaler().fit(X[tr])
+        clf = LogisticRegression(C=ds.PROBE_C, max_iter=2000).fit(sc.transform(X[tr]), y[tr])
+        ref[te] = clf.predict(sc.transform(X[te]))
+    np.testing.assert_array_equal(pred, ref)
+    assert (pred == y).mean() > 0.9  # separable toy classes
+    noise = ds.probe_predictions(rng.standard_normal((60, 4)), y, n_splits=5, seed=3)
+    assert (noise == y).mean() < 0.6  # no information: near chance (1/3)
+    with pytest.raises(ParameterError):
+        ds.probe_predictions(X[:3], y[:3])  # too few videos
+    # classes smaller than the number of folds (smoke scale): plain folds, still one prediction each
+    assert ds.probe_predictions(X[::7], y[::7], n_splits=5).shape == (9,)
+
+
+def test_late_fusion_is_the_product_rule():
+    pa = np.array([[0.6, 0.4], [0.2, 0.8]])
+    pv = np.array([[0.3, 0.7], [0.5, 0.5]])
+    scores = ds.late_fusion(pa, pv)
+    np.testing.assert_allclose(np.exp(scores), pa * pv)
+    assert list(np.argmax(scores, 1)) == [1, 1]
+
+
+def test_complementarity_shares():
+    y = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    pa = np.array([0, 1, 2, 9, 9, 9, 6, 9])
+    pv = np.array([0, 9, 9, 3, 4, 9, 6, 9])
+    assert ds.complementarity(y, pa, pv) == {"only audio": 2 / 8, "only video": 2 / 8, "both": 2 / 8, "neither": 2 / 8}
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 12, 500)
+    pa = np.where(rng.random(500) < 0.7, y, (y + 1) % 12)
+    pv = np.where(rng.random(500) < 0.4, y, (y + 2) % 12)
+    c = ds.complementarity(y, pa, pv)
+    assert sum(c.values()) == pytest.approx(1.0)
+    assert c["only audio"] + c["both"] == pytest.approx(np.mean(pa == y))
+    assert c["only video"] + c["both"] == pytest.approx(np.mean(pv == y))
+    with pytest.raises(ParameterError):
+        ds.complementarity(y, y[:3], y)

@@ -1,15 +1,27 @@
-"""Datasheet of the embedded instrument benchmark: statistics, examples and simple baselines.
+"""Datasheet of the embedded instrument benchmark: statistics, examples and the difficulty probes.
 
-Used by ``notebooks/data_instruments.ipynb``. The baselines are deliberately simple
-(logistic regression, scikit-learn) and measure how much each modality tells on its own:
+Used by ``notebooks/data_instruments.ipynb``.
 
-* audio: mean MFCCs; mean + std MFCCs (20 coefficients, 16 kHz);
-* picture: colour histograms (8 bins per RGB channel, averaged over k frames); tiny
-  16 x 16 grey thumbnails (averaged over frames) + the colour histogram;
-* both: audio and picture features concatenated.
+**Difficulty probes** (issue 12, "stand-ins whose difficulty is measured"). A strong, simple
+classifier per modality on cached clip-level features tells how much information each modality
+carries, independently of how well a CNN learns from little data:
 
-All use the official-style split of the ICMR reference code
-(:func:`avlib.data.icmr_metadata.official_splits` on the list order).
+* audio: mean and standard deviation over time of each band of the log-mel spectrogram
+  (:func:`avlib.features.audio.logmel`, Choi et al.'s settings: 12 kHz, 96 bands, FFT 512, hop
+  256) -> 192 values (:func:`audio_probe_features`);
+* video: ``k`` frames spread uniformly over the video (5 by default, 1 fps for a 5 s video), each
+  down-sampled to 8 x 8 RGB pixels plus an 8-bin-per-channel colour histogram, averaged over the
+  frames -> 216 values (:func:`video_probe_features`);
+* both: late fusion of the two probes (sum of their out-of-fold log-probabilities, the product
+  rule; the paper fuses late too), and, for reference, one probe on the two concatenated.
+
+The classifier (:func:`probe_predictions`) is a standardisation followed by multinomial logistic
+regression with L2 penalty (C = :data:`PROBE_C`). It is
+evaluated by stratified 5-fold cross-validation **within the train split** of the authors' split
+(:func:`avlib.data.icmr_metadata.split_frame`); the validation and test videos are never used, so
+calibrating the generator on these numbers does not touch the test set. From the out-of-fold
+predictions :func:`complementarity` gives the share of videos only the audio probe gets right,
+only the video probe, both, and neither.
 """
 from __future__ import annotations
 
@@ -18,14 +30,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from avlib.errors import MediaError, ParameterError
+
 __all__ = [
+    "PROBE_AUDIO",
+    "PROBE_C",
+    "PROBE_VIDEO",
+    "audio_probe_features",
+    "video_probe_features",
+    "probe_features",
+    "probe_predictions",
+    "probe_probabilities",
+    "late_fusion",
+    "complementarity",
+    "difficulty_probes",
+    "knob_table",
+    "with_paper_numbers",
     "class_table",
     "load_benchmark",
     "benchmark_statistics",
     "per_class_statistics",
     "colour_histogram",
-    "thumbnail_features",
-    "baseline_accuracies",
     "plot_example_frames",
     "plot_example_logmels",
 ]
@@ -113,71 +138,321 @@ def per_class_statistics(info: pd.DataFrame) -> pd.DataFrame:
 
 
 def colour_histogram(frames: np.ndarray, *, bins: int = 8) -> np.ndarray:
-    """Normalised per-channel colour histogram averaged over frames: (3 * bins,)."""
+    """Normalised per-channel colour histogram of all frames together: (3 * bins,) float32."""
     frames = np.asarray(frames)
     h = [np.histogram(frames[..., c], bins=bins, range=(0, 256))[0] for c in range(3)]
     h = np.concatenate(h).astype(np.float32)
-    return h / max(h.sum(), 1.0)
+    return h / max(h.sum() / 3.0, 1.0)
 
 
-def thumbnail_features(frames: np.ndarray, *, size: int = 16) -> np.ndarray:
-    """Mean grey 16 x 16 thumbnail of the frames (flattened, standardised per video)."""
+#: Parameters of the audio probe's features (Choi et al.'s log-mel settings).
+PROBE_AUDIO = {"sr": 12_000, "n_fft": 512, "hop_length": 256, "n_mels": 96}
+#: Parameters of the video probe's features.
+PROBE_VIDEO = {"k": 5, "pixels": 8, "bins": 8}
+
+
+def audio_probe_features(y: np.ndarray, *, sr: int, n_fft: int = 512, hop_length: int = 256,
+                         n_mels: int = 96) -> np.ndarray:
+    """Mean and standard deviation over time of each log-mel band.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono waveform.
+    sr, n_fft, hop_length, n_mels :
+        :func:`avlib.features.audio.logmel` settings.
+
+    Returns
+    -------
+    np.ndarray [shape=(2 * n_mels,), dtype=float32]
+        Band means (dB) followed by band standard deviations.
+    """
+    from avlib.features.audio import logmel
+
+    S = logmel(np.asarray(y, np.float32), sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+    return np.concatenate([S.mean(axis=1), S.std(axis=1)]).astype(np.float32)
+
+
+def video_probe_features(frames: np.ndarray, *, pixels: int = 8, bins: int = 8) -> np.ndarray:
+    """Small pooled frame descriptor: mean over frames of ``pixels x pixels`` RGB thumbnails and
+    of colour histograms.
+
+    Parameters
+    ----------
+    frames : np.ndarray [shape=(k, H, W, 3), dtype=uint8]
+
+    Returns
+    -------
+    np.ndarray [shape=(3 * pixels ** 2 + 3 * bins,), dtype=float32]
+        Thumbnail values in [0, 1] followed by the per-channel histogram (each channel sums to 1).
+    """
     import cv2
 
-    g = np.mean([cv2.resize(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY), (size, size),
-                            interpolation=cv2.INTER_AREA) for f in frames], axis=0).ravel().astype(np.float32)
-    return (g - g.mean()) / (g.std() + 1e-6)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ParameterError(f"frames must be (k, H, W, 3) with k >= 1, got {frames.shape}")
+    thumbs = np.mean([cv2.resize(np.ascontiguousarray(f), (pixels, pixels), interpolation=cv2.INTER_AREA)
+                      for f in frames], axis=0).ravel() / 255.0
+    return np.concatenate([thumbs, colour_histogram(frames, bins=bins)]).astype(np.float32)
 
 
-def _fit_eval(X, y, train, val, test, seed):
+def _probe_one(task):
+    path, audio_params, video_params = task
+    from avlib.features.audio import load_audio
+    from avlib.features.frames import sample_frames
+
+    try:
+        ap = dict(audio_params)
+        y = load_audio(path, sr=ap.pop("sr"))
+        a = audio_probe_features(y, sr=audio_params["sr"], **ap)
+        frames, _ = sample_frames(path, k=video_params["k"], mode="uniform")
+        v = video_probe_features(frames, pixels=video_params["pixels"], bins=video_params["bins"])
+    except (MediaError, ValueError) as exc:
+        return str(path), None, None, str(exc)
+    return str(path), a, v, None
+
+
+def probe_features(root, *, cache_dir=None, n_jobs: int | None = None, videos: pd.DataFrame | None = None
+                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Audio and video probe features of every video of a generated benchmark (cached).
+
+    Parameters
+    ----------
+    root : path
+        Benchmark folder (``videos.csv``, ``videos/``, ``generation.json``).
+    cache_dir : path, optional
+        Folder of the cache file ``probe_<key>.npz``; the key hashes the generation marker and
+        the feature parameters, so a regenerated benchmark is never read from a stale cache.
+    n_jobs : int, optional
+        Worker processes (default: all cores).
+    videos : DataFrame, optional
+        Subset of ``videos.csv`` to compute (default: all).
+
+    Returns
+    -------
+    (videos, A, V)
+        The videos whose features could be computed (list order kept), ``A`` (n, 192) and ``V``
+        (n, 216) float32.
+    """
+    import hashlib
+    import json
+    import os
+
+    from avlib.utils import progress, worker_context
+
+    root = Path(root)
+    if videos is None:
+        videos, _ = load_benchmark(root)
+    marker = (root / "generation.json").read_text() if (root / "generation.json").exists() else str(root)
+    key = hashlib.sha1(json.dumps([marker, PROBE_AUDIO, PROBE_VIDEO, list(videos["video_id"])]).encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"probe_{key}.npz" if cache_dir is not None else None
+    if cache is not None and cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        keep = videos[videos["video_id"].isin(set(z["video_id"]))].reset_index(drop=True)
+        return keep, z["A"], z["V"]
+    paths = [root / "videos" / c / f"{v}.mp4" for v, c in zip(videos["video_id"], videos["category"])]
+    tasks = [(p, PROBE_AUDIO, PROBE_VIDEO) for p in paths]
+    n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
+    results = {}
+    bar = progress(total=len(tasks), desc="probe features", unit="video")
+    if n_jobs == 1:
+        for t in tasks:
+            r = _probe_one(t)
+            results[r[0]] = r
+            bar.update(1)
+    else:
+        from .generate import _worker_init
+
+        with worker_context().Pool(n_jobs, initializer=_worker_init) as pool:
+            for r in pool.imap_unordered(_probe_one, tasks, chunksize=8):
+                results[r[0]] = r
+                bar.update(1)
+    bar.close()
+    ok = [results[str(p)][3] is None for p in paths]
+    keep = videos[np.asarray(ok, bool)].reset_index(drop=True)
+    A = np.stack([results[str(p)][1] for p, good in zip(paths, ok) if good])
+    V = np.stack([results[str(p)][2] for p, good in zip(paths, ok) if good])
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, video_id=np.asarray(keep["video_id"], dtype=str), A=A, V=V)
+        os.replace(tmp, cache)
+    return keep, A, V
+
+
+#: Inverse regularisation strength of the probe's logistic regression (on standardised features).
+PROBE_C = 0.1
+
+
+def _probe_model(C: float = PROBE_C):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))
-    clf.fit(X[train], y[train])
-    return (float((clf.predict(X[val]) == y[val]).mean()) if val.any() else float("nan"),
-            float((clf.predict(X[test]) == y[test]).mean()) if test.any() else float("nan"))
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
 
 
-def baseline_accuracies(root, *, cache_dir, n_jobs=None, seed: int = 0, k_frames: int = 8,
-                        frame_size: int = 64) -> tuple[pd.DataFrame, dict]:
-    """Accuracy of simple per-modality baselines on the official-style split.
+def probe_predictions(X: np.ndarray, y: np.ndarray, *, n_splits: int = 5, seed: int = 0,
+                      C: float = PROBE_C) -> np.ndarray:
+    """Out-of-fold predictions of the probe (standardisation + multinomial logistic regression).
 
-    Returns ``(table, reports)``: the table has modality, features, classifier, n_train,
-    val_accuracy, test_accuracy, chance; ``reports`` the feature-extraction SkipReports.
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+        Features of the calibration videos (the train split only).
+    y : np.ndarray [shape=(n,)]
+        Labels.
+    n_splits : int
+        Folds of the stratified cross-validation (plain shuffled folds when a class has fewer videos).
+    seed : int
+        Shuffling seed of the folds.
+    C : float
+        Inverse L2 regularisation strength (:data:`PROBE_C`).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)]
+        Each video's prediction by the probe trained on the other folds.
+    """
+    classes, proba = probe_probabilities(X, y, n_splits=n_splits, seed=seed, C=C)
+    return classes[np.argmax(proba, axis=1)]
+
+
+def probe_probabilities(X: np.ndarray, y: np.ndarray, *, n_splits: int = 5, seed: int = 0,
+                        C: float = PROBE_C) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold class probabilities of the probe (same folds and model as :func:`probe_predictions`).
+
+    Returns
+    -------
+    (classes, proba)
+        ``classes`` (c,) sorted labels and ``proba`` [shape=(n, c)] each video's probabilities from
+        the probe trained on the other folds.
+    """
+    from sklearn.model_selection import cross_val_predict
+
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ParameterError(f"X must be (n, d) with n = len(y), got {X.shape} and {y.shape}")
+    proba = cross_val_predict(_probe_model(C), X, y, cv=_folds(y, n_splits, seed), method="predict_proba")
+    return np.unique(y), proba
+
+
+def late_fusion(*probas: np.ndarray) -> np.ndarray:
+    """Late fusion of probes: the sum of their log-probabilities (product rule); returns (n, c) scores."""
+    return sum(np.log(np.clip(np.asarray(p, np.float64), 1e-12, None)) for p in probas)
+
+
+def _folds(y, n_splits: int, seed: int):
+    """Stratified k folds (shuffled); plain shuffled k folds when a class has fewer than k videos
+    (smoke scale)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = np.asarray(y)
+    if len(y) < 4 or len(np.unique(y)) < 2:
+        raise ParameterError(f"the probe needs at least 4 videos of 2 classes, got {len(y)} of {len(np.unique(y))}")
+    smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
+    if smallest >= n_splits:
+        return list(StratifiedKFold(n_splits=int(n_splits), shuffle=True, random_state=seed).split(y, y))
+    return list(KFold(n_splits=int(min(n_splits, len(y))), shuffle=True, random_state=seed).split(y))
+
+
+def complementarity(y, pred_audio, pred_video) -> dict:
+    """Shares of videos that only the audio probe gets right, only the video probe, both, neither.
+
+    Returns
+    -------
+    dict
+        ``{"only audio", "only video", "both", "neither"}`` -> share in [0, 1]; the four sum to 1.
+    """
+    y, pa, pv = (np.asarray(v) for v in (y, pred_audio, pred_video))
+    if not (y.shape == pa.shape == pv.shape) or y.ndim != 1 or len(y) == 0:
+        raise ParameterError(f"y and predictions must be equal-length 1-d arrays, got {y.shape}, {pa.shape}, {pv.shape}")
+    a, v = pa == y, pv == y
+    return {"only audio": float(np.mean(a & ~v)), "only video": float(np.mean(~a & v)),
+            "both": float(np.mean(a & v)), "neither": float(np.mean(~a & ~v))}
+
+
+def difficulty_probes(root, *, cache_dir=None, n_jobs: int | None = None, seed: int = 0,
+                      n_splits: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The datasheet's difficulty probes on the train split of a generated benchmark.
+
+    Returns
+    -------
+    (accuracy, complementarity)
+        ``accuracy``: one row per modality (audio, video, audio + video) with the features, their
+        size, n_train, the cross-validated accuracy (%), its standard deviation over folds, chance
+        (%) and the majority-class share (%). ``complementarity``: the shares (%) of
+        :func:`complementarity` for the audio and video probes.
     """
     from avlib.data.icmr_metadata import split_frame
-    from avlib.features.dataset import extract_features
 
-    root = Path(root)
-    videos, _ = load_benchmark(root)
-    mf, rep_a = extract_features(videos, video_root=root / "videos", kind="mfcc_stats", cache_dir=cache_dir,
-                                 n_jobs=n_jobs)
-    fr, rep_v = extract_features(videos, video_root=root / "videos", kind="frames", cache_dir=cache_dir,
-                                 n_jobs=n_jobs, k=k_frames, size=frame_size)
-    ok = videos[videos["video_id"].isin(mf) & videos["video_id"].isin(fr)].reset_index(drop=True)
-    sp = split_frame(ok)
-    y = sp["label"].to_numpy()
-    masks = {s: (sp["split"] == s).to_numpy() for s in ("train", "val", "test")}
-    A = np.stack([mf[v] for v in sp["video_id"]])
-    n_mfcc = A.shape[1] // 2
-    hist = np.stack([colour_histogram(fr[v]) for v in sp["video_id"]])
-    thumb = np.stack([thumbnail_features(fr[v]) for v in sp["video_id"]])
-    feats = {
-        ("audio", "mean MFCC (20)"): A[:, :n_mfcc],
-        ("audio", "mean + std MFCC (40)"): A,
-        ("picture", "colour histogram (24)"): hist,
-        ("picture", "16x16 grey thumbnail + colour histogram (280)"): np.hstack([thumb, hist]),
-        ("audio + picture", "mean+std MFCC + colour histogram (64)"): np.hstack([A, hist]),
-    }
-    rows = []
-    for (modality, name), X in feats.items():
-        va, te = _fit_eval(X, y, masks["train"], masks["val"], masks["test"], seed)
-        rows.append({"modality": modality, "features": name, "classifier": "logistic regression",
-                     "n_train": int(masks["train"].sum()), "n_test": int(masks["test"].sum()),
-                     "val_accuracy": va, "test_accuracy": te, "chance": 1 / len(np.unique(y))})
-    return pd.DataFrame(rows), {"audio": rep_a, "picture": rep_v}
+    videos, A, V = probe_features(root, cache_dir=cache_dir, n_jobs=n_jobs)
+    sp = split_frame(videos)
+    train = (sp["split"] == "train").to_numpy()
+    y = sp["label"].to_numpy()[train]
+    feats = {"audio": (A[train], "log-mel band mean + std (192)"),
+             "video": (V[train], f"{PROBE_VIDEO['k']} frames: 8x8 RGB + colour histogram, mean (216)"),
+             "audio + video (concatenated)": (np.hstack([A[train], V[train]]), "both concatenated (408)")}
+    folds = _folds(y, n_splits, seed)
+    preds, probas, rows = {}, {}, []
+
+    def row(name, desc, p):
+        per_fold = [float(np.mean(p[te] == y[te])) for _, te in folds]
+        rows.append({"modality": name, "features": desc, "n_train": int(len(y)),
+                     "cv accuracy (%)": 100 * float(np.mean(p == y)), "fold sd (%)": 100 * float(np.std(per_fold)),
+                     "chance (%)": 100 / len(np.unique(y)),
+                     "majority class (%)": 100 * float(np.bincount(y).max() / len(y))})
+
+    for name, (X, desc) in feats.items():
+        classes, probas[name] = probe_probabilities(X, y, n_splits=n_splits, seed=seed)
+        preds[name] = classes[np.argmax(probas[name], axis=1)]
+        row(name, desc, preds[name])
+    fused = classes[np.argmax(late_fusion(probas["audio"], probas["video"]), axis=1)]
+    row("audio + video", "late fusion of the two probes (sum of log-probabilities)", fused)
+    comp = complementarity(y, preds["audio"], preds["video"])
+    comp_df = pd.DataFrame([{"outcome": k, "share (%)": 100 * v} for k, v in comp.items()])
+    return pd.DataFrame(rows), comp_df
+
+
+def with_paper_numbers(accuracy: pd.DataFrame) -> pd.DataFrame:
+    """``accuracy`` of :func:`difficulty_probes` with the paper's FCVID Hit@1 of each modality beside it.
+
+    The paper's numbers are CNNs on FCVID (ICMR 2017): audio = Choi et al. + UC (Table 3), video =
+    the frame CNN on 20 frames, the better of scratch and pre-trained (Table 2), audio + video =
+    late fusion with Choi et al. (Table 4). They are the targets of the *ordering* (audio > video,
+    fusion > both), not of the probe's values.
+    """
+    from avlib.report import paper_table
+
+    t3, t2, t4 = (paper_table(n) for n in ("icmr2017_table3_audio", "icmr2017_table2_visual",
+                                             "icmr2017_table4_multimodal"))
+    audio = float(t3[(t3["dataset"] == "FCVID") & (t3["method"] == "Choi et al. 2016 + UC")]["hit_at_1"].iloc[0])
+    video = float(t2[(t2["dataset"] == "FCVID") & (t2["frames"] == 20)]["hit_at_1"].max())
+    fusion = float(t4[(t4["dataset"] == "FCVID") & (t4["method"] == "Choi et al. 2016")]["hit_at_1"].iloc[0])
+    out = accuracy.copy()
+    out["paper Hit@1 on FCVID (%)"] = out["modality"].map({"audio": audio, "video": video, "audio + video": fusion})
+    out.loc[out["modality"] == "audio + video (concatenated)", "paper Hit@1 on FCVID (%)"] = np.nan
+    out["paper model"] = out["modality"].map({"audio": "Choi et al. + UC (Table 3)",
+                                              "video": "frame CNN, 20 frames (Table 2)",
+                                              "audio + video": "late fusion, Choi et al. (Table 4)"})
+    return out
+
+
+def knob_table(preset) -> pd.DataFrame:
+    """The generator's knobs of ``preset`` that set each modality's information, with their values."""
+    return pd.DataFrame([
+        {"modality": "audio", "knob": "snr_db", "value": f"{preset.snr_db[0]:g} to {preset.snr_db[1]:g} dB",
+         "effect": "music-to-background SNR (noise, 0-5 talkers, clatter); lower hides the instrument"},
+        {"modality": "video", "knob": "p_away", "value": f"{preset.p_away:g}",
+         "effect": "share of shots with no instrument in view (audience, wall, floor, ceiling)"},
+        {"modality": "video", "knob": "p_closeup", "value": f"{preset.p_closeup:g}",
+         "effect": "share of close-up shots: instrument alone at unknown scale, ensembles cropped"},
+        {"modality": "both", "knob": "label_noise", "value": f"{preset.label_noise:g}",
+         "effect": "share of videos labelled as another category than the one rendered"},
+        {"modality": "video", "knob": "widths", "value": ", ".join(str(w) for w in preset.widths) + " px",
+         "effect": "frame widths (smaller frames: less detail)"},
+    ])
 
 
 def plot_example_frames(root, *, per_class: int = 3, seed: int = 0):

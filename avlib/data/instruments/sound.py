@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Voice", "VOICES", "render_performance", "compose", "synth_part", "record"]
+__all__ = ["Voice", "VOICES", "SAMPLE_RATES", "SNR_DB", "render_performance", "compose", "synth_part", "record"]
 
 SYNTH_SR = 16000  # synthesis rate; files are written at phone rates 16-48 kHz
 
@@ -521,12 +521,34 @@ def _babble(rng, n, sr, n_voices):
     return out
 
 
-def record(dry: np.ndarray, rng, *, sr: int = SYNTH_SR, venue: str = "room") -> tuple[np.ndarray, int, dict]:
+#: Output sample rates of phone recordings and their probabilities (the ``paper`` preset's default).
+SAMPLE_RATES = (16000, 22050, 32000, 44100, 48000)
+_SAMPLE_RATE_P = (0.15, 0.2, 0.15, 0.3, 0.2)
+#: Default range of the music-to-background SNR (dB) of a recording.
+SNR_DB = (-2.0, 25.0)
+
+
+def _moving_average(x, n):
+    """Centred moving average of length ``n``, zero padded: ``np.convolve(x, ones(n) / n, "same")``
+    computed from a cumulative sum (O(N) instead of O(N n))."""
+    x = np.asarray(x, np.float64)
+    N = len(x)
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    i = np.arange(N)
+    hi = np.clip(i + (n - 1) // 2 + 1, 0, N)
+    lo = np.clip(i + (n - 1) // 2 - n + 1, 0, N)
+    return (c[hi] - c[lo]) / n
+
+
+def record(dry: np.ndarray, rng, *, sr: int = SYNTH_SR, venue: str = "room", snr_db: tuple = SNR_DB,
+           sample_rates: tuple = SAMPLE_RATES) -> tuple[np.ndarray, int, dict]:
     """Phone-video recording of ``dry`` music.
 
     Room (or hall) reverberation, microphone band limits, background noise and chatter at
-    a random SNR, slow level changes (automatic gain), occasional clipping, a random output
-    sample rate and mono/stereo. Returns ``(audio (C, N) float32, out_sr, info)``.
+    a random SNR (uniform in ``snr_db``, dB), slow level changes (automatic gain), occasional
+    clipping, a random output sample rate (from ``sample_rates``; the default set is drawn with
+    phone-like probabilities, any other set uniformly) and mono/stereo. Returns
+    ``(audio (C, N) float32, out_sr, info)``.
     """
     from scipy.signal import butter, fftconvolve, sosfilt
 
@@ -543,7 +565,7 @@ def record(dry: np.ndarray, rng, *, sr: int = SYNTH_SR, venue: str = "room") -> 
     # background: steady noise (air conditioning, traffic) + chatter + occasional clatter
     noise = _colour_noise(rng, n, sr, 20, 0.45 * sr)
     pink = np.cumsum(noise) if rng.random() < 0.5 else noise  # brown-ish or white-ish hum
-    pink = _norm(pink - np.convolve(pink, np.ones(2000) / 2000, mode="same"))
+    pink = _norm(pink - _moving_average(pink, 2000))
     bg = pink * rng.uniform(0.2, 1.0)
     n_voices = int(rng.integers(0, 6))
     if n_voices:
@@ -552,7 +574,8 @@ def record(dry: np.ndarray, rng, *, sr: int = SYNTH_SR, venue: str = "room") -> 
         s = int(rng.integers(0, max(1, n - sr // 4)))
         L = int(sr * rng.uniform(0.02, 0.2))
         bg[s:s + L] += rng.standard_normal(len(bg[s:s + L])) * rng.uniform(1, 4)
-    snr_db = rng.uniform(-2, 25)
+    snr_lo, snr_hi = snr_db
+    snr_db = rng.uniform(snr_lo, snr_hi)
     x = wet + _norm(bg) * 10 ** (-snr_db / 20)
     # slow level changes (automatic gain control, moving phone) in dB
     steps = max(2, int(duration_s / 2) + 2)
@@ -563,7 +586,10 @@ def record(dry: np.ndarray, rng, *, sr: int = SYNTH_SR, venue: str = "room") -> 
     clipped = bool(rng.random() < 0.25)
     if clipped:
         x = np.clip(x * 10 ** (rng.uniform(4, 14) / 20), -1, 1)
-    out_sr = int(rng.choice([16000, 22050, 32000, 44100, 48000], p=[0.15, 0.2, 0.15, 0.3, 0.2]))
+    if tuple(sample_rates) == SAMPLE_RATES:
+        out_sr = int(rng.choice(list(SAMPLE_RATES), p=list(_SAMPLE_RATE_P)))
+    else:
+        out_sr = int(rng.choice([int(r) for r in sample_rates]))
     channels = 1 if rng.random() < 0.4 else 2
     from avlib.features.audio import resample
 
@@ -579,11 +605,16 @@ def record(dry: np.ndarray, rng, *, sr: int = SYNTH_SR, venue: str = "room") -> 
     return np.clip(y, -1, 1).astype(np.float32), out_sr, info
 
 
-def render_performance(category: str, rng, duration: float, *, venue: str | None = None):
-    """Music of ``category`` recorded by a phone: ``(audio (C, N) float32, sample_rate, info)``."""
+def render_performance(category: str, rng, duration: float, *, venue: str | None = None,
+                       snr_db: tuple = SNR_DB, sample_rates: tuple = SAMPLE_RATES):
+    """Music of ``category`` recorded by a phone: ``(audio (C, N) float32, sample_rate, info)``.
+
+    ``snr_db`` and ``sample_rates`` are passed to :func:`record` (``snr_db`` sets how much of the
+    music survives the background: the audio modality's information knob).
+    """
     if venue is None:
         venue = "hall" if category == "symphonyOrchestra" or (category == "chamberMusic" and rng.random() < 0.5) else "room"
     dry, info = render_music(category, rng, duration)
-    audio, sr, rec = record(dry, rng, venue=venue)
+    audio, sr, rec = record(dry, rng, venue=venue, snr_db=snr_db, sample_rates=sample_rates)
     info.update(rec, venue=venue)
     return audio, sr, info
