@@ -124,3 +124,14 @@ def test_frozen_frame_model_is_seeded_cached_and_feeds_fusion(tmp_path):
     other = icmr.FeatureStore(tmp_path / "store" / "seed1-abc")
     icmr.run_visual_model(bench, preset, 2, False, frames=frames, seed=1, store=other)
     np.testing.assert_array_equal(other.load(r1["tag"])["features"], first["features"])  # backbone shared
+
+
+def test_frozen_head_has_no_dropout_by_default():
+    """Issue 11 item 6: the reference has no dropout before the frame classifier."""
+    import torch
+
+    from avlib.train.icmr_seeds import _FrozenHead
+
+    head = _FrozenHead(12, torch.zeros(2048), torch.ones(2048)).train()
+    x = torch.randn(4, 2048)
+    assert torch.equal(head(x), head(x))

@@ -224,7 +224,7 @@ PRESETS: dict[str, ICMRPreset] = {
             "bank (stand-in for ImageNet + instrument fine-tuning), 'scratch' = the random initialisation "
             "(seed 0); both get their batch-norm statistics re-estimated on 512 training frames, their "
             "pooled 2048-d features of every frame are computed once and cached, and per seed only the "
-            "classifier (train-set standardisation, std floored at 0.1 x its mean; dropout .5; linear) is "
+            "classifier (train-set standardisation, std floored at 0.1 x its mean; linear, no dropout as in the reference) is "
             "trained, 30 epochs with Adam "
             "lr 1e-3, batch 64, on the features of the seed's k random frames per training video. So "
             "'scratch' here is a random-feature model, not an end-to-end training from random weights, "

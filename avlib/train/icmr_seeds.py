@@ -384,9 +384,9 @@ def fusion_evidence(runs: pd.DataFrame) -> list:
 
 # --------------------------------------------------------------------------- frozen frame model
 class _FrozenHead(nn.Module):
-    """Classifier of the frame model on frozen pooled features: standardise, dropout, linear."""
+    """Classifier of the frame model on frozen pooled features: standardise, linear (no dropout by default: the reference has none before the classifier)."""
 
-    def __init__(self, num_classes: int, mean, std, *, dropout: float = 0.5, dim: int = 2048):
+    def __init__(self, num_classes: int, mean, std, *, dropout: float = 0.0, dim: int = 2048):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)))
         self.register_buffer("std", torch.as_tensor(np.asarray(std, np.float32)))
@@ -498,7 +498,7 @@ def run_visual_model_frozen(bench, preset, k: int, pretrained: bool, *, frames: 
     Same contract and stored entries as :func:`avlib.train.icmr.run_visual_model` (tag, meta,
     per-frame features for the fusion, full model for the run that feeds the fusion). The
     classifier (train-set standardisation with the standard deviation floored at 0.1 x its mean,
-    dropout .5, linear) is trained on the features
+    linear, no dropout as in the reference) is trained on the features
     of ``k`` frames per training video chosen at random with ``seed``; a video's score is the
     mean softmax over ``eval_frames`` frames spread over the video.
     """
