@@ -11,6 +11,17 @@ For each model family (CNN x MLP, {CNN x MLP}-LSTM), variant (baseline, XFlow, a
 have half of the time steps padded (the masked frames are skipped by the model). On CUDA it
 also times automatic mixed precision (bf16/fp16 autocast + GradScaler) and reports the AMP /
 fp32 throughput ratio. The JSON holds one record per configuration plus the machine facts.
+
+Convergence (issue "Fidelity", item 9: the cpu presets' epochs)::
+
+    .venv/bin/python benchmarks/bench_xflow.py --convergence --data-root data \
+        --out benchmarks/results/xflow_convergence.csv [--only avletters/cnnxmlp/xflow ...]
+
+trains every model (baseline, XFlow, the ablations, the DTN) once per cpu stand-in on the first
+speaker fold with the cpu preset's settings (pooled frames, LSTM time stride, batch, lr) for
+``--max-epochs`` epochs and appends the per-epoch curves to the CSV (rows of a model already
+in the file are replaced). ``avlib.analysis.xflow.convergence_table`` reads the flattening epoch
+off it; the cross-validation page shows both. Run it with ``nice`` on a quiet machine.
 """
 from __future__ import annotations
 
@@ -48,8 +59,58 @@ def time_training(model, batch, *, steps, warmup, device, amp=False):
     return r["examples_per_s"]
 
 
+def convergence(args):
+    """Measure the validation curves of every model at the cpu settings (see module doc)."""
+    import time
+
+    import pandas as pd
+
+    from avlib.train.protocols import convergence_curve, load_xflow_dataset, xflow_preset
+
+    P = xflow_preset("cpu")
+    out = Path(args.out)
+    old = pd.read_csv(out) if out.exists() else None
+    frames = []
+    for dataset in P["datasets"]:
+        ds, _ = load_xflow_dataset(dataset, data_root=args.data_root, scale="cpu")
+        for family, variants in (("cnnxmlp", ("baseline", "xflow", "no_xconns", "no_resconns")),
+                                 ("lstm", ("baseline", "xflow", "no_xconns", "no_resconns")),
+                                 ("dtn", ("dtn",))):
+            for variant in variants:
+                tag = f"{dataset}/{family}/{variant}"
+                if args.only and tag not in args.only:
+                    continue
+                fam = "cnnxmlp" if family == "dtn" else family
+                bs = P["dtn_batch_size"] if family == "dtn" else P["batch_size"][fam]
+                lr = P["dtn_lr"] if family == "dtn" else P["lr"][fam]
+                t0 = time.process_time()
+                df = convergence_curve(ds, fam, variant, epochs=args.max_epochs, batch_size=bs,
+                                       lr=lr, downsample=P["dtn_downsample"] if family == "dtn"
+                                       else P["downsample"], time_stride=P["time_stride"],
+                                       max_train=P["max_train"].get(dataset))
+                df["cpu_seconds_total"] = time.process_time() - t0
+                df["load_average"] = os.getloadavg()[0]
+                print(tag, f"{df.cpu_seconds_total.iloc[0]:.0f} CPU s", flush=True)
+                frames.append(df)
+    new = pd.concat(frames, ignore_index=True)
+    if old is not None:
+        keys = ["dataset", "family", "variant"]
+        done = set(map(tuple, new[keys].drop_duplicates().to_numpy()))
+        old = old[[tuple(r) not in done for r in old[keys].to_numpy()]]
+        new = pd.concat([old, new], ignore_index=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    drop = [c for c in ("seconds", "examples_per_s") if c in new]
+    new.drop(columns=drop).to_csv(out, index=False)
+    print(f"wrote {out}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--convergence", action="store_true",
+                    help="measure validation curves at the cpu settings (writes a CSV)")
+    ap.add_argument("--data-root", default="data")
+    ap.add_argument("--max-epochs", type=int, default=100)
+    ap.add_argument("--only", nargs="*", default=None, help="dataset/family/variant tags")
     ap.add_argument("--out", default="benchmarks/results/xflow.json")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
@@ -59,6 +120,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="AVletters geometry only, small batches")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.convergence:
+        return convergence(args)
     torch.manual_seed(0)
     records = []
     variants = ("baseline", "xflow", "no_xconns", "no_resconns") if args.all_variants else ("baseline", "xflow")

@@ -226,3 +226,35 @@ def test_dtn_autoencoder_pretraining_reduces_reconstruction_error():
     assert more["audio"][0] < one["audio"][0]
     with pytest.raises(ParameterError):
         WeaklySharedDTN(12, 30, 3, audio_hidden=(16, 8, 8, 4), image_hidden=(20, 8, 8, 8))
+
+
+def _dropouts(model):
+    return sorted((name, float(mod.p)) for name, mod in model.named_modules()
+                  if isinstance(mod, torch.nn.Dropout))
+
+
+def test_cnnxmlp_dropouts_follow_the_reference_code():
+    """Issue 11 item 9: the XFlow CNN x MLP has dropout .5 at the merge points and NO dropout
+    .25 after the two max-pools (the baseline keeps them); dropouts are parameter-free, so
+    Table III is unchanged."""
+    xf = _dropouts(build_xflow_model("cnnxmlp", "avletters", "xflow"))
+    ps = [p for _, p in xf]
+    # .5: mlp1, 2 x (1D->2D cross), 2 merges after round 1, mlp2, image merge 2, merge, head
+    # .25: the two 2D->1D and the two 1D->2D residual connections
+    assert (ps.count(0.5), ps.count(0.25), len(ps)) == (9, 4, 13)
+    assert not [n for n, _ in xf if n.startswith(("block1", "block2"))]
+    base = _dropouts(build_xflow_model("cnnxmlp", "avletters", "baseline"))
+    assert [p for n, p in base if n.startswith(("block1", "block2"))] == [0.25, 0.25]
+    assert len(base) == 5
+    for variant in ("no_xconns", "no_resconns"):   # every merge variant has the merge dropouts
+        names = [n for n, _ in _dropouts(build_xflow_model("cnnxmlp", "digits", variant))]
+        assert not [n for n in names if n.startswith(("block1", "block2"))]
+        assert any(n.startswith("img_merge1") for n in names)
+
+
+def test_cnnxmlp_xflow_pool_output_reaches_connections_without_dropout():
+    torch.manual_seed(0)
+    m = CNNxMLP(HW, n_frames=3, n_mfcc=5, num_classes=4, variant="xflow").train()
+    x = m.img_bn(torch.randn(6, 3, *HW))
+    a, b = m.block1(x), m.block1(x)      # train mode: any dropout would make these differ
+    assert torch.equal(a, b)

@@ -207,3 +207,96 @@ def test_max_train_subsamples_training_part_only():
                    protocol="clean", speakers=spk, max_folds=1, max_train=20)
     r = res.chosen[0]
     assert r.n_train + r.n_val == 20 and r.n_test == len(folds[0][1])
+
+
+# --------------------------------------------------------------------- seeds, evidence, presets
+def test_flattened_epoch_on_known_curves():
+    from avlib.train.protocols import flattened_epoch
+
+    rising = np.r_[np.linspace(0.1, 0.8, 20), np.full(30, 0.8)]
+    # the 5-epoch average reaches 0.8 - 0.01 only when the window holds the plateau
+    sm = moving_average(rising, window=5)
+    assert flattened_epoch(rising) == int(np.flatnonzero(sm >= 0.79)[0]) + 1
+    assert 20 <= flattened_epoch(rising) <= 24
+    assert flattened_epoch(np.full(10, 0.5)) == 1
+    with pytest.raises(ParameterError):
+        flattened_epoch([])
+
+
+def _seed_runs(seed, scores, max_scores):
+    from avlib.train.protocols import CVResult, RunResult
+
+    runs = [RunResult(fold=k, run=0, seed=seed + 1000 * k, protocol="clean", test_acc=s,
+                      max_test_acc=m, val_acc=0.5, selected_epoch=1, seconds=0.0, n_train=1,
+                      n_val=1, n_test=1, base_seed=seed)
+            for k, (s, m) in enumerate(zip(scores, max_scores))]
+    return CVResult("clean", runs, list(runs))
+
+
+def test_merge_seeds_paper_rule_and_table4_with_intervals():
+    from avlib.metrics.stats import mean_ci, paired_effect
+    from avlib.train.protocols import merge_seeds, paper_rule, table4_frame
+
+    b = merge_seeds([_seed_runs(0, [.5, .6, .7], [.6, .6, .8]),
+                     _seed_runs(1, [.4, .6, .6], [.5, .7, .6])])
+    x = merge_seeds([_seed_runs(0, [.6, .7, .9], [.7, .8, .9]),
+                     _seed_runs(1, [.6, .6, .8], [.6, .7, .8])])
+    assert b.n_seeds == 2 and b.n_folds == 3
+    assert np.allclose(b.score_matrix(), [[.5, .6, .7], [.4, .6, .6]])
+    assert np.allclose(b.fold_means(), [.45, .6, .65])
+    # the paper's rule picks per (seed, fold), never across seeds
+    assert np.allclose(paper_rule(b).fold_scores, [.6, .6, .8, .5, .7, .6])
+    t4 = table4_frame({"digits": {("cnnxmlp", "baseline", "clean"): b,
+                                  ("cnnxmlp", "xflow", "clean"): x}})
+    row = t4.iloc[0]
+    assert row.p_value == pytest.approx(stats.ttest_rel(x.fold_means(), b.fold_means()).pvalue)
+    pe = paired_effect(x.fold_scores, b.fold_scores)
+    assert row.diff_pct == pytest.approx(100 * pe.mean)
+    assert row.p_seeds_x_folds == pytest.approx(pe.p)
+    assert row.xflow_ci_lo_pct == pytest.approx(100 * mean_ci(x.fold_scores).lo)
+    with pytest.raises(ParameterError):
+        merge_seeds([_seed_runs(0, [.5], [.5]), _seed_runs(1, [.5, .6], [.5, .6])])
+
+
+def test_crossval_evidence_ids_and_orientation():
+    from avlib.analysis.xflow import crossval_evidence, holdout_evidence
+    from avlib.claims import load_claims
+    from avlib.train.protocols import merge_seeds
+
+    def pair(lo, hi):
+        return merge_seeds([_seed_runs(s, [lo + .01 * s, lo, lo + .02], [hi] * 3) for s in (0, 1, 2)])
+
+    res = {}
+    for fam in ("cnnxmlp", "lstm"):
+        res[(fam, "baseline", "clean")] = pair(.5, .6)
+        res[(fam, "xflow", "clean")] = pair(.7, .8)
+        res[(fam, "no_xconns", "clean")] = pair(.6, .8)
+        res[(fam, "no_resconns", "clean")] = pair(.4, .8)
+    ev = {e.claim: e for e in crossval_evidence({"digits": res}, ablation_datasets=["digits"])}
+    known = set(load_claims()["id"])
+    assert set(ev) <= known
+    assert ev["xflow_beats_baseline_digits_cnnxmlp"].effect == pytest.approx(20.0)
+    assert ev["xflow_beats_baseline_digits_lstm"].n == 9
+    assert ev["xflow_connection_residual_lstm"].effect == pytest.approx(30.0)
+    assert ev["xflow_connection_cross_cnnxmlp"].effect == pytest.approx(10.0)
+    assert ev["xflow_paper_protocol_optimistic"].effect > 0
+    ho = holdout_evidence({"cuave": {("lstm", "baseline", "clean"): pair(.5, .6),
+                                     ("lstm", "xflow", "clean"): pair(.6, .6)}})
+    assert ho[0].claim == "xflow_lstm_holdout_cuave" and ho[0].effect == pytest.approx(10.0)
+
+
+def test_xflow_preset_overrides_and_cpu_full_runs_all_folds():
+    from avlib.train.protocols import XFLOW_CPU_FULL, xflow_preset
+
+    full = xflow_preset("cpu", **XFLOW_CPU_FULL)
+    assert full["max_folds"] is None and set(full["datasets"]) == {"avletters", "digits", "cuave"}
+    assert min(len(v) for v in full["seeds"].values()) >= 3
+    assert set(full["families"]) == {"cnnxmlp", "lstm"}
+    book = xflow_preset("cpu")  # the book's budgeted setting says what it leaves out
+    assert "BOOK BUDGET" in book["changes"][0] and book["max_folds"] == 5
+    p = xflow_preset("smoke", max_folds=1)
+    assert p["max_folds"] == 1 and any("max_folds" in c for c in p["changes"])
+    with pytest.raises(ParameterError):
+        xflow_preset("cpu", no_such_key=1)
+    with pytest.raises(ParameterError):
+        xflow_preset("gpu")

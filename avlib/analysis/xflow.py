@@ -35,6 +35,11 @@ __all__ = [
     "plot_equation1",
     "plot_residual_maps",
     "plot_curves",
+    "crossval_evidence",
+    "holdout_evidence",
+    "convergence_table",
+    "load_convergence",
+    "plot_convergence",
 ]
 
 
@@ -235,3 +240,151 @@ def plot_curves(histories: dict, *, acc_key: str = "test_acc", loss_key: str = "
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- evidence
+_ARCH = {"cnnxmlp": "CNN x MLP", "lstm": "{CNN x MLP}-LSTM"}
+
+
+def _paired_rows(results: dict, datasets, fam: str, a: str, b: str, protocol: str = "clean"):
+    """Concatenated paired scores (seeds x folds, dataset after dataset) of variants a, b."""
+    xa, xb, used = [], [], []
+    for name in datasets:
+        res = results.get(name, {})
+        ka, kb = (fam, a, protocol), (fam, b, protocol)
+        if ka in res and kb in res:
+            xa.append(res[ka].fold_scores)
+            xb.append(res[kb].fold_scores)
+            used.append(name)
+    if not used:
+        return None
+    return np.concatenate(xa), np.concatenate(xb), used
+
+
+def crossval_evidence(results: dict, *, ablation_datasets: Sequence[str] = ()) -> list:
+    """Evidence rows (:class:`avlib.claims.Evidence`, percentage points) of the
+    cross-validation page.
+
+    * ``xflow_beats_baseline_<dataset>_<arch>``: XFlow minus baseline, clean protocol,
+      paired over seeds x folds;
+    * ``xflow_connection_residual_<arch>`` (both minus no residual connections) and
+      ``xflow_connection_cross_<arch>`` (both minus no cross-connections), Table V, paired
+      over the ablation datasets' seeds x folds;
+    * ``xflow_paper_protocol_optimistic``: the paper's rule (best test-fold epoch) minus the
+      clean protocol on the same runs, paired over every dataset, model, variant, seed, fold.
+
+    ``results`` maps dataset -> :func:`avlib.train.protocols.xflow_crossval` output.
+    """
+    from ..claims import from_paired
+    from ..train.protocols import paper_rule
+
+    ev = []
+    for name, res in results.items():
+        for fam in ("cnnxmlp", "lstm"):
+            pr = _paired_rows(results, [name], fam, "xflow", "baseline")
+            if pr is None:
+                continue
+            r = res[(fam, "xflow", "clean")]
+            e = from_paired(f"xflow_beats_baseline_{name}_{fam}", 100 * pr[0], 100 * pr[1],
+                            detail=f"{_ARCH[fam]} XFlow - baseline, test accuracy (clean "
+                                   f"protocol), {r.n_seeds} seeds x {r.n_folds} folds")
+            ev.append(e)
+    for fam in ("cnnxmlp", "lstm"):
+        for conn, other in (("residual", "no_resconns"), ("cross", "no_xconns")):
+            pr = _paired_rows(results, ablation_datasets, fam, "xflow", other)
+            if pr is None:
+                continue
+            ev.append(from_paired(
+                f"xflow_connection_{conn}_{fam}", 100 * pr[0], 100 * pr[1],
+                detail=f"{_ARCH[fam]}: both connection types - {other.replace('_', ' ')}, "
+                       f"test accuracy (clean), seeds x folds of {', '.join(pr[2])}"))
+    pa, cl = [], []
+    for name, res in results.items():
+        for (fam, var, prot), r in res.items():
+            if prot == "clean":
+                pa.append(paper_rule(r).fold_scores)
+                cl.append(r.fold_scores)
+    if pa:
+        ev.append(from_paired(
+            "xflow_paper_protocol_optimistic", 100 * np.concatenate(pa), 100 * np.concatenate(cl),
+            detail="paper rule (best test-fold epoch) - clean protocol (epoch chosen on a "
+                   "validation split), same runs; every dataset, model, variant, seed, fold"))
+    return ev
+
+
+def holdout_evidence(holdout: dict) -> list:
+    """``xflow_lstm_holdout_<dataset>``: XFlow LSTM minus its baseline on the hold-out split,
+    paired over seeds (``holdout`` maps dataset -> :func:`xflow_holdout` output)."""
+    from ..claims import from_paired
+
+    ev = []
+    for name, res in holdout.items():
+        kx, kb = ("lstm", "xflow", "clean"), ("lstm", "baseline", "clean")
+        if kx in res and kb in res:
+            ev.append(from_paired(
+                f"xflow_lstm_holdout_{name}", 100 * res[kx].fold_scores,
+                100 * res[kb].fold_scores,
+                detail=f"{{CNN x MLP}}-LSTM XFlow - baseline, hold-out test accuracy (clean), "
+                       f"{res[kx].n_seeds} seeds"))
+    return ev
+
+
+# ----------------------------------------------------------------------------- convergence
+def convergence_table(curves, *, window: int = 5, tol: float = 0.01):
+    """Per (dataset, family, variant, batch, lr) curve: epochs run, the epoch where the
+    smoothed validation accuracy has flattened (:func:`avlib.train.protocols.flattened_epoch`),
+    best smoothed validation accuracy and the final smoothed test accuracy (%)."""
+    import pandas as pd
+
+    from ..train.protocols import flattened_epoch
+
+    rows = []
+    keys = ["dataset", "family", "variant", "batch_size", "lr"]
+    for key, g in curves.groupby(keys, sort=False):
+        g = g.sort_values("epoch")
+        sm_val = moving_average(g.val_acc.to_numpy(), window=window)
+        sm_test = moving_average(g.test_acc.to_numpy(), window=window)
+        rows.append(dict(zip(keys, key), epochs_run=int(g.epoch.max()),
+                         flat_epoch=flattened_epoch(g.val_acc.to_numpy(), window=window, tol=tol),
+                         best_val_pct=100 * float(sm_val.max()),
+                         final_test_pct=100 * float(sm_test[-1])))
+    return pd.DataFrame(rows)
+
+
+def plot_convergence(curves, *, window: int = 5, presets: Optional[dict] = None):
+    """Smoothed validation accuracy per epoch, one panel per dataset and family; a dashed
+    line marks the cpu preset's epochs (``presets``: the preset's ``epochs`` dict, keyed as in
+    :func:`avlib.train.protocols.xflow_crossval`)."""
+    import matplotlib.pyplot as plt
+
+    panels = list(curves.groupby(["dataset", "family"], sort=False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    for ax, ((dsname, fam), g) in zip(axes[0], panels):
+        for (var, bs, lr), c in g.groupby(["variant", "batch_size", "lr"], sort=False):
+            c = c.sort_values("epoch")
+            line, = ax.plot(c.epoch, 100 * moving_average(c.val_acc.to_numpy(), window=window),
+                            label=f"{var} (b{bs}, lr {lr:g})")
+            if presets and fam != "dtn":
+                from ..train.protocols import _per_model
+
+                ep = _per_model(presets, fam, var, default=0, dataset=dsname)
+                if ep:
+                    ax.axvline(ep, ls="--", color=line.get_color(), lw=0.8)
+        ax.set_title(f"{dsname} {fam}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("val. acc. (%)")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def load_convergence(path=None):
+    """The measured convergence curves (``benchmarks/results/xflow_convergence.csv`` of the
+    repository, written by ``benchmarks/bench_xflow.py --convergence``), or None if absent."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    p = Path(path) if path is not None else \
+        Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "xflow_convergence.csv"
+    return pd.read_csv(p) if p.exists() else None

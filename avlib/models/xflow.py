@@ -316,12 +316,16 @@ class CNNxMLP(nn.Module):
         xflow = cross or res
         pi = prelu_init
 
-        # image stream, block 1: BN -> conv x2 -> BN -> pool -> dropout     # N x 16 x H/2 x W/2
+        # image stream, block 1: BN -> conv x2 -> BN -> pool [-> dropout]  # N x 16 x H/2 x W/2
+        # The baseline has dropout .25 after each max-pool (paper, Sec. II-A). In the reference
+        # code's XFlow models the pool output feeds the connections directly and the merge
+        # point after it applies BN -> dropout .5 instead (paper: "all merging points are
+        # passed through a dropout layer with p=0.5"); there is no dropout .25 in between.
         self.img_bn = nn.BatchNorm2d(m)
         self.block1 = nn.Sequential(
             nn.Conv2d(m, 16, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(inplace=True),
-            nn.BatchNorm2d(16), nn.MaxPool2d(2), nn.Dropout(0.25))
+            nn.BatchNorm2d(16), nn.MaxPool2d(2), *([] if xflow else [nn.Dropout(0.25)]))
         c1 = 16 + (16 if cross else 0)
         # MLP, block 1: FC128 -> BN -> dropout .5                            # N x 128
         self.mlp1 = nn.Sequential(nn.Linear(d_in, 128), nn.ReLU(inplace=True),
@@ -343,7 +347,7 @@ class CNNxMLP(nn.Module):
         self.block2 = nn.Sequential(
             nn.Conv2d(c1, 32, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True),
-            nn.BatchNorm2d(32), nn.MaxPool2d(2), nn.Dropout(0.25))
+            nn.BatchNorm2d(32), nn.MaxPool2d(2), *([] if xflow else [nn.Dropout(0.25)]))
         # MLP block 2: FC128 (XFlow: -> BN -> dropout .5)                    # N x 128
         mlp2 = [nn.Linear(d1, 128), nn.ReLU(inplace=True)]
         if xflow:
