@@ -23,4 +23,8 @@ JOBS = {
     "icmr": ["{py} benchmarks/bench_icmr.py --out {out}"],
     "ismir": ["{py} benchmarks/bench_ismir.py --out {out}"],
     "xflow": ["{py} benchmarks/bench_xflow.py --out {out}"],
+    # Validation curves that set the XFlow cpu epochs (writes the CSV the crossval page shows).
+    "xflow-convergence": ["{py} benchmarks/bench_xflow.py --convergence --data-root data "
+                          "--out benchmarks/results/xflow_convergence.csv"],
+    "icmr-profile": ["{py} benchmarks/bench_icmr.py --profile-cpu --out {out}"],
 }
