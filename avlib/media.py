@@ -140,6 +140,9 @@ def write_video(
                 else:
                     as_ = container.add_stream("aac", rate=int(sample_rate), layout=layout)
                     as_.bit_rate = audio_bitrate
+                    # FFmpeg's fast AAC coder: about 2x faster than the default two-loop search
+                    # (measured), which matters when a benchmark writes thousands of clips
+                    as_.options = {"aac_coder": "fast"}
                 as_.codec_context.thread_count = 1
             n_audio = 0 if audio is None else audio.shape[1]
             a_pos = 0
