@@ -270,3 +270,17 @@ def test_gradcam_layer_names_resolve_to_the_last_spatial_block(name, kwargs, sha
     assert out["y"].ndim == 4 and min(out["y"].shape[-2:]) >= 1  # a spatial map
     if name == "inception_frames":
         assert m.gradcam_layer.endswith("Mixed_7c") and out["y"].shape[1] == 2048
+
+
+def test_fidelity_options_say_which_variant_ran():
+    from dataclasses import replace
+
+    from avlib.train import icmr
+
+    t = icmr.fidelity_options(icmr.get_preset("paper")).set_index("option")
+    assert t.loc["log-mel scale", "this run"] == "power_squared"
+    assert t.loc["late-fusion hidden layers", "this run"].startswith("reference: 1 x FC-1024")
+    assert t.loc["Han et al. segment", "this run"].startswith("3 s")
+    two = icmr.fidelity_options(replace(icmr.get_preset("paper"), fusion_hidden=(1024, 1024))).set_index("option")
+    assert two.loc["late-fusion hidden layers", "this run"].startswith("paper_text: 2 x")
+    assert icmr.fidelity_options(icmr.get_preset("cpu")).set_index("option").loc["frame backbone", "this run"] == "frozen"
