@@ -129,7 +129,7 @@ def test_claims_page_table_links_and_plot(tmp_path):
                                             detail="XFlow - baseline")],
                   Provenance("embedded benchmark", "smoke", [0, 1, 2]))
     t = claims.claims_table(tmp_path, "smoke")
-    html = style_html = claims.style_claims(t).to_html()
-    assert '<a href="xflow_crossval.html">' in style_html and "holds" in html and "not measured" in html
+    html = claims.style_claims(t).to_html()
+    assert '<a href="xflow_crossval.html">' in html and "holds" in html and "not measured" in html
     ax = claims.plot_claims(t)
     assert [tick.get_text() for tick in ax.get_yticklabels()] == ["xflow_beats_baseline_digits_cnnxmlp"]
