@@ -22,6 +22,18 @@ def test_mean_ci_matches_scipy_t_interval():
     assert wider.lo < ci.lo and wider.hi > ci.hi
 
 
+def test_mean_ci_bounds_truncate_only_outside_the_range():
+    near_ceiling = np.array([100.0, 96.0, 100.0])
+    free = mean_ci(near_ceiling)
+    assert free.hi > 100  # the plain t interval passes the ceiling
+    ci = mean_ci(near_ceiling, bounds=(0, 100))
+    assert ci.hi == 100.0 and ci.lo == pytest.approx(free.lo) and ci.mean == pytest.approx(free.mean)
+    mid = np.array([52.3, 48.1, 55.0])
+    assert mean_ci(mid, bounds=(0, 100)) == mean_ci(mid)
+    with pytest.raises(ParameterError):
+        mean_ci([1.5, 1.7], bounds=(0, 1))
+
+
 def test_mean_ci_single_value_and_bad_input():
     ci = mean_ci([3.0])
     assert ci.mean == 3.0 and np.isnan(ci.lo) and np.isnan(ci.hi)

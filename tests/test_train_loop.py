@@ -38,14 +38,15 @@ def test_same_seed_same_result():
     assert h1.to_frame()["train_loss"].tolist() == h2.to_frame()["train_loss"].tolist()
 
 
-def test_interrupted_run_resumes_to_same_weights(tmp_path):
+@pytest.mark.parametrize("schedule", [None, "onecycle"])
+def test_interrupted_run_resumes_to_same_weights(tmp_path, schedule):
     x, y = _toy()
     full = _model()
-    fit(full, (x, y), (x, y), config=TrainConfig(epochs=4, batch_size=16, seed=5), progress_bar=False,
-        checkpoint_dir=tmp_path / "a", restore_best=False)
+    fit(full, (x, y), (x, y), config=TrainConfig(epochs=4, batch_size=16, seed=5, lr_schedule=schedule),
+        progress_bar=False, checkpoint_dir=tmp_path / "a", restore_best=False)
     # "Interrupt" after 2 epochs: run 2 epochs with a config of 4 by truncating.
     part = _model()
-    cfg = TrainConfig(epochs=4, batch_size=16, seed=5)
+    cfg = TrainConfig(epochs=4, batch_size=16, seed=5, lr_schedule=schedule)
     import avlib.train.loop as loop
 
     class Stop(Exception):
@@ -73,6 +74,36 @@ def test_interrupted_run_resumes_to_same_weights(tmp_path):
     assert hist.resumed_from == 2 and len(hist.epochs) == 4
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_onecycle_rises_to_lr_then_anneals():
+    x, y = _toy()
+    seen = []
+
+    class Spy(torch.optim.Adam):
+        def step(self, *a, **k):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(*a, **k)
+
+    import avlib.train.loop as loop
+
+    orig = loop._make_optimizer
+    loop._make_optimizer = lambda model, config: Spy(model.parameters(), lr=config.lr)
+    try:
+        fit(_model(), (x, y), config=TrainConfig(epochs=10, batch_size=16, lr=0.01, lr_schedule="onecycle"),
+            progress_bar=False)
+    finally:
+        loop._make_optimizer = orig
+    steps = 10 * 6  # 96 examples, batch 16
+    assert len(seen) == steps
+    peak = int(np.argmax(seen))
+    assert seen[peak] == pytest.approx(0.01) and abs(peak - 0.3 * steps) <= 2
+    assert seen[0] < 0.001 and seen[-1] < 1e-4
+    assert all(a <= b for a, b in zip(seen[:peak], seen[1:peak + 1]))
+    with pytest.raises(ParameterError, match="cosine"):
+        TrainConfig(lr_schedule="cosine")
+    with pytest.raises(ParameterError):
+        TrainConfig(lr_schedule="onecycle", lr_step=5)
 
 
 def test_predict_order_and_shape():

@@ -285,15 +285,17 @@ def test_crossval_evidence_ids_and_orientation():
     assert ho[0].claim == "xflow_lstm_holdout_cuave" and ho[0].effect == pytest.approx(10.0)
 
 
-def test_xflow_preset_overrides_and_cpu_full_runs_all_folds():
+def test_xflow_preset_cpu_runs_all_folds_seeds_and_architectures():
     from avlib.train.protocols import XFLOW_CPU_FULL, xflow_preset
 
-    full = xflow_preset("cpu", **XFLOW_CPU_FULL)
-    assert full["max_folds"] is None and set(full["datasets"]) == {"avletters", "digits", "cuave"}
-    assert min(len(v) for v in full["seeds"].values()) >= 3
-    assert set(full["families"]) == {"cnnxmlp", "lstm"}
-    book = xflow_preset("cpu")  # the book's budgeted setting says what it leaves out
-    assert "BOOK BUDGET" in book["changes"][0] and book["max_folds"] == 5
+    for p in (xflow_preset("cpu"), xflow_preset("cpu", **XFLOW_CPU_FULL)):
+        assert p["max_folds"] is None and set(p["datasets"]) == {"avletters", "digits", "cuave"}
+        assert min(len(v) for v in p["seeds"].values()) >= 3 and len(p["holdout_seeds"]) >= 3
+        assert set(p["families"]) == {"cnnxmlp", "lstm"}
+    book = xflow_preset("cpu")  # the book's budgeted setting says what it shortens
+    assert "BOOK BUDGET" in book["changes"][0] and book["lr_schedule"] == "onecycle"
+    assert xflow_preset("cpu", **XFLOW_CPU_FULL)["lr_schedule"] is None
+    assert xflow_preset("paper")["lr_schedule"] is None and xflow_preset("paper")["dtn_max_folds"] is None
     p = xflow_preset("smoke", max_folds=1)
     assert p["max_folds"] == 1 and any("max_folds" in c for c in p["changes"])
     with pytest.raises(ParameterError):

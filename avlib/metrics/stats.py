@@ -126,11 +126,13 @@ def _check_confidence(confidence: float) -> None:
         raise ParameterError(f"confidence must be in (0, 1), got {confidence!r}")
 
 
-def mean_ci(values, *, confidence: float = 0.95) -> CI:
+def mean_ci(values, *, confidence: float = 0.95, bounds: tuple | None = None) -> CI:
     """Mean of ``values`` (e.g. one accuracy per seed) with its Student-t interval.
 
     ``mean ± t_{(1+confidence)/2, n-1} * s / sqrt(n)`` with the sample standard deviation
     ``s`` (ddof 1). With one value the interval is ``(nan, nan)``; non-finite values raise.
+    ``bounds=(low, high)`` truncates the interval to the values the quantity can take (e.g.
+    ``(0, 100)`` for an accuracy in percent: a t interval near the ceiling can pass 100).
     """
     from scipy import stats
 
@@ -144,7 +146,13 @@ def mean_ci(values, *, confidence: float = 0.95) -> CI:
     if x.size < 2:
         return CI(m, float("nan"), float("nan"), 1)
     half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return CI(m, m - half, m + half, int(x.size))
+    lo, hi = m - half, m + half
+    if bounds is not None:
+        low, high = (float(b) for b in bounds)
+        if not low <= m <= high:
+            raise ParameterError(f"mean_ci: mean {m} lies outside bounds {bounds}")
+        lo, hi = max(lo, low), min(hi, high)
+    return CI(m, lo, hi, int(x.size))
 
 
 def bootstrap_ci(y_true, scores, metric, *, n_boot: int = 1000, seed: int = 0,

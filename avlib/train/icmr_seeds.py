@@ -86,7 +86,7 @@ def seed_summary(runs: pd.DataFrame, *, by, metrics=_METRICS, carry=(), confiden
             if len(vals) == 0:
                 row.update({m: np.nan, f"{m}_lo": np.nan, f"{m}_hi": np.nan, f"{m}_sd": np.nan})
                 continue
-            ci = mean_ci(vals, confidence=confidence)
+            ci = mean_ci(vals, confidence=confidence, bounds=(0, 100))  # metrics in %
             row.update({m: ci.mean, f"{m}_lo": ci.lo, f"{m}_hi": ci.hi,
                         f"{m}_sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan})
         row["n_seeds"] = int(grp["seed"].nunique()) if "seed" in grp else len(grp)

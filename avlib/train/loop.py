@@ -41,6 +41,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_step: int | None = None  # halve (lr_gamma) the learning rate every lr_step epochs
     lr_gamma: float = 0.5
+    # "onecycle": the learning rate rises to ``lr`` over the first 30 % of the steps and anneals
+    # (cosine) to ~0 by the last epoch, stepped per batch (Smith & Topin 2019); converges in far
+    # fewer epochs than a constant rate. None: constant, or halved every ``lr_step`` epochs.
+    lr_schedule: str | None = None
     patience: int | None = None  # early stopping on `monitor`
     monitor: str = "val_loss"
     amp: bool = True  # only used on CUDA
@@ -52,6 +56,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
             raise ParameterError(f"unknown optimizer {self.optimizer!r}; valid: adam, sgd")
+        if self.lr_schedule not in (None, "onecycle"):
+            raise ParameterError(f"unknown lr_schedule {self.lr_schedule!r}; valid: None, 'onecycle'")
+        if self.lr_schedule and self.lr_step:
+            raise ParameterError("lr_schedule='onecycle' and lr_step cannot be combined")
         if self.monitor not in _MONITORS:
             raise ParameterError(f"unknown monitor {self.monitor!r}; valid: {', '.join(_MONITORS)}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -115,7 +123,7 @@ def _to_device(batch, device, channels_last):
 
 
 def _run_epoch(model, loader, device, loss_fn, *, optimizer=None, scaler=None, config=None, use_amp=False,
-               channels_last=False, input_transform=None):
+               channels_last=False, input_transform=None, batch_scheduler=None):
     """One pass over ``loader``; trains when ``optimizer`` is given. Returns (loss, acc, n)."""
     training = optimizer is not None
     model.train(training)
@@ -142,6 +150,8 @@ def _run_epoch(model, loader, device, loss_fn, *, optimizer=None, scaler=None, c
                     if config.grad_clip:
                         nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                     optimizer.step()
+                if batch_scheduler is not None:
+                    batch_scheduler.step()
             n = target.shape[0]
             total_loss += float(loss.detach()) * n
             if target.dtype in (torch.int64, torch.int32) and logits.dim() == 2:
@@ -154,9 +164,12 @@ def _run_epoch(model, loader, device, loss_fn, *, optimizer=None, scaler=None, c
 
 def _make_optimizer(model, config):
     params = [p for p in model.parameters() if p.requires_grad]
+    # foreach: one fused kernel per step for all parameters (the per-parameter loop is PyTorch's
+    # CPU default and costs ~10 % of a step for the small XFlow models); same arithmetic.
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                               foreach=True)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
 def _save_atomic(obj, path: Path):
@@ -213,6 +226,13 @@ def fit(
         if config.lr_step
         else None
     )
+    train_loader = _loader(train, config.batch_size, shuffle=True, device=device,
+                           num_workers=config.num_workers, seed=config.seed)
+    batch_scheduler = None
+    if config.lr_schedule == "onecycle":
+        batch_scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=config.epochs * max(1, len(train_loader)),
+            pct_start=0.3, anneal_strategy="cos")
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     history = History()
     best_state, best_score, bad_epochs, start_epoch = None, None, 0, 0
@@ -230,14 +250,14 @@ def fit(
                 optimizer.load_state_dict(state["optimizer"])
                 if scheduler is not None and state.get("scheduler"):
                     scheduler.load_state_dict(state["scheduler"])
+                if batch_scheduler is not None and state.get("batch_scheduler"):
+                    batch_scheduler.load_state_dict(state["batch_scheduler"])
                 history = History(**state["history"])
                 history.resumed_from = state["epoch"]
                 best_state, best_score, bad_epochs = state["best_state"], state["best_score"], state["bad_epochs"]
                 start_epoch = state["epoch"]
                 torch.set_rng_state(state["torch_rng"])
 
-    train_loader = _loader(train, config.batch_size, shuffle=True, device=device,
-                           num_workers=config.num_workers, seed=config.seed)
     eval_loaders = {}
     if val is not None:
         eval_loaders["val"] = _loader(val, config.batch_size * 2, shuffle=False, device=device,
@@ -254,7 +274,7 @@ def fit(
         t0 = time.perf_counter()
         tr_loss, tr_acc, n = _run_epoch(model, train_loader, device, loss_fn, optimizer=optimizer, scaler=scaler,
                                         config=config, use_amp=use_amp, channels_last=channels_last,
-                                        input_transform=input_transform)
+                                        input_transform=input_transform, batch_scheduler=batch_scheduler)
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "train_loss": tr_loss, "train_acc": tr_acc, "seconds": seconds,
                   "examples_per_s": n / seconds if seconds > 0 else float("nan"),
@@ -279,6 +299,7 @@ def fit(
             _save_atomic({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "batch_scheduler": batch_scheduler.state_dict() if batch_scheduler is not None else None,
                 "epoch": epoch + 1, "history": asdict(history), "config": asdict(config),
                 "seed": config.seed, "git_commit": git_commit(), "best_state": best_state,
                 "best_score": best_score, "bad_epochs": bad_epochs, "torch_rng": torch.get_rng_state(),
