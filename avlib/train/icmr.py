@@ -126,6 +126,7 @@ class ICMRPreset:
     audio_lr: float = 1e-3
     audio_lr_step: int | None = 10
     audio_patience: int | None = 10
+    audio_lr_schedule: str | None = None  # "onecycle": see avlib.train.loop.TrainConfig (reduced presets)
     # visual
     frame_resize: int = 256
     frame_size: int = 224
@@ -1379,7 +1380,7 @@ def _config(preset: ICMRPreset, part: str, seed: int) -> TrainConfig:
     if part == "audio":
         return TrainConfig(epochs=preset.audio_epochs, batch_size=preset.audio_batch, lr=preset.audio_lr,
                            optimizer="adam", lr_step=preset.audio_lr_step, patience=preset.audio_patience,
-                           seed=seed)
+                           seed=seed, lr_schedule=preset.audio_lr_schedule)
     if part == "visual":
         return TrainConfig(epochs=preset.visual_epochs, batch_size=preset.visual_batch, lr=preset.visual_lr,
                            optimizer=preset.visual_optimizer, momentum=0.9, lr_step=preset.visual_lr_step,
@@ -1416,7 +1417,7 @@ def run_audio_model(bench: Benchmark, preset: ICMRPreset, name: str, crop: str, 
                     store: FeatureStore | None = None, device=None, n_jobs=None, force: bool = False) -> dict:
     """Train/evaluate one Table 3 row and store its features; reuses the store when it matches."""
     key = preset.key("audio_epochs", "audio_epochs_override", "audio_lr_override", "audio_batch", "audio_lr",
-                     "audio_lr_step",
+                     "audio_lr_step", "audio_lr_schedule",
                      "audio_patience", "choi_seconds", "han_segments", "han_segment_seconds",
                      "logmel_scale") + f"-{name}-{crop}-{seed}"
     tag = _audio_tag(name, crop)
