@@ -10,6 +10,9 @@ the notebooks wrote with the reference run's (the book's ``results/``). With no 
 it runs twice. Timing columns (seconds, throughput) are not results and are ignored. Values must
 agree at the tables' printed precision (``decimals``, default 6), which is bitwise identity for every
 op whose CPU kernel is deterministic.
+
+The guarantee is for one machine: on another CPU, PyTorch's kernels may take other code paths (other
+instruction sets) and round differently, so the same seed can give different numbers there.
 """
 
 from __future__ import annotations

@@ -220,3 +220,23 @@ def test_audio_training_does_not_depend_on_earlier_random_draws():
         model, _ = train_audio_model("han2016", x, y, x[:2], y[:2], num_classes=2, config=cfg)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+def test_audio_training_accepts_read_only_labels_without_warning():
+    # labels from pandas (copy-on-write) are read-only; torch must not warn about writing to them
+    import warnings
+
+    import numpy as np
+
+    from avlib.train.icmr import train_audio_model
+    from avlib.train.loop import TrainConfig
+
+    rng = np.random.default_rng(1)
+    x = [rng.normal(size=(96, 69)).astype(np.float32) for _ in range(6)]
+    y = np.arange(6) % 2
+    y.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model, hist = train_audio_model("choi2016", x, y, x[:2], y[:2], num_classes=2,
+                                        config=TrainConfig(epochs=1, batch_size=4, seed=0))
+    assert len(hist.epochs) == 1 and not y.flags.writeable

@@ -679,7 +679,8 @@ def train_audio_model(
     """
     xtr = _audio_array(name, x_train)
     xva = _audio_array(name, x_val)
-    ytr, yva = np.asarray(y_train, np.int64), np.asarray(y_val, np.int64)
+    # copies: labels may be read-only views (pandas copy-on-write), which torch warns about
+    ytr, yva = np.array(y_train, np.int64), np.array(y_val, np.int64)
     if name == "han2016":  # one example per segment
         s = xtr.shape[1]
         xtr, ytr = xtr.reshape(-1, 1, *xtr.shape[2:]), np.repeat(ytr, s)
