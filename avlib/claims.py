@@ -31,6 +31,7 @@ __all__ = [
     "collect",
     "verdict",
     "claims_table",
+    "bh_adjusted",
     "EVIDENCE_FILE",
     "VERDICTS",
     "style_claims",
@@ -158,10 +159,28 @@ def verdict(lo: float, hi: float) -> str:
     return VERDICTS[2]
 
 
+def bh_adjusted(p) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q) of the finite entries of ``p``; NaN elsewhere.
+
+    The Claims page runs one test per row, so at the 5 % level about one row in twenty can come
+    out *holds* or *contradicted* by chance; ``q <= 0.05`` keeps the false-discovery rate over
+    the page's rows at 5 %. (SciPy's ``false_discovery_control``.)
+    """
+    from scipy import stats
+
+    p = np.asarray(p, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q[ok] = stats.false_discovery_control(np.clip(p[ok], 0.0, 1.0), method="bh")
+    return q
+
+
 def claims_table(results_root, scale: str) -> pd.DataFrame:
     """One row per claim (and per evidence row): the paper's side, ours, the verdict.
 
     Claims without evidence get the verdict ``"not measured"`` so a missing page shows.
+    ``q_bh``: the row's p-value adjusted for the number of rows (:func:`bh_adjusted`).
     """
     claims = load_claims().rename(columns={"effect": "measures"})
     ev = collect(results_root, scale)
@@ -179,8 +198,9 @@ def claims_table(results_root, scale: str) -> pd.DataFrame:
             ours.append(f"{r['effect']:+.1f} (no interval)")
     merged["ours"] = ours
     merged["verdict"] = verdicts
+    merged["q_bh"] = bh_adjusted(merged["p"]) if "p" in merged else np.nan
     cols = ["id", "paper", "wording", "paper_effect", "measures", "ours", "effect", "lo", "hi", "n",
-            "detail", "test", "verdict", "page", "measured_on", "source", "seed"]
+            "detail", "test", "q_bh", "verdict", "page", "measured_on", "source", "seed"]
     return merged[cols].reset_index(drop=True)
 
 
@@ -190,9 +210,9 @@ def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html"):
     colours = {"holds": "#d8f0d8", "contradicted": "#f6d6d6", "not measured": "#eeeeee"}
     show = table.assign(
         page=[f'<a href="{p}{link_suffix}">{p}</a>' for p in table["page"]],
-    )[["paper", "wording", "paper_effect", "measures", "ours", "n", "test", "verdict", "page", "source"]]
+    )[["paper", "wording", "paper_effect", "measures", "ours", "n", "test", "q_bh", "verdict", "page", "source"]]
     show = show.rename(columns={"paper_effect": "paper's number", "ours": "ours: effect [95 % interval]",
-                                "n": "observations", "page": "measured on"})
+                                "n": "observations", "q_bh": "q (BH, all rows)", "page": "measured on"})
     show.index = table["id"]
 
     def colour(v):
@@ -200,7 +220,8 @@ def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html"):
 
     return show.style.map(colour, subset=["verdict"]).format(
         {"observations": lambda v: "" if pd.isna(v) else f"{int(v)}", "test": lambda v: "" if pd.isna(v) else v,
-         "source": lambda v: "" if pd.isna(v) else v})
+         "source": lambda v: "" if pd.isna(v) else v,
+         "q (BH, all rows)": lambda v: "" if pd.isna(v) else f"{v:.3g}"})
 
 
 def plot_claims(table: pd.DataFrame, ax=None):

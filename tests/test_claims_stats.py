@@ -145,3 +145,29 @@ def test_claims_page_table_links_and_plot(tmp_path):
     assert '<a href="xflow_crossval.html">' in html and "holds" in html and "not measured" in html
     ax = claims.plot_claims(t)
     assert [tick.get_text() for tick in ax.get_yticklabels()] == ["xflow_beats_baseline_digits_cnnxmlp"]
+
+
+def test_bh_adjusted_matches_a_hand_computation_and_skips_missing_p():
+    p = np.array([0.01, np.nan, 0.04, 0.03, 0.5])
+    q = claims.bh_adjusted(p)
+    # Benjamini-Hochberg by hand on the 4 finite p: sorted 0.01, 0.03, 0.04, 0.5 -> p * m / rank,
+    # then the running minimum from the largest rank down
+    raw = np.array([0.01 * 4 / 1, 0.03 * 4 / 2, 0.04 * 4 / 3, 0.5 * 4 / 4])
+    expected = np.minimum.accumulate(raw[::-1])[::-1]
+    assert np.isnan(q[1])
+    np.testing.assert_allclose(q[[0, 3, 2, 4]], expected)
+    assert np.all(q[~np.isnan(q)] >= p[~np.isnan(p)])
+    assert np.isnan(claims.bh_adjusted([np.nan, np.nan])).all()
+
+
+def test_claims_table_adjusts_p_over_its_rows(tmp_path):
+    page = tmp_path / "cpu" / "icmr_audio"
+    page.mkdir(parents=True)
+    ev = [claims.from_paired("icmr_choi_ge_han", [50, 55, 61, 58], [30, 31, 35, 40], detail="Choi - Han"),
+          claims.from_paired("icmr_uc_ge_cc", [50, 52, 49, 51], [50, 50, 50, 50], detail="UC - CC")]
+    claims.record(page, ev, Provenance("embedded benchmark", "cpu", [0, 1, 2, 3]))
+    t = claims.claims_table(tmp_path, "cpu").set_index("id")
+    q = t.loc[["icmr_choi_ge_han", "icmr_uc_ge_cc"], "q_bh"].to_numpy()
+    np.testing.assert_allclose(q, stats.false_discovery_control([ev[0].p, ev[1].p]))
+    assert np.isnan(t.loc["icmr_fusion_beats_audio", "q_bh"])   # not measured: no p-value
+    assert "q (BH, all rows)" in claims.style_claims(t.reset_index()).to_html()

@@ -302,3 +302,16 @@ def test_xflow_preset_cpu_runs_all_folds_seeds_and_architectures():
         xflow_preset("cpu", no_such_key=1)
     with pytest.raises(ParameterError):
         xflow_preset("gpu")
+def test_summarize_cv_writes_plain_fold_numbers():
+    # the per-fold column is written to CSV as text: plain numbers, not NumPy scalar reprs
+    from avlib.train.protocols import CVResult, RunResult, summarize_cv
+
+    runs = [RunResult(fold=k, run=0, seed=k, protocol="clean", test_acc=a, max_test_acc=a + 0.1,
+                      val_acc=0.5, selected_epoch=1, seconds=0.0, n_train=4, n_val=2, n_test=2)
+            for k, a in enumerate([0.5, 0.25, 0.75])]
+    res = CVResult(protocol="clean", runs=runs, chosen=runs)
+    df = summarize_cv({"digits": {("cnnxmlp", "xflow", "clean"): res}})
+    clean = df[df.protocol == "clean"].iloc[0]
+    assert str(clean.fold_pct) == "[50.0, 25.0, 75.0]"
+    assert clean.mean_pct == pytest.approx(50.0)
+    assert set(df.protocol) == {"clean", "paper-rule"}

@@ -724,7 +724,7 @@ def summarize_cv(results: dict) -> "pd.DataFrame":
                                  model=_MODEL_NAMES.get(fam, fam), variant=var, protocol=pname,
                                  mean_pct=100 * m, sem_pct=100 * s, ci_lo_pct=100 * ci.lo,
                                  ci_hi_pct=100 * ci.hi, n_folds=v.n_folds, n_seeds=v.n_seeds,
-                                 fold_pct=[round(100 * x, 2) for x in v.fold_means()]))
+                                 fold_pct=[round(100 * float(x), 2) for x in v.fold_means()]))
     return pd.DataFrame(rows)
 
 
