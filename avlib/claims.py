@@ -198,7 +198,7 @@ def claims_table(results_root, scale: str) -> pd.DataFrame:
             ours.append(f"{r['effect']:+.1f} (no interval)")
     merged["ours"] = ours
     merged["verdict"] = verdicts
-    merged["q_bh"] = bh_adjusted(merged["p"]) if "p" in merged else np.nan
+    merged["q_bh"] = bh_adjusted(merged["p"])  # collect() always has the Evidence columns
     cols = ["id", "paper", "wording", "paper_effect", "measures", "ours", "effect", "lo", "hi", "n",
             "detail", "test", "q_bh", "verdict", "page", "measured_on", "source", "seed"]
     return merged[cols].reset_index(drop=True)
