@@ -135,3 +135,15 @@ def test_frozen_head_has_no_dropout_by_default():
     head = _FrozenHead(12, torch.zeros(2048), torch.ones(2048)).train()
     x = torch.randn(4, 2048)
     assert torch.equal(head(x), head(x))
+
+
+def test_run_tasks_starts_costly_tasks_first_and_keeps_the_order():
+    import math
+
+    from avlib.train.icmr_seeds import _run_tasks
+
+    tasks = [1.0, 4.0, 9.0, 16.0, 25.0]
+    expected = [math.sqrt(t) for t in tasks]
+    assert _run_tasks(math.sqrt, tasks, 1) == expected
+    assert _run_tasks(math.sqrt, tasks, 2, cost=lambda t: t) == expected
+    assert _run_tasks(math.sqrt, tasks, 2, cost=lambda t: -t) == expected

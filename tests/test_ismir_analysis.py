@@ -448,3 +448,29 @@ def test_presets():
         ismir.get_preset("gpu")
     with pytest.raises(ParameterError):
         ismir.get_preset("cpu", groups="truth")
+
+
+def test_joint_scheme_starts_every_seed_from_the_shared_frozen_backbone(monkeypatch, tmp_path):
+    """With the ICMR frozen-backbone preset the joint scheme of any seed loads the one seed-0
+    image-bank pre-training from the shared folder (no per-seed pre-training)."""
+    from avlib.train import icmr, ismir
+
+    calls, got = [], []
+
+    def fake_pretrained(bench, preset, *, seed, store, weights=None, device=None):
+        calls.append((seed, None if store is None else store.root.name))
+        return {"w": torch.full((1,), float(seed))}, "image bank", 0.0, True
+
+    def fake_train(data, **kw):
+        got.append(kw["backbone_state"]["w"].item())
+        return ismir.SchemeResult("joint", None, None, None, None, None, None, {}, 0.0, {}, {})
+
+    monkeypatch.setattr(icmr, "_pretrained_backbone", fake_pretrained)
+    monkeypatch.setattr(ismir, "train_joint_scheme", fake_train)
+    ip = icmr.get_preset("smoke")
+    assert ip.visual_backbone == "frozen" and ip.fusion_visual[1]
+    for seed in (1, 2):
+        store = icmr.FeatureStore(tmp_path / "icmr" / "embedded" / "smoke" / f"seed{seed}-abc")
+        ismir.run_joint_scheme(None, None, ismir.get_preset("smoke"), ip, seed=seed, store=store)
+    assert calls == [(0, "frozen_backbone-abc"), (0, "frozen_backbone-abc")]
+    assert got == [0.0, 0.0]

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from avlib.data.speech import (
     DATASET_INFO,
@@ -294,3 +295,18 @@ def test_bad_clips_are_skipped_and_named(data_root, tmp_path):
         load_speech_dataset(tmp_path / "nowhere", "avletters")
     with pytest.raises(ParameterError):
         load_speech_dataset(root, "timit")
+
+
+def test_xflow_arrays_take_a_per_dataset_downsample(datasets):
+    """The cpu preset pools Digits/CUAVE frames more than AVletters: a dict keyed by dataset."""
+    from avlib.train.protocols import dataset_setting, xflow_arrays
+
+    ds = datasets["cuave"]
+    full = xflow_arrays(ds, "cnnxmlp", downsample=1, cache=False)[0]
+    by6 = xflow_arrays(ds, "cnnxmlp", downsample={"avletters": 4, "cuave": 6}, cache=False)[0]
+    h, w = full.shape[-2:]
+    assert by6.shape[-2:] == (h // 6, w // 6)
+    assert torch.allclose(by6[0, 0, 0, 0], full[0, 0, :6, :6].float().mean())
+    assert dataset_setting({"digits": 6}, "Digits") == 6 and dataset_setting(4, "cuave") == 4
+    with pytest.raises(ParameterError, match="cuave"):
+        xflow_arrays(ds, "cnnxmlp", downsample={"avletters": 4}, cache=False)

@@ -151,7 +151,9 @@ PRESETS: dict[str, ISMIRPreset] = {
             "end to end); the ICMR cpu audio input (1.456 s) instead of the paper's 1 s segments; fusion over "
             "1 frame per video (as the paper's one frame per audio segment); joint scheme "
             "8 epochs on a seeded subset of 300 of the ~1,100 training videos (the whole training "
-            "split took > 15 min on 2 cores), batch 16, no early stopping (best validation epoch kept); the separately "
+            "split took > 15 min on 2 cores), batch 16, no early stopping (best validation epoch kept); its "
+            "Inception v3 starts, for every seed, from the ICMR chapter's one shared image-bank pre-training "
+            "(seed 0, as the paper's fixed ImageNet weights); the separately "
             "trained subnetworks are the ICMR cpu runs; 1 correct and 1 wrong Grad-CAM example per "
             "category."
         ),
@@ -373,11 +375,13 @@ def _joint_transform(inputs, training: bool):
 
 
 @torch.no_grad()
+@torch.no_grad()
 def extract_av_features(model, data: AVData, *, k: int, batch_size: int = 16, device=None):
     """Penultimate features and logits of an :class:`AudioVisualNet` for every video.
 
     Returns ``audio (n, Da)``, ``frames (n, k, Dv)``, ``logits (n, C)`` (float32), using
-    ``k`` frames spread uniformly over each video (:func:`frame_positions`), in eval mode.
+    ``k`` frames spread uniformly over each video (:func:`frame_positions`), in eval mode
+    and without autograd (a jointly trained model's parameters still require gradients).
     """
     from ..utils import get_device
 
@@ -621,15 +625,24 @@ def run_joint_scheme(bench, data: AVData, preset: ISMIRPreset, icmr_preset, *, s
     When the ICMR preset's fusion visual run is pre-trained (``fusion_visual[1]``), the
     Inception v3 backbone starts from the same image-bank pre-training (taken from the ICMR
     store, or computed and stored); the audio network starts from random weights, as in the
-    separate training.
+    separate training. With the ICMR preset's frozen backbone (cpu) that is the one
+    pre-training shared by all seeds (seed 0, as the paper's fixed ImageNet weights), read
+    from the ICMR chapter's shared-backbone folder; otherwise the pre-training of ``seed``.
     """
     from . import icmr
 
     state, source = None, "random initialisation"
     t0 = time.perf_counter()
     if icmr_preset.fusion_visual[1]:
-        state, source, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=seed, store=store,
-                                                        weights=weights, device=device)
+        if icmr_preset.visual_backbone == "frozen":
+            from .icmr_seeds import _frozen_cache_dir
+
+            shared = icmr.FeatureStore(_frozen_cache_dir(store)) if store is not None else None
+            state, source, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=0, store=shared,
+                                                            weights=weights, device=device)
+        else:
+            state, source, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=seed, store=store,
+                                                            weights=weights, device=device)
     pre_s = time.perf_counter() - t0
     res = train_joint_scheme(data, n_frames=preset.n_frames, audio_name=preset.audio_model,
                              config=joint_config(preset, seed), fusion_hidden=icmr_preset.fusion_hidden,
