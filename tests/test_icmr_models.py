@@ -240,3 +240,31 @@ def test_audio_training_accepts_read_only_labels_without_warning():
         model, hist = train_audio_model("choi2016", x, y, x[:2], y[:2], num_classes=2,
                                         config=TrainConfig(epochs=1, batch_size=4, seed=0))
     assert len(hist.epochs) == 1 and not y.flags.writeable
+
+
+def test_han_dropout_comes_from_the_preset_and_keys_the_stored_run():
+    # the cpu preset trains Han et al. without dropout (one epoch with it stays at chance);
+    # the paper preset keeps .25 / .5; a different dropout must not reuse a stored run
+    import numpy as np
+
+    from avlib.train import icmr
+    from avlib.train.loop import TrainConfig
+
+    cpu, paper = icmr.get_preset("cpu"), icmr.get_preset("paper")
+    assert icmr.audio_model_kwargs(paper, "han2016") == {"conv_dropout": 0.25, "dropout": 0.5}
+    assert icmr.audio_model_kwargs(cpu, "han2016") == {"conv_dropout": 0.0, "dropout": 0.0}
+    assert icmr.audio_model_kwargs(cpu, "choi2016") == {}
+    assert icmr._model_kwargs_tag(paper, "han2016") == ""  # stores written before the field stay valid
+    assert icmr._model_kwargs_tag(cpu, "han2016") != ""
+    assert icmr._model_kwargs_tag(cpu, "han2016") != icmr._model_kwargs_tag(
+        icmr.get_preset("cpu", han_dropout=(0.1, 0.0)), "han2016")
+
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(2, 128, 43)).astype(np.float32) for _ in range(4)]
+    y = np.arange(4) % 2
+    model, _ = icmr.train_audio_model("han2016", x, y, x[:2], y[:2], num_classes=2,
+                                      config=TrainConfig(epochs=1, batch_size=4, seed=0),
+                                      model_kwargs=icmr.audio_model_kwargs(cpu, "han2016"))
+    rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates and all(r == 0.0 for r in rates)
+    assert n_params(model.model) == n_params(get_model("han2016", num_classes=2))  # same network otherwise
