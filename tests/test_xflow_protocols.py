@@ -315,3 +315,14 @@ def test_summarize_cv_writes_plain_fold_numbers():
     assert str(clean.fold_pct) == "[50.0, 25.0, 75.0]"
     assert clean.mean_pct == pytest.approx(50.0)
     assert set(df.protocol) == {"clean", "paper-rule"}
+
+
+def test_training_seeds_lists_every_seed_of_a_setting():
+    from avlib.train.protocols import training_seeds, xflow_preset
+
+    assert training_seeds(None) == []
+    assert training_seeds([2, 0, 1]) == [0, 1, 2]
+    assert training_seeds(3) == [3]
+    assert training_seeds({"cnnxmlp": [0, 1], "lstm/xflow": (4,), "digits/lstm": 2}) == [0, 1, 2, 4]
+    # the cpu preset's cross-validation runs three seeds per model: captions must not say "seed 0"
+    assert training_seeds(xflow_preset("cpu")["seeds"]) == [0, 1, 2]

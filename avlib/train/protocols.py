@@ -57,6 +57,7 @@ __all__ = [
     "compare_protocols",
     "paper_rule",
     "merge_seeds",
+    "training_seeds",
     "dataset_setting",
     "downsample_images",
     "xflow_arrays",
@@ -495,6 +496,18 @@ def xflow_model_factory(family: str, dataset: str, variant: str, data: tuple, *,
         return build_xflow_model(family, dataset, variant, **extra)
 
     return make_model
+
+
+def training_seeds(seeds) -> list[int]:
+    """Every training seed named by a ``seeds`` setting (a list, or a dict of lists keyed as
+    :func:`_per_model` reads them), sorted; ``[]`` for None. Captions and the Claims page say these."""
+    if seeds is None:
+        return []
+    values = seeds.values() if isinstance(seeds, dict) else [seeds]
+    out = set()
+    for v in values:
+        out.update(int(s) for s in (v if isinstance(v, (list, tuple)) else [v]))
+    return sorted(out)
 
 
 def _per_model(value, family: str, variant: str, default=None, dataset: str = ""):
