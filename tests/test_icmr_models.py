@@ -254,10 +254,10 @@ def test_han_dropout_comes_from_the_preset_and_keys_the_stored_run():
     assert icmr.audio_model_kwargs(paper, "han2016") == {"conv_dropout": 0.25, "dropout": 0.5}
     assert icmr.audio_model_kwargs(cpu, "han2016") == {"conv_dropout": 0.0, "dropout": 0.0}
     assert icmr.audio_model_kwargs(cpu, "choi2016") == {}
-    assert icmr._model_kwargs_tag(paper, "han2016") == ""  # stores written before the field stay valid
-    assert icmr._model_kwargs_tag(cpu, "han2016") != ""
-    assert icmr._model_kwargs_tag(cpu, "han2016") != icmr._model_kwargs_tag(
-        icmr.get_preset("cpu", han_dropout=(0.1, 0.0)), "han2016")
+    key = icmr._audio_run_key(cpu, "han2016", "UC", 0)
+    assert key == icmr._audio_run_key(icmr.get_preset("cpu"), "han2016", "UC", 0)
+    assert key != icmr._audio_run_key(icmr.get_preset("cpu", han_dropout=(0.1, 0.0)), "han2016", "UC", 0)
+    assert key != icmr._audio_run_key(cpu, "han2016", "UC", 1)
 
     rng = np.random.default_rng(0)
     x = [rng.normal(size=(2, 128, 43)).astype(np.float32) for _ in range(4)]

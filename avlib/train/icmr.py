@@ -1415,13 +1415,11 @@ def _config(preset: ICMRPreset, part: str, seed: int) -> TrainConfig:
     raise ParameterError(f"unknown part {part!r}")
 
 
-def _model_kwargs_tag(preset: ICMRPreset, name: str) -> str:
-    """Cache-key part for the model's constructor arguments (empty at their defaults, so stores
-    written before the field existed stay valid)."""
-    kw = audio_model_kwargs(preset, name)
-    if name == "han2016" and tuple(preset.han_dropout) == ICMRPreset.han_dropout:
-        return ""
-    return "-" + hashlib.sha1(json.dumps(kw, sort_keys=True).encode()).hexdigest()[:8] if kw else ""
+def _audio_run_key(preset: ICMRPreset, name: str, crop: str, seed: int) -> str:
+    """Key of a stored audio run: the preset fields that change it, the model, crop and seed."""
+    return preset.key("audio_epochs", "audio_epochs_override", "audio_lr_override", "audio_batch", "audio_lr",
+                      "audio_lr_step", "audio_lr_schedule", "audio_patience", "choi_seconds", "han_segments",
+                      "han_segment_seconds", "han_dropout", "logmel_scale") + f"-{name}-{crop}-{seed}"
 
 
 def _audio_tag(name: str, crop: str) -> str:
@@ -1445,10 +1443,7 @@ def _paper_params(name: str, num_classes: int) -> int:
 def run_audio_model(bench: Benchmark, preset: ICMRPreset, name: str, crop: str, *, seed: int = 0,
                     store: FeatureStore | None = None, device=None, n_jobs=None, force: bool = False) -> dict:
     """Train/evaluate one Table 3 row and store its features; reuses the store when it matches."""
-    key = preset.key("audio_epochs", "audio_epochs_override", "audio_lr_override", "audio_batch", "audio_lr",
-                     "audio_lr_step", "audio_lr_schedule",
-                     "audio_patience", "choi_seconds", "han_segments", "han_segment_seconds",
-                     "logmel_scale") + f"-{name}-{crop}-{seed}" + _model_kwargs_tag(preset, name)
+    key = _audio_run_key(preset, name, crop, seed)
     tag = _audio_tag(name, crop)
     if store is not None and not force:
         hit = store.load(tag, key=key)
