@@ -26,6 +26,10 @@ __all__ = [
     "Evidence",
     "from_paired",
     "from_values",
+    "from_folds",
+    "from_bootstrap",
+    "null_value",
+    "p_against",
     "record",
     "load_claims",
     "collect",
@@ -33,6 +37,9 @@ __all__ = [
     "claims_table",
     "bh_adjusted",
     "EVIDENCE_FILE",
+    "mark_convergence",
+    "NOT_CONVERGED",
+    "criterion_text",
     "VERDICTS",
     "style_claims",
     "plot_claims",
@@ -40,6 +47,15 @@ __all__ = [
 
 #: File name of a notebook's evidence rows inside its results folder.
 EVIDENCE_FILE = "claims_evidence.csv"
+
+#: The kinds of claim: "X beats Y" (null 0) or "X is as good as Y" (null = -margin).
+CRITERIA = ("superiority", "non_inferiority")
+
+#: A verdict other than *inconclusive* needs the row's BH-adjusted q below this.
+Q_LEVEL = 0.05
+
+#: The row of a claim whose effect still moves with the training length (:func:`mark_convergence`).
+NOT_CONVERGED = "not converged"
 
 #: The three verdicts, in the order the page sorts them.
 VERDICTS = ("holds", "contradicted", "inconclusive on the stand-ins")
@@ -56,13 +72,23 @@ class Evidence:
     effect, lo, hi : float
         Mean effect and its interval (95 % unless ``detail`` says otherwise).
     n : int
-        Number of (paired) observations behind the interval: seeds, folds or seeds x folds.
+        Number of independent units behind the interval (seeds, folds, ...; ``unit`` says which).
     detail : str
-        What minus what, which metric, over what (e.g. "fusion (Choi) - Choi UC audio, Hit@1, 3 seeds").
+        What minus what, which metric, over what (e.g. "fusion (Choi) - Choi UC audio, Hit@1").
     test : str
         The test and its result, e.g. "paired t over 3 seeds: p = 0.01".
     p : float
-        The test's p-value (NaN if none).
+        The test's two-sided p-value against an effect of 0 (NaN if none).
+    se : float
+        Standard error of ``effect`` (NaN if unknown). With ``df`` it gives the p-value against
+        any null, e.g. the margin of a non-inferiority claim.
+    df : float
+        Degrees of freedom of the t distribution of ``(effect - null) / se``; NaN or inf: normal.
+    unit : str
+        What one independent observation is ("speaker fold (3 seeds averaged)", "seed", ...).
+    converged : str
+        "yes" / "no" from :func:`mark_convergence` (the effect barely moves when the training
+        is halved), "" when not checked. A row that is not converged gets no verdict.
     """
 
     claim: str
@@ -73,30 +99,101 @@ class Evidence:
     detail: str = ""
     test: str = ""
     p: float = float("nan")
+    se: float = float("nan")
+    df: float = float("nan")
+    unit: str = ""
+    converged: str = ""
 
 
-def from_paired(claim: str, a, b, *, detail: str, confidence: float = 0.95) -> Evidence:
-    """Evidence from paired observations: the effect is ``a - b`` (e.g. per seed x fold)."""
-    from .metrics.stats import paired_effect
+def from_paired(claim: str, a, b, *, detail: str, unit: str = "seed", confidence: float = 0.95) -> Evidence:
+    """Evidence from paired observations, one pair per independent unit: the effect is ``a - b``."""
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ParameterError(f"paired samples must have the same length, got {a.size} and {b.size}")
+    return from_values(claim, a - b, detail=detail, unit=unit, confidence=confidence,
+                       test_name="paired t")
 
-    e = paired_effect(a, b, confidence=confidence)
-    test = f"paired t over {e.n}: t = {e.t:.2f}, p = {e.p:.3g}" if np.isfinite(e.p) else f"n = {e.n}"
-    return Evidence(claim, e.mean, e.lo, e.hi, e.n, detail, test, e.p)
 
-
-def from_values(claim: str, values, *, detail: str, confidence: float = 0.95) -> Evidence:
-    """Evidence from per-observation effects (already ``a - b`` or a per-seed statistic)."""
-    from .metrics.stats import mean_ci
+def from_values(claim: str, values, *, detail: str, unit: str = "seed", confidence: float = 0.95,
+                test_name: str = "one-sample t") -> Evidence:
+    """Evidence from per-unit effects (already ``a - b`` or a per-seed statistic), Student-t."""
     from scipy import stats
+
+    from .metrics.stats import mean_ci
 
     x = np.asarray(values, dtype=float).ravel()
     ci = mean_ci(x, confidence=confidence)
-    p = float("nan")
-    if x.size >= 2 and not np.allclose(x, x[0]):
-        p = float(stats.ttest_1samp(x, 0.0).pvalue)
-    test = f"one-sample t over {ci.n}: p = {p:.3g}" if np.isfinite(p) else f"n = {ci.n}"
-    lo, hi = (ci.lo, ci.hi) if x.size < 2 or not np.allclose(x, x[0]) else (ci.mean, ci.mean)
-    return Evidence(claim, ci.mean, lo, hi, ci.n, detail, test, p)
+    p, se, df = float("nan"), float("nan"), float(x.size - 1)
+    constant = x.size >= 2 and np.allclose(x, x[0])
+    if x.size >= 2:
+        se = 0.0 if constant else float(x.std(ddof=1) / np.sqrt(x.size))
+        if not constant:
+            p = float(stats.ttest_1samp(x, 0.0).pvalue)
+    test = f"{test_name} over {ci.n} {unit}s: p = {p:.3g}" if np.isfinite(p) else f"n = {ci.n}"
+    lo, hi = (ci.mean, ci.mean) if constant else (ci.lo, ci.hi)
+    return Evidence(claim, ci.mean, lo, hi, ci.n, detail, test, p, se, df, unit)
+
+
+def from_folds(claim: str, a, b, *, test_train_ratio: float, detail: str,
+               unit: str = "speaker fold", confidence: float = 0.95) -> Evidence:
+    """Evidence from a cross-validation: folds are the unit of replication.
+
+    ``a``, ``b``: per-fold scores, or ``(n_seeds, n_folds)`` arrays whose seeds are averaged
+    within each fold first. The interval and p-value are Nadeau & Bengio's corrected resampled
+    t (:func:`avlib.metrics.stats.corrected_resampled_effect`); the plain paired t-test across
+    folds (the XFlow paper's test) is reported beside it in ``test``.
+    """
+    from .metrics.stats import corrected_resampled_effect
+
+    e = corrected_resampled_effect(a, b, test_train_ratio=test_train_ratio, confidence=confidence)
+    if np.isfinite(e.p):
+        test = (f"corrected resampled t over {e.n} folds (n_test/n_train = {e.test_train_ratio:.3f}): "
+                f"p = {e.p:.3g}; paper's paired t across folds: p = {e.p_plain:.3g}")
+    else:
+        test = f"n = {e.n} folds"
+    return Evidence(claim, e.mean, e.lo, e.hi, e.n, detail, test, e.p, e.se, e.df, unit)
+
+
+def from_bootstrap(claim: str, estimate: float, replicates, *, detail: str, unit: str,
+                   confidence: float = 0.95) -> Evidence:
+    """Evidence from bootstrap replicates of the effect: percentile interval, ``se`` = their
+    standard deviation, normal p-value against 0 (``df`` = inf)."""
+    from scipy import stats
+
+    r = np.asarray(replicates, dtype=float).ravel()
+    if r.size < 2 or not np.isfinite(r).all():
+        raise ParameterError("from_bootstrap needs at least 2 finite replicates")
+    lo, hi = np.percentile(r, [50 * (1 - confidence), 50 * (1 + confidence)])
+    se = float(r.std(ddof=1))
+    p = float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else float("nan")
+    test = f"bootstrap ({r.size} replicates of {unit}): p = {p:.3g}" if np.isfinite(p) else unit
+    return Evidence(claim, float(estimate), float(lo), float(hi), r.size, detail, test, p, se,
+                    float("inf"), unit)
+
+
+def mark_convergence(evidence, shorter, *, what: str = "half the epochs") -> pd.DataFrame:
+    """Compare each row of ``evidence`` with the same claim measured after shorter training.
+
+    A claim's effect is converged when training the models twice as long moves it by less than
+    the half-width of its 95 % interval: ``|effect - effect_short| < (hi - lo) / 2``. Sets
+    ``converged`` ("yes"/"no") on the rows of ``evidence`` (in place) and adds the shorter
+    effect to their ``test`` text; rows without a counterpart stay unchecked. Returns the
+    comparison as a table (claim, effect, effect_short, change, half_width, converged).
+    """
+    short = {e.claim: e for e in shorter}
+    rows = []
+    for e in evidence:
+        s = short.get(e.claim)
+        if s is None or not (math.isfinite(e.lo) and math.isfinite(e.hi)):
+            continue
+        change = e.effect - s.effect
+        half = (e.hi - e.lo) / 2
+        e.converged = "yes" if abs(change) < half else "no"
+        e.test = f"{e.test}; at {what}: {s.effect:+.1f} (change {change:+.1f}, half-width {half:.1f})"
+        rows.append(dict(claim=e.claim, effect=e.effect, effect_short=s.effect, change=change,
+                         half_width=half, converged=e.converged))
+    return pd.DataFrame(rows, columns=["claim", "effect", "effect_short", "change", "half_width", "converged"])
 
 
 def load_claims() -> pd.DataFrame:
@@ -108,7 +205,50 @@ def load_claims() -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df["id"].duplicated().any():
         raise ParameterError(f"duplicate claim ids: {sorted(df.loc[df['id'].duplicated(), 'id'])}")
+    if "criterion" not in df:
+        df["criterion"] = "superiority"
+    if "margin" not in df:
+        df["margin"] = np.nan
+    df["criterion"] = df["criterion"].fillna("superiority")
+    bad = sorted(set(df["criterion"]) - set(CRITERIA))
+    if bad:
+        raise ParameterError(f"unknown criterion {bad} in claims.yaml; valid: {list(CRITERIA)}")
+    ni = df["criterion"] == "non_inferiority"
+    margin = pd.to_numeric(df["margin"], errors="coerce")
+    if (ni & ~(margin > 0)).any():
+        raise ParameterError(f"non-inferiority claims need a positive margin: "
+                             f"{sorted(df.loc[ni & ~(margin > 0), 'id'])}")
+    df["margin"] = margin
     return df
+
+
+def null_value(criterion: str, margin: float = float("nan")) -> float:
+    """The effect a claim's test is against: 0 for superiority, ``-margin`` for non-inferiority
+    ("as good as, within ``margin`` points")."""
+    if criterion == "superiority":
+        return 0.0
+    if criterion == "non_inferiority":
+        if not float(margin) > 0:
+            raise ParameterError(f"non-inferiority needs a positive margin, got {margin!r}")
+        return -float(margin)
+    raise ParameterError(f"unknown criterion {criterion!r}; valid: {list(CRITERIA)}")
+
+
+def p_against(effect: float, se: float, df: float, null: float = 0.0,
+              fallback_p: float = float("nan")) -> float:
+    """Two-sided p-value of ``(effect - null) / se`` (Student-t with ``df``, normal when ``df`` is
+    NaN or inf). Without a standard error: ``fallback_p`` if the null is 0, else NaN; with a zero
+    standard error (every unit gave the same effect) there is no test: NaN."""
+    from scipy import stats
+
+    if se is None or not math.isfinite(se):
+        return float(fallback_p) if null == 0.0 else float("nan")
+    if se <= 0:
+        return float("nan")
+    t = (effect - null) / se
+    if df is not None and math.isfinite(df) and df > 0:
+        return float(2 * stats.t.sf(abs(t), df))
+    return float(2 * stats.norm.sf(abs(t)))
 
 
 def record(results_dir, evidence, provenance) -> Path:
@@ -144,17 +284,28 @@ def collect(results_root, scale: str) -> pd.DataFrame:
         df["seed"] = str(prov.seed)
         frames.append(df)
     cols = list(Evidence.__dataclass_fields__) + ["measured_on", "source", "seed"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    for c in ("se", "df"):  # evidence written before these fields existed
+        if c not in out:
+            out[c] = np.nan
+    for c in ("unit", "converged"):
+        if c not in out:
+            out[c] = ""
+    out["converged"] = ["" if pd.isna(v) else str(v) for v in out["converged"]]
+    return out
 
 
-def verdict(lo: float, hi: float) -> str:
-    """*holds* when the whole interval is above 0, *contradicted* when it is below 0, else
-    *inconclusive on the stand-ins* (also when there is no interval)."""
+def verdict(lo: float, hi: float, *, q: float, null: float = 0.0) -> str:
+    """*holds* when the whole interval is above ``null`` and the row's BH-adjusted ``q`` is below
+    :data:`Q_LEVEL`; *contradicted* when the whole interval is below ``null`` and ``q`` is below
+    it; else *inconclusive on the stand-ins* (also when there is no interval or no test)."""
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return VERDICTS[2]
-    if lo > 0:
+    if q is None or not math.isfinite(q) or q >= Q_LEVEL:
+        return VERDICTS[2]
+    if lo > null:
         return VERDICTS[0]
-    if hi < 0:
+    if hi < null:
         return VERDICTS[1]
     return VERDICTS[2]
 
@@ -179,49 +330,79 @@ def bh_adjusted(p) -> np.ndarray:
 def claims_table(results_root, scale: str) -> pd.DataFrame:
     """One row per claim (and per evidence row): the paper's side, ours, the verdict.
 
-    Claims without evidence get the verdict ``"not measured"`` so a missing page shows.
-    ``q_bh``: the row's p-value adjusted for the number of rows (:func:`bh_adjusted`).
+    Each row is tested against its null (0 for superiority, ``-margin`` for non-inferiority,
+    :func:`null_value`); ``p_null`` is that test (:func:`p_against`), ``q_bh`` its
+    Benjamini-Hochberg adjustment over all rows of the page (:func:`bh_adjusted`), and the
+    verdict needs both the interval and ``q_bh`` (:func:`verdict`). Claims without evidence get
+    the verdict ``"not measured"`` so a missing page shows.
     """
     claims = load_claims().rename(columns={"effect": "measures"})
     ev = collect(results_root, scale)
     merged = claims.merge(ev, left_on="id", right_on="claim", how="left")
-    verdicts, ours = [], []
+    nulls, p_null, ours = [], [], []
     for _, r in merged.iterrows():
+        null = null_value(r["criterion"], r["margin"])
+        nulls.append(null)
         if pd.isna(r["effect"]):
-            verdicts.append("not measured")
+            p_null.append(np.nan)
             ours.append("")
             continue
-        verdicts.append(verdict(r["lo"], r["hi"]))
+        p_null.append(p_against(float(r["effect"]), float(r["se"]), float(r["df"]), null,
+                                fallback_p=float(r["p"])))
         if math.isfinite(r["lo"]) and math.isfinite(r["hi"]):
             ours.append(f"{r['effect']:+.1f} [{r['lo']:+.1f}, {r['hi']:+.1f}]")
         else:
             ours.append(f"{r['effect']:+.1f} (no interval)")
+    merged["null"] = nulls
+    merged["p_null"] = p_null
     merged["ours"] = ours
-    merged["verdict"] = verdicts
-    merged["q_bh"] = bh_adjusted(merged["p"])  # collect() always has the Evidence columns
-    cols = ["id", "paper", "wording", "paper_effect", "measures", "ours", "effect", "lo", "hi", "n",
-            "detail", "test", "q_bh", "verdict", "page", "measured_on", "source", "seed"]
+    merged["q_bh"] = bh_adjusted(merged["p_null"])
+    merged["verdict"] = [
+        "not measured" if pd.isna(r["effect"]) else
+        NOT_CONVERGED if r["converged"] == "no" else verdict(r["lo"], r["hi"], q=r["q_bh"], null=r["null"])
+        for _, r in merged.iterrows()]
+    cols = ["id", "paper", "wording", "paper_effect", "measures", "criterion", "margin", "null", "ours",
+            "effect", "lo", "hi", "n", "unit", "detail", "test", "p_null", "q_bh", "converged", "verdict", "page",
+            "measured_on", "source", "seed"]
     return merged[cols].reset_index(drop=True)
 
 
-def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html"):
-    """The Claims page's table: paper wording and number, ours with its interval, the verdict,
-    and a link to the page that measured it (``<page><link_suffix>``, pages are siblings)."""
+def criterion_text(criterion: str, margin: float = float("nan")) -> str:
+    """What a row must show: ``"> 0"`` (superiority) or ``"> -2 (non-inferiority)"``."""
+    null = null_value(criterion, margin)
+    return "> 0" if criterion == "superiority" else f"> {null:g} (non-inferiority)"
+
+
+def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html", details: bool = False):
+    """The Claims page's table.
+
+    The compact view (default) leads with the verdict: verdict, ours (effect [95 % interval]),
+    what the row must show, q, the paper's number, the units behind the interval and a link to
+    the page that measured it (``<page><link_suffix>``, pages are siblings). ``details=True``
+    gives the wording, what the effect measures and the tests.
+    """
     colours = {"holds": "#d8f0d8", "contradicted": "#f6d6d6", "not measured": "#eeeeee"}
-    show = table.assign(
+    t = table.assign(
         page=[f'<a href="{p}{link_suffix}">{p}</a>' for p in table["page"]],
-    )[["paper", "wording", "paper_effect", "measures", "ours", "n", "test", "q_bh", "verdict", "page", "source"]]
-    show = show.rename(columns={"paper_effect": "paper's number", "ours": "ours: effect [95 % interval]",
-                                "n": "observations", "q_bh": "q (BH, all rows)", "page": "measured on"})
+        must=[criterion_text(c, m) for c, m in zip(table["criterion"], table["margin"])],
+        units=["" if pd.isna(n) else f"{int(n)} {u}".strip() for n, u in zip(table["n"], table["unit"].fillna(""))],
+    )
+    if details:
+        show = t[["paper", "wording", "measures", "detail", "test", "source"]].rename(
+            columns={"measures": "our effect measures", "source": "data"})
+    else:
+        show = t[["verdict", "ours", "must", "q_bh", "paper_effect", "units", "page"]].rename(
+            columns={"ours": "ours [95 % interval]", "must": "must show", "q_bh": "q (BH)",
+                     "paper_effect": "paper", "units": "independent units", "page": "measured on"})
     show.index = table["id"]
 
     def colour(v):
         return f"background-color: {colours.get(v, '#fff6d5')}"
 
-    return show.style.map(colour, subset=["verdict"]).format(
-        {"observations": lambda v: "" if pd.isna(v) else f"{int(v)}", "test": lambda v: "" if pd.isna(v) else v,
-         "source": lambda v: "" if pd.isna(v) else v,
-         "q (BH, all rows)": lambda v: "" if pd.isna(v) else f"{v:.3g}"})
+    fmt = {c: (lambda v: "" if pd.isna(v) else v) for c in show.columns if c not in ("q (BH)",)}
+    fmt["q (BH)"] = lambda v: "" if pd.isna(v) else f"{v:.2g}"
+    sty = show.style.format({k: v for k, v in fmt.items() if k in show.columns})
+    return sty.map(colour, subset=["verdict"]) if "verdict" in show.columns else sty
 
 
 def plot_claims(table: pd.DataFrame, ax=None):
@@ -231,15 +412,24 @@ def plot_claims(table: pd.DataFrame, ax=None):
     t = table[table["verdict"] != "not measured"].iloc[::-1]
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.32 * max(len(t), 3) + 1))
-    colours = {"holds": "tab:green", "contradicted": "tab:red", VERDICTS[2]: "tab:orange"}
+    colours = {"holds": "tab:green", "contradicted": "tab:red", VERDICTS[2]: "tab:orange",
+               NOT_CONVERGED: "tab:gray"}
     y = np.arange(len(t))
     for yi, (_, r) in zip(y, t.iterrows()):
         c = colours[r["verdict"]]
         if math.isfinite(r["lo"]) and math.isfinite(r["hi"]):
             ax.plot([r["lo"], r["hi"]], [yi, yi], color=c, lw=2)
         ax.plot(r["effect"], yi, "o", color=c)
+        if r.get("null", 0.0) != 0.0:  # a non-inferiority row's margin
+            ax.plot(r["null"], yi, "|", color="k", ms=10)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, t["id"])
-    ax.set_xlabel("effect in the paper's direction (points), 95 % interval")
+    ax.set_xlabel("effect in the paper's direction (percentage points), 95 % interval")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in colours.items()
+               if v in set(t["verdict"])]
+    handles.append(Line2D([], [], color="k", marker="|", ls="", ms=10, label="non-inferiority margin"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
     ax.set_title("Claims on the embedded stand-ins")
     return ax

@@ -168,6 +168,39 @@ def describe_device() -> str:
     return f"cpu: {os.cpu_count()} cores ({platform.processor() or platform.machine()})"
 
 
+def describe_numerics() -> dict:
+    """What floating-point results depend on besides the code: the CPU model and instruction set
+    in use, torch's BLAS and oneDNN builds, NumPy's BLAS, thread counts. Two machines that
+    differ here can give different numbers at the same seeds."""
+    out = {"cpu_model": "", "machine": platform.machine()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                out["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        out["cpu_model"] = platform.processor()
+    try:
+        import torch
+
+        cfg = torch.__config__.show()
+        out["torch"] = torch.__version__
+        out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        out["torch_blas"] = next((ln.strip(" -") for ln in cfg.splitlines() if "Math Kernel" in ln or "BLAS_INFO" in ln), "")
+        out["onednn"] = next((ln.strip(" -") for ln in cfg.splitlines() if "MKL-DNN" in ln or "oneDNN" in ln), "")
+        out["torch_threads"] = torch.get_num_threads()
+    except Exception:  # noqa: BLE001 - a broken torch must not stop the runner
+        pass
+    try:
+        import numpy as np
+
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        out["numpy_blas"] = f"{blas.get('name', '')} {blas.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - older NumPy has no dict form
+        pass
+    return out
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -240,6 +273,7 @@ def run(
     manifest_path = output_dir / "manifest.json"
     manifest = _load_manifest(manifest_path)
     manifest.update({"git_commit": git_commit(root), "device": describe_device(),
+                     "numerics": describe_numerics(),
                      "python": sys.version.split()[0], "last_scale": scale, "last_started": _now()})
     failures = 0
     total_t0 = time.perf_counter()

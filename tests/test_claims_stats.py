@@ -83,12 +83,81 @@ def test_bootstrap_ci_is_seeded_and_matches_a_manual_resampling():
         bootstrap_ci(y, pred[:10], accuracy_score)
 
 
-@pytest.mark.parametrize("lo,hi,expected", [
-    (0.5, 3.0, "holds"), (-3.0, -0.1, "contradicted"), (-1.0, 2.0, "inconclusive on the stand-ins"),
-    (float("nan"), float("nan"), "inconclusive on the stand-ins"), (0.0, 1.0, "inconclusive on the stand-ins"),
+@pytest.mark.parametrize("lo,hi,q,null,expected", [
+    (0.5, 3.0, 0.01, 0.0, "holds"), (-3.0, -0.1, 0.01, 0.0, "contradicted"),
+    (-1.0, 2.0, 0.01, 0.0, "inconclusive on the stand-ins"),
+    (float("nan"), float("nan"), 0.01, 0.0, "inconclusive on the stand-ins"),
+    (0.0, 1.0, 0.01, 0.0, "inconclusive on the stand-ins"),
+    # the interval alone is not enough: the page's BH-adjusted q must be below 0.05 too
+    (0.5, 3.0, 0.06, 0.0, "inconclusive on the stand-ins"),
+    (-3.0, -0.1, float("nan"), 0.0, "inconclusive on the stand-ins"),
+    # non-inferiority with a margin of 2: the null is -2
+    (-1.5, 1.0, 0.01, -2.0, "holds"), (-4.0, -2.5, 0.01, -2.0, "contradicted"),
+    (-2.5, 1.0, 0.01, -2.0, "inconclusive on the stand-ins"),
 ])
-def test_verdict_follows_the_interval(lo, hi, expected):
-    assert claims.verdict(lo, hi) == expected
+def test_verdict_follows_the_interval_and_q(lo, hi, q, null, expected):
+    assert claims.verdict(lo, hi, q=q, null=null) == expected
+
+
+def test_p_against_a_null_matches_scipy():
+    # t with 4 df: (1.2 - (-2)) / 0.8 = 4
+    assert claims.p_against(1.2, 0.8, 4, -2.0) == pytest.approx(2 * stats.t.sf(4.0, 4))
+    assert claims.p_against(1.2, 0.8, float("inf"), 0.0) == pytest.approx(2 * stats.norm.sf(1.5))
+    assert claims.p_against(1.2, float("nan"), 4, 0.0, fallback_p=0.3) == 0.3
+    assert np.isnan(claims.p_against(1.2, float("nan"), 4, -2.0, fallback_p=0.3))
+    assert np.isnan(claims.p_against(1.2, 0.0, 4, 0.0))
+    assert claims.null_value("non_inferiority", 2.0) == -2.0 and claims.null_value("superiority") == 0.0
+    with pytest.raises(ParameterError):
+        claims.null_value("non_inferiority", float("nan"))
+
+
+def test_corrected_resampled_effect_known_answer():
+    from avlib.metrics.stats import corrected_resampled_effect
+
+    a = np.array([[70.0, 72.0, 75.0, 68.0, 71.0], [72.0, 70.0, 77.0, 70.0, 69.0]])
+    b = np.array([[69.0, 70.0, 71.0, 69.0, 70.0], [69.0, 70.0, 73.0, 67.0, 68.0]])
+    # by hand: seeds averaged per fold -> differences [2, 1, 4, 1, 1], mean 1.8, s^2 = 1.7
+    e = corrected_resampled_effect(a, b, test_train_ratio=0.25)
+    se = np.sqrt(1.7 * (1 / 5 + 0.25))
+    assert e.n == 5 and e.df == 4 and e.mean == pytest.approx(1.8)
+    assert e.se == pytest.approx(se)
+    assert (e.lo, e.hi) == pytest.approx((1.8 - stats.t.ppf(0.975, 4) * se, 1.8 + stats.t.ppf(0.975, 4) * se))
+    assert e.p == pytest.approx(2 * stats.t.sf(1.8 / se, 4))
+    assert e.p_plain == pytest.approx(stats.ttest_rel(a.mean(0), b.mean(0)).pvalue)
+    assert e.p > e.p_plain
+    with pytest.raises(ParameterError):
+        corrected_resampled_effect(a, b[:, :3], test_train_ratio=0.25)
+    with pytest.raises(ParameterError):
+        corrected_resampled_effect(a, b, test_train_ratio=0.0)
+
+
+def test_two_level_bootstrap_matches_a_manual_resampling():
+    from sklearn.metrics import accuracy_score
+
+    from avlib.metrics.stats import two_level_bootstrap
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 40)
+    pa = np.stack([np.where(rng.random(40) < 0.8, y, (y + 1) % 3) for _ in range(3)])
+    pb = np.stack([np.where(rng.random(40) < 0.6, y, (y + 2) % 3) for _ in range(3)])
+    e = two_level_bootstrap(y, pa, pb, accuracy_score, n_boot=200, seed=7)
+    r = np.random.default_rng(7)
+    reps = []
+    for _ in range(200):
+        s = r.integers(0, 3, 3)
+        i = r.integers(0, 40, 40)
+        reps.append(np.mean([accuracy_score(y[i], pa[k][i]) - accuracy_score(y[i], pb[k][i]) for k in s]))
+    np.testing.assert_allclose(e.replicates, reps)
+    assert e.mean == pytest.approx(np.mean([accuracy_score(y, pa[k]) - accuracy_score(y, pb[k]) for k in range(3)]))
+    assert (e.lo, e.hi) == pytest.approx(tuple(np.percentile(reps, [2.5, 97.5])))
+    assert e.se == pytest.approx(np.std(reps, ddof=1))
+    # both sources: wider than resampling the videos of one fixed seed
+    one = two_level_bootstrap(y, pa[:1].repeat(3, 0), pb[:1].repeat(3, 0), accuracy_score, n_boot=200, seed=7)
+    assert e.n_seeds == 3 and e.n_items == 40 and np.isfinite(one.se)
+    with pytest.raises(ParameterError):
+        two_level_bootstrap(y, pa[:, :10], pb, accuracy_score)
+    ev = claims.from_bootstrap("icmr_uc_ge_cc", 100 * e.mean, 100 * e.replicates, detail="d", unit="3 seeds x 40 videos")
+    assert ev.se == pytest.approx(100 * e.se) and ev.df == float("inf")
 
 
 def test_claims_yaml_is_complete_and_pages_exist():
@@ -116,9 +185,11 @@ def test_record_and_claims_table_round_trip(tmp_path):
     ]
     claims.record(page, ev, Provenance("embedded benchmark", "cpu", [0, 1, 2]))
     t = claims.claims_table(tmp_path, "cpu").set_index("id")
+    # n = 3 seeds: fusion - audio = [20, 24, 26] -> t = 7.2, p = 0.019; two rows' BH q = 0.028
     assert t.loc["icmr_fusion_beats_audio", "verdict"] == "holds"
     assert t.loc["icmr_uc_ge_cc", "verdict"] == "inconclusive on the stand-ins"
     assert t.loc["icmr_fusion_beats_video", "verdict"] == "contradicted"
+    assert t.loc["icmr_fusion_beats_audio", "q_bh"] < 0.05
     assert t.loc["icmr_choi_ge_han", "verdict"] == "not measured"
     assert t.loc["icmr_fusion_beats_audio", "measured_on"] == "icmr_fusion"
     assert t.loc["icmr_fusion_beats_audio", "source"] == "embedded benchmark"
@@ -168,6 +239,39 @@ def test_claims_table_adjusts_p_over_its_rows(tmp_path):
     claims.record(page, ev, Provenance("embedded benchmark", "cpu", [0, 1, 2, 3]))
     t = claims.claims_table(tmp_path, "cpu").set_index("id")
     q = t.loc[["icmr_choi_ge_han", "icmr_uc_ge_cc"], "q_bh"].to_numpy()
-    np.testing.assert_allclose(q, stats.false_discovery_control([ev[0].p, ev[1].p]))
+    crit = t.loc[["icmr_choi_ge_han", "icmr_uc_ge_cc"], "criterion"]
+    p = [claims.p_against(e.effect, e.se, e.df, claims.null_value(c, m))
+         for e, c, m in zip(ev, crit, t.loc[["icmr_choi_ge_han", "icmr_uc_ge_cc"], "margin"])]
+    np.testing.assert_allclose(q, stats.false_discovery_control(p))
     assert np.isnan(t.loc["icmr_fusion_beats_audio", "q_bh"])   # not measured: no p-value
-    assert "q (BH, all rows)" in claims.style_claims(t.reset_index()).to_html()
+    assert "q (BH)" in claims.style_claims(t.reset_index()).to_html()
+
+
+def test_non_inferiority_row_is_tested_against_its_margin(tmp_path):
+    page = tmp_path / "cpu" / "xflow_crossval"
+    page.mkdir(parents=True)
+    # residual-only minus both: about -0.5 points, tight: as good as both within 2 points
+    ev = [claims.from_values("xflow_residual_only_as_good_cnnxmlp", [-0.4, -0.6, -0.5, -0.3, -0.7], detail="d",
+                             unit="speaker fold")]
+    claims.record(page, ev, Provenance("embedded benchmark", "cpu", [0]))
+    t = claims.claims_table(tmp_path, "cpu").set_index("id")
+    row = t.loc["xflow_residual_only_as_good_cnnxmlp"]
+    assert row.criterion == "non_inferiority" and row.null == -row.margin
+    assert row.p_null == pytest.approx(stats.ttest_1samp([-0.4, -0.6, -0.5, -0.3, -0.7], -row.margin).pvalue)
+    assert row.verdict == "holds"   # as a superiority row (null 0) it would be contradicted
+
+
+def test_mark_convergence_flags_a_moving_effect_and_the_page_withholds_its_verdict(tmp_path):
+    full = [claims.Evidence("xflow_beats_baseline_digits_lstm", 6.0, 4.0, 8.0, 15, se=1.0, df=14),
+            claims.Evidence("xflow_beats_baseline_cuave_lstm", 6.0, 4.0, 8.0, 9, se=1.0, df=8)]
+    short = [claims.Evidence("xflow_beats_baseline_digits_lstm", 5.5, 3.0, 8.0, 15),   # moved 0.5 < 2
+             claims.Evidence("xflow_beats_baseline_cuave_lstm", 1.0, -1.0, 3.0, 9)]    # moved 5 > 2
+    tab = claims.mark_convergence(full, short)
+    assert list(tab.converged) == ["yes", "no"]
+    assert tab.change.tolist() == pytest.approx([0.5, 5.0]) and tab.half_width.tolist() == pytest.approx([2.0, 2.0])
+    page = tmp_path / "cpu" / "xflow_crossval"
+    page.mkdir(parents=True)
+    claims.record(page, full, Provenance("embedded benchmark", "cpu", [0]))
+    t = claims.claims_table(tmp_path, "cpu").set_index("id")
+    assert t.loc["xflow_beats_baseline_digits_lstm", "verdict"] == "holds"
+    assert t.loc["xflow_beats_baseline_cuave_lstm", "verdict"] == claims.NOT_CONVERGED

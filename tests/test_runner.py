@@ -117,3 +117,12 @@ def test_output_dir_outside_the_project(project, tmp_path_factory):
     assert failures == 0
     assert (out / "echo_params.ipynb").exists() and (out / "manifest.json").exists()
     assert str(out.resolve()) in lines[-1]
+
+
+def test_manifest_numerics_name_the_cpu_and_the_math_libraries():
+    from avlib.run import describe_numerics
+
+    n = describe_numerics()
+    assert n["machine"] and "cpu_model" in n
+    assert n["torch_cpu_capability"] and n["torch_threads"] >= 1
+    assert n["torch_blas"] and n["numpy_blas"]   # the BLAS builds the numbers depend on

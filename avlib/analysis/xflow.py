@@ -246,69 +246,94 @@ def plot_curves(histories: dict, *, acc_key: str = "test_acc", loss_key: str = "
 _ARCH = {"cnnxmlp": "CNN x MLP", "lstm": "{CNN x MLP}-LSTM"}
 
 
-def _paired_rows(results: dict, datasets, fam: str, a: str, b: str, protocol: str = "clean"):
-    """Concatenated paired scores (seeds x folds, dataset after dataset) of variants a, b."""
-    xa, xb, used = [], [], []
+def _fold_pairs(results: dict, datasets, fam: str, a: str, b: str, protocol: str = "clean"):
+    """Per-fold scores (seeds averaged within each fold) of variants a and b, dataset after
+    dataset, with the mean ``n_test / n_train`` of their folds; None if no dataset has both."""
+    from ..train.protocols import test_train_ratio
+
+    xa, xb, ratios, used = [], [], [], []
     for name in datasets:
         res = results.get(name, {})
         ka, kb = (fam, a, protocol), (fam, b, protocol)
         if ka in res and kb in res:
-            xa.append(res[ka].fold_scores)
-            xb.append(res[kb].fold_scores)
+            xa.append(res[ka].fold_means())
+            xb.append(res[kb].fold_means())
+            ratios.append(test_train_ratio(res[ka]))
             used.append(name)
     if not used:
         return None
-    return np.concatenate(xa), np.concatenate(xb), used
+    return np.concatenate(xa), np.concatenate(xb), float(np.mean(ratios)), used
+
+
+def _units(results: dict, used, fam: str, variant: str) -> str:
+    """"10 speaker folds (3 seeds averaged)" for the datasets ``used``."""
+    r = [results[n][(fam, variant, "clean")] for n in used]
+    folds = sum(x.n_folds for x in r)
+    return f"{folds} speaker folds ({r[0].n_seeds} seeds averaged per fold)"
+
+
+#: Claim id -> (variant a, variant b) of the ablation rows (effect = a - b, Table V).
+ABLATION_ROWS = {
+    # "removing [residual connections] results in the biggest accuracy drop": the drop from
+    # removing them exceeds the drop from removing the cross-connections, i.e.
+    # (both - no res) - (both - no x) = residual-only minus cross-only
+    "xflow_connection_residual": ("no_xconns", "no_resconns"),
+    # "keeping [residual connections] as the only means of cross-modal exchange often results
+    # in an even better accuracy than using both": residual-only minus both, non-inferiority
+    "xflow_residual_only_as_good": ("no_xconns", "xflow"),
+}
 
 
 def crossval_evidence(results: dict, *, ablation_datasets: Sequence[str] = ()) -> list:
     """Evidence rows (:class:`avlib.claims.Evidence`, percentage points) of the
-    cross-validation page.
+    cross-validation page. Speaker folds are the unit of replication: the seeds of a fold are
+    averaged, and the interval is the corrected resampled t across folds
+    (:func:`avlib.claims.from_folds`), with the paper's plain paired t across folds beside it.
 
-    * ``xflow_beats_baseline_<dataset>_<arch>``: XFlow minus baseline, clean protocol,
-      paired over seeds x folds;
-    * ``xflow_connection_residual_<arch>`` (both minus no residual connections) and
-      ``xflow_connection_cross_<arch>`` (both minus no cross-connections), Table V, paired
-      over the ablation datasets' seeds x folds;
+    * ``xflow_beats_baseline_<dataset>_<arch>``: XFlow minus baseline, clean protocol;
+    * ``xflow_connection_residual_<arch>``: residual-only (no cross-connections) minus
+      cross-only (no residual connections), Table V, over the ablation datasets' folds;
+    * ``xflow_residual_only_as_good_<arch>``: residual-only minus both kinds (non-inferiority);
     * ``xflow_paper_protocol_optimistic``: the paper's rule (best test-fold epoch) minus the
-      clean protocol on the same runs, paired over every dataset, model, variant, seed, fold.
+      clean protocol on the same runs, averaged per fold over models, variants and seeds.
 
     ``results`` maps dataset -> :func:`avlib.train.protocols.xflow_crossval` output.
     """
-    from ..claims import from_paired
-    from ..train.protocols import paper_rule
+    from ..claims import from_folds
+    from ..train.protocols import paper_rule, test_train_ratio
 
     ev = []
-    for name, res in results.items():
+    for name in results:
         for fam in ("cnnxmlp", "lstm"):
-            pr = _paired_rows(results, [name], fam, "xflow", "baseline")
+            pr = _fold_pairs(results, [name], fam, "xflow", "baseline")
             if pr is None:
                 continue
-            r = res[(fam, "xflow", "clean")]
-            e = from_paired(f"xflow_beats_baseline_{name}_{fam}", 100 * pr[0], 100 * pr[1],
-                            detail=f"{_ARCH[fam]} XFlow - baseline, test accuracy (clean "
-                                   f"protocol), {r.n_seeds} seeds x {r.n_folds} folds")
-            ev.append(e)
+            ev.append(from_folds(
+                f"xflow_beats_baseline_{name}_{fam}", 100 * pr[0], 100 * pr[1], test_train_ratio=pr[2],
+                unit="speaker fold", detail=f"{_ARCH[fam]} XFlow - baseline, test accuracy (clean "
+                f"protocol), {_units(results, pr[3], fam, 'xflow')}"))
     for fam in ("cnnxmlp", "lstm"):
-        for conn, other in (("residual", "no_resconns"), ("cross", "no_xconns")):
-            pr = _paired_rows(results, ablation_datasets, fam, "xflow", other)
+        for claim, (a, b) in ABLATION_ROWS.items():
+            pr = _fold_pairs(results, ablation_datasets, fam, a, b)
             if pr is None:
                 continue
-            ev.append(from_paired(
-                f"xflow_connection_{conn}_{fam}", 100 * pr[0], 100 * pr[1],
-                detail=f"{_ARCH[fam]}: both connection types - {other.replace('_', ' ')}, "
-                       f"test accuracy (clean), seeds x folds of {', '.join(pr[2])}"))
-    pa, cl = [], []
+            ev.append(from_folds(
+                f"{claim}_{fam}", 100 * pr[0], 100 * pr[1], test_train_ratio=pr[2], unit="speaker fold",
+                detail=f"{_ARCH[fam]}: {a.replace('_', ' ')} - {b.replace('_', ' ')}, test accuracy "
+                       f"(clean), {_units(results, pr[3], fam, a)} of {', '.join(pr[3])}"))
+    diffs, ratios = [], []
     for name, res in results.items():
-        for (fam, var, prot), r in res.items():
-            if prot == "clean":
-                pa.append(paper_rule(r).fold_scores)
-                cl.append(r.fold_scores)
-    if pa:
-        ev.append(from_paired(
-            "xflow_paper_protocol_optimistic", 100 * np.concatenate(pa), 100 * np.concatenate(cl),
+        per_fold = [paper_rule(r).fold_means() - r.fold_means()
+                    for (fam, var, prot), r in res.items() if prot == "clean"]
+        if per_fold:
+            diffs.append(np.mean(per_fold, axis=0))
+            ratios.append(np.mean([test_train_ratio(r) for (_, _, prot), r in res.items() if prot == "clean"]))
+    if diffs:
+        ev.append(from_folds(
+            "xflow_paper_protocol_optimistic", 100 * np.concatenate(diffs), None,
+            test_train_ratio=float(np.mean(ratios)), unit="speaker fold",
             detail="paper rule (best test-fold epoch) - clean protocol (epoch chosen on a "
-                   "validation split), same runs; every dataset, model, variant, seed, fold"))
+                   "validation split), same runs, averaged per fold over models, variants and seeds"))
     return ev
 
 
@@ -365,9 +390,9 @@ def plot_convergence(curves, *, window: int = 5, presets: Optional[dict] = None)
             line, = ax.plot(c.epoch, 100 * moving_average(c.val_acc.to_numpy(), window=window),
                             label=f"{var} (b{bs}, lr {lr:g})")
             if presets and fam != "dtn":
-                from ..train.protocols import _per_model
+                from ..train.protocols import per_model
 
-                ep = _per_model(presets, fam, var, default=0, dataset=dsname)
+                ep = per_model(presets, fam, var, default=0, dataset=dsname)
                 if ep:
                     ax.axvline(ep, ls="--", color=line.get_color(), lw=0.8)
         ax.set_title(f"{dsname} {fam}")

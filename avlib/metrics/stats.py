@@ -4,9 +4,12 @@ The XFlow paper (Cangea et al., Section III-B, Table IV) compares each XFlow mod
 baseline by a paired t-test across the per-fold accuracies (significance at p <= 0.05), and
 smooths validation-accuracy curves with a 5-epoch sliding window (Fig. 7).
 
-The book's intervals (issue "Evidence"): :func:`mean_ci` (Student-t interval of a mean over
-seeds), :func:`bootstrap_ci` (resampling test examples), :func:`paired_effect` (mean of paired
-differences over seeds x folds with its t interval and paired t-test).
+The book's intervals: :func:`mean_ci` (Student-t interval of a mean over seeds),
+:func:`bootstrap_ci` (resampling test examples), :func:`paired_effect` (mean of paired
+differences with its t interval and paired t-test), :func:`corrected_resampled_effect`
+(cross-validation: folds are the unit, Nadeau & Bengio's corrected resampled t) and
+:func:`two_level_bootstrap` (seeds, then test items: both sources of variation of a fixed
+test set).
 """
 from __future__ import annotations
 
@@ -26,6 +29,11 @@ __all__ = [
     "bootstrap_ci",
     "PairedEffect",
     "paired_effect",
+    "FoldEffect",
+    "corrected_resampled_effect",
+    "corrected_resampled_ci",
+    "BootstrapEffect",
+    "two_level_bootstrap",
 ]
 
 
@@ -222,3 +230,170 @@ def paired_effect(a, b, *, confidence: float = 0.95) -> PairedEffect:
         return PairedEffect(ci.mean, ci.mean, ci.mean, ci.n, float("nan"), float("nan"))
     test = paired_ttest(a, b)
     return PairedEffect(ci.mean, ci.lo, ci.hi, ci.n, test.statistic, test.pvalue)
+
+
+class FoldEffect(NamedTuple):
+    """Mean per-fold difference with the corrected resampled t interval (:func:`corrected_resampled_effect`).
+
+    ``se`` is the corrected standard error, ``df = n - 1``; ``t``/``p`` the corrected test,
+    ``t_plain``/``p_plain`` the plain paired t-test across the same folds (the XFlow paper's test).
+    """
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+    se: float
+    df: float
+    t: float
+    p: float
+    t_plain: float
+    p_plain: float
+    test_train_ratio: float
+
+
+def _fold_vector(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 2:  # (seeds, folds): the seeds of one fold are not independent, average them
+        x = x.mean(axis=0)
+    if x.ndim != 1:
+        raise ParameterError(f"{name}: expected per-fold values or (seeds, folds), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ParameterError(f"{name} contains NaN or inf")
+    return x
+
+
+def corrected_resampled_effect(a, b=None, *, test_train_ratio: float,
+                               confidence: float = 0.95) -> FoldEffect:
+    """Effect ``a - b`` across cross-validation folds, folds as the unit of replication.
+
+    The training sets of different folds overlap, so per-fold differences are positively
+    correlated and the plain paired t-test across folds is too liberal. Nadeau & Bengio
+    (2003, *Inference for the generalization error*, Machine Learning 52) replace the
+    variance of the mean, ``s^2 / k``, by ``s^2 (1/k + n_test/n_train)``; the statistic has
+    ``k - 1`` degrees of freedom.
+
+    Parameters
+    ----------
+    a, b : array-like [shape=(k,) or (n_seeds, k)]
+        Per-fold scores of two models on the same folds (``b=None``: the effect is ``a``).
+        A 2-D array is averaged over its first axis (the seeds of one fold) first.
+    test_train_ratio : float > 0
+        ``n_test / n_train`` of a fold (mean over folds when they differ).
+
+    Returns
+    -------
+    FoldEffect
+        With fewer than 2 folds or zero variance the interval collapses to the mean and the
+        tests are NaN.
+    """
+    from scipy import stats
+
+    _check_confidence(confidence)
+    x = _fold_vector(a, "a")
+    if b is not None:
+        y = _fold_vector(b, "b")
+        if y.shape != x.shape:
+            raise ParameterError(f"paired folds must match, got {x.size} and {y.size}")
+        x = x - y
+    if not float(test_train_ratio) > 0:
+        raise ParameterError(f"test_train_ratio must be positive, got {test_train_ratio!r}")
+    k = x.size
+    if k == 0:
+        raise ParameterError("corrected_resampled_effect needs at least one fold")
+    m = float(x.mean())
+    nan = float("nan")
+    if k < 2 or np.allclose(x, x[0]):
+        return FoldEffect(m, m if k >= 2 else nan, m if k >= 2 else nan, k, 0.0 if k >= 2 else nan,
+                          float(k - 1), nan, nan, nan, nan, float(test_train_ratio))
+    s2 = float(x.var(ddof=1))
+    se = float(np.sqrt(s2 * (1.0 / k + float(test_train_ratio))))
+    se_plain = float(np.sqrt(s2 / k))
+    df = k - 1
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    t, t_plain = m / se, m / se_plain
+    p = float(2 * stats.t.sf(abs(t), df))
+    p_plain = float(2 * stats.t.sf(abs(t_plain), df))
+    return FoldEffect(m, m - half, m + half, k, se, float(df), t, p, t_plain, p_plain,
+                      float(test_train_ratio))
+
+
+def corrected_resampled_ci(values, *, test_train_ratio: float, confidence: float = 0.95,
+                           bounds: tuple | None = None) -> CI:
+    """Mean of per-fold scores (``(k,)`` or ``(n_seeds, k)``, seeds averaged per fold) with the
+    corrected resampled t interval of :func:`corrected_resampled_effect`, truncated to
+    ``bounds`` like :func:`mean_ci`."""
+    e = corrected_resampled_effect(values, test_train_ratio=test_train_ratio, confidence=confidence)
+    lo, hi = e.lo, e.hi
+    if bounds is not None and np.isfinite(lo):
+        lo, hi = max(lo, float(bounds[0])), min(hi, float(bounds[1]))
+    return CI(e.mean, lo, hi, e.n)
+
+
+class BootstrapEffect(NamedTuple):
+    """Result of :func:`two_level_bootstrap`: ``mean`` on the full data, percentile interval,
+    ``se`` (standard deviation of the replicates) and the replicates themselves."""
+
+    mean: float
+    lo: float
+    hi: float
+    se: float
+    n_seeds: int
+    n_items: int
+    replicates: np.ndarray
+
+
+def two_level_bootstrap(y_true, pred_a, pred_b=None, metric=None, *, n_boot: int = 1000,
+                        seed: int = 0, confidence: float = 0.95) -> BootstrapEffect:
+    """Two-level (hierarchical) bootstrap of ``metric(a) - metric(b)`` over seeds and test items.
+
+    A fixed test set and a few training seeds are two independent sources of variation: the
+    seed interval alone ignores which test videos happened to be drawn, a bootstrap over
+    videos alone ignores the training randomness. Each replicate draws ``n_seeds`` seeds with
+    replacement, then ``n_items`` test items with replacement (one draw shared by ``a`` and
+    ``b`` and by every drawn seed: the comparison is paired per item), and averages
+    ``metric(y[idx], a[s][idx]) - metric(y[idx], b[s][idx])`` over the drawn seeds.
+
+    Parameters
+    ----------
+    y_true : array-like [shape=(n_items,)]
+    pred_a, pred_b : array-like [shape=(n_seeds, n_items, ...)]
+        What ``metric`` takes as its second argument (labels or scores), per training seed;
+        seed ``i`` of ``a`` is paired with seed ``i`` of ``b``. ``pred_b=None``: the interval
+        of ``metric(a)`` alone.
+    metric : callable ``(y_true, pred) -> float``
+
+    Returns
+    -------
+    BootstrapEffect
+        ``mean`` = mean over seeds of the metric difference on the full test set.
+    """
+    _check_confidence(confidence)
+    if metric is None:
+        raise ParameterError("two_level_bootstrap needs a metric")
+    y = np.asarray(y_true)
+    a = np.asarray(pred_a)
+    b = None if pred_b is None else np.asarray(pred_b)
+    if a.ndim < 2 or a.shape[1] != y.shape[0]:
+        raise ParameterError(f"pred_a must be (n_seeds, n_items, ...) with n_items = {y.shape[0]}, "
+                             f"got {a.shape}")
+    if b is not None and b.shape[:2] != a.shape[:2]:
+        raise ParameterError(f"pred_a {a.shape} and pred_b {b.shape} must pair seeds and items")
+    if int(n_boot) < 2:
+        raise ParameterError(f"n_boot must be >= 2, got {n_boot!r}")
+    n_seeds, n_items = a.shape[0], a.shape[1]
+
+    def effect(seeds, idx):
+        yy = y[idx]
+        vals = [metric(yy, a[s][idx]) - (metric(yy, b[s][idx]) if b is not None else 0.0) for s in seeds]
+        return float(np.mean(vals))
+
+    full = effect(range(n_seeds), np.arange(n_items))
+    rng = np.random.default_rng(seed)
+    reps = np.empty(int(n_boot))
+    for i in range(int(n_boot)):
+        seeds = rng.integers(0, n_seeds, n_seeds)
+        idx = rng.integers(0, n_items, n_items)
+        reps[i] = effect(seeds, idx)
+    lo, hi = np.percentile(reps, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return BootstrapEffect(full, float(lo), float(hi), float(reps.std(ddof=1)), int(n_seeds), int(n_items), reps)

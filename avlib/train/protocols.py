@@ -76,6 +76,10 @@ __all__ = [
     "XFLOW_PRESETS",
     "XFLOW_CPU_FULL",
     "xflow_preset",
+    "scale_epochs",
+    "crossval_from_preset",
+    "test_train_ratio",
+    "per_model",
 ]
 
 PROTOCOLS = ("paper", "clean")
@@ -500,7 +504,7 @@ def xflow_model_factory(family: str, dataset: str, variant: str, data: tuple, *,
 
 def training_seeds(seeds) -> list[int]:
     """Every training seed named by a ``seeds`` setting (a list, or a dict of lists keyed as
-    :func:`_per_model` reads them), sorted; ``[]`` for None. Captions and the Claims page say these."""
+    :func:`per_model` reads them), sorted; ``[]`` for None. Captions and the Claims page say these."""
     if seeds is None:
         return []
     values = seeds.values() if isinstance(seeds, dict) else [seeds]
@@ -510,7 +514,7 @@ def training_seeds(seeds) -> list[int]:
     return sorted(out)
 
 
-def _per_model(value, family: str, variant: str, default=None, dataset: str = ""):
+def per_model(value, family: str, variant: str, default=None, dataset: str = ""):
     """``value`` itself, or its most specific entry among ``"<dataset>/<family>/<variant>"``,
     ``"<dataset>/<family>"``, ``"<family>/<variant>"``, ``"<family>"``."""
     if not isinstance(value, dict):
@@ -561,12 +565,12 @@ def xflow_crossval(ds, *, families=("cnnxmlp", "lstm"),
     for fam in families:
         data = xflow_arrays(ds, fam, downsample=downsample, time_stride=time_stride)
         for var in variants:
-            ep = int(_per_model(epochs, fam, var, dataset=ds.info.name))
-            nr = int(_per_model(runs, fam, var))
-            lr_ = float(_per_model(lr, fam, var))
-            mt = _per_model(max_train, fam, var) if isinstance(max_train, dict) else max_train
-            sd = list(_per_model(seeds, fam, var)) if seeds is not None else [int(seed)]
-            cfg = TrainConfig(epochs=ep, batch_size=int(_per_model(bs, fam, var)), lr=lr_,
+            ep = int(per_model(epochs, fam, var, dataset=ds.info.name))
+            nr = int(per_model(runs, fam, var))
+            lr_ = float(per_model(lr, fam, var))
+            mt = per_model(max_train, fam, var) if isinstance(max_train, dict) else max_train
+            sd = list(per_model(seeds, fam, var)) if seeds is not None else [int(seed)]
+            cfg = TrainConfig(epochs=ep, batch_size=int(per_model(bs, fam, var)), lr=lr_,
                               monitor="val_acc", seed=seed, lr_schedule=lr_schedule)
             for prot in protocols:
                 meta.append(((fam, var, prot), len(sd), ep))
@@ -727,29 +731,39 @@ _MODEL_NAMES = {"cnnxmlp": "CNNxMLP", "lstm": "CNNxMLP-LSTM"}
 _DATASET_NAMES = {"avletters": "AVletters", "digits": "Digits", "cuave": "CUAVE"}
 
 
+def test_train_ratio(result: CVResult) -> float:
+    """Mean ``n_test / n_train`` over the chosen runs of a cross-validation (the correction of
+    :func:`avlib.metrics.stats.corrected_resampled_effect`)."""
+    runs = [r for r in result.chosen if r.n_train > 0]
+    if not runs:
+        raise ParameterError("no run with a training set: cannot form n_test / n_train")
+    return float(np.mean([r.n_test / r.n_train for r in runs]))
+
+
 def summarize_cv(results: dict) -> "pd.DataFrame":
     """Long table of cross-validation results.
 
     ``results`` maps dataset -> ``{(family, variant, protocol): CVResult}`` (as returned by
     :func:`xflow_crossval`; clean results are also summarised under the paper's selection
-    rule as protocol ``"paper-rule"``). Columns: dataset, model, variant, protocol,
-    mean_pct, sem_pct, ci_lo_pct, ci_hi_pct (Student-t 95 % interval over seeds x folds),
-    n_folds, n_seeds, fold_pct (per-fold means over seeds).
+    rule as protocol ``"paper-rule"``). Speaker folds are the unit: the seeds of a fold are
+    averaged first. Columns: dataset, model, variant, protocol, mean_pct, ci_lo_pct, ci_hi_pct
+    (95 % corrected resampled t interval across folds,
+    :func:`avlib.metrics.stats.corrected_resampled_ci`), n_folds, n_seeds, fold_pct (per-fold
+    means over seeds).
     """
     import pandas as pd
 
-    from ..metrics.stats import mean_and_sem, mean_ci
+    from ..metrics.stats import corrected_resampled_ci
 
     rows = []
     for dsname, res in results.items():
         for (fam, var, prot), r in res.items():
             views = [(prot, r)] + ([("paper-rule", paper_rule(r))] if prot == "clean" else [])
             for pname, v in views:
-                m, s = mean_and_sem(v.fold_scores)
-                ci = mean_ci(v.fold_scores, bounds=(0, 1))
+                ci = corrected_resampled_ci(v.fold_means(), test_train_ratio=test_train_ratio(v), bounds=(0, 1))
                 rows.append(dict(dataset=_DATASET_NAMES.get(dsname, dsname),
                                  model=_MODEL_NAMES.get(fam, fam), variant=var, protocol=pname,
-                                 mean_pct=100 * m, sem_pct=100 * s, ci_lo_pct=100 * ci.lo,
+                                 mean_pct=100 * ci.mean, ci_lo_pct=100 * ci.lo,
                                  ci_hi_pct=100 * ci.hi, n_folds=v.n_folds, n_seeds=v.n_seeds,
                                  fold_pct=[round(100 * float(x), 2) for x in v.fold_means()]))
     return pd.DataFrame(rows)
@@ -757,22 +771,23 @@ def summarize_cv(results: dict) -> "pd.DataFrame":
 
 def table4_frame(results: dict, *, protocol: str = "clean", dtn: Optional[dict] = None,
                  alternative: str = "two-sided") -> "pd.DataFrame":
-    """Table IV: per model and dataset the baseline and XFlow accuracy (%) and the paired
-    t-test p-value across folds, under ``protocol`` ("clean", "paper" or "paper-rule").
-    ``dtn`` maps dataset -> CVResult of the DTN (baseline column only).
+    """Table IV: per model and dataset the baseline and XFlow accuracy (%), under ``protocol``
+    ("clean", "paper" or "paper-rule"). ``dtn`` maps dataset -> CVResult of the DTN (baseline
+    column only).
 
-    With several seeds: ``p_value`` is the paper's paired t-test across folds on the per-fold
-    means over seeds; ``*_ci_lo/hi_pct`` are 95 % intervals over seeds x folds;
-    ``diff_pct``/``diff_lo_pct``/``diff_hi_pct``/``p_seeds_x_folds`` the paired comparison
-    over seeds x folds (:func:`avlib.metrics.stats.paired_effect`)."""
+    Speaker folds are the unit: the seeds of a fold are averaged first. ``p_value`` is the
+    paper's plain paired t-test across folds; ``p_corrected`` with ``diff_pct`` /
+    ``diff_lo_pct`` / ``diff_hi_pct`` the corrected resampled t (Nadeau & Bengio) of XFlow -
+    baseline across the same folds; ``*_ci_lo/hi_pct`` the corrected 95 % intervals of each
+    accuracy."""
     import pandas as pd
 
-    from ..metrics.stats import mean_ci, paired_effect, paired_ttest
+    from ..metrics.stats import corrected_resampled_ci, corrected_resampled_effect, paired_ttest
 
     nan = float("nan")
     rows = []
     for dsname, res in (dtn or {}).items():
-        ci = mean_ci(res.fold_scores, bounds=(0, 1))
+        ci = corrected_resampled_ci(res.fold_means(), test_train_ratio=test_train_ratio(res), bounds=(0, 1))
         rows.append(dict(model="DTN", dataset=_DATASET_NAMES.get(dsname, dsname),
                          baseline_pct=100 * res.mean, xflow_pct=nan, p_value=nan,
                          n_folds=res.n_folds, n_seeds=res.n_seeds,
@@ -787,22 +802,27 @@ def table4_frame(results: dict, *, protocol: str = "clean", dtn: Optional[dict] 
             b, x = get("baseline"), get("xflow")
             if b is None or x is None:
                 continue
+            ratio = test_train_ratio(x)
             t = paired_ttest(x.fold_means(), b.fold_means(), alternative=alternative)
-            bc, xc = mean_ci(b.fold_scores, bounds=(0, 1)), mean_ci(x.fold_scores, bounds=(0, 1))
-            pe = paired_effect(x.fold_scores, b.fold_scores)
+            bc = corrected_resampled_ci(b.fold_means(), test_train_ratio=ratio, bounds=(0, 1))
+            xc = corrected_resampled_ci(x.fold_means(), test_train_ratio=ratio, bounds=(0, 1))
+            pe = corrected_resampled_effect(x.fold_means(), b.fold_means(), test_train_ratio=ratio)
             rows.append(dict(model=_MODEL_NAMES[fam], dataset=_DATASET_NAMES.get(dsname, dsname),
                              baseline_pct=100 * b.mean, xflow_pct=100 * x.mean,
                              p_value=t.pvalue, n_folds=b.n_folds, n_seeds=b.n_seeds,
                              baseline_ci_lo_pct=100 * bc.lo, baseline_ci_hi_pct=100 * bc.hi,
                              xflow_ci_lo_pct=100 * xc.lo, xflow_ci_hi_pct=100 * xc.hi,
                              diff_pct=100 * pe.mean, diff_lo_pct=100 * pe.lo,
-                             diff_hi_pct=100 * pe.hi, p_seeds_x_folds=pe.p))
+                             diff_hi_pct=100 * pe.hi, p_corrected=pe.p))
     return pd.DataFrame(rows)
 
 
 def table5_frame(results: dict, *, protocol: str = "clean") -> "pd.DataFrame":
-    """Table V: accuracy (%) of XFlow with both kinds of connections and the two ablations."""
+    """Table V: accuracy (%) of XFlow with both kinds of connections and the two ablations,
+    each with its corrected resampled 95 % interval across speaker folds (``*_lo`` / ``*_hi``)."""
     import pandas as pd
+
+    from ..metrics.stats import corrected_resampled_ci
 
     rows = []
     for fam in ("cnnxmlp", "lstm"):
@@ -813,9 +833,11 @@ def table5_frame(results: dict, *, protocol: str = "clean") -> "pd.DataFrame":
                 key = (fam, var, "clean" if protocol == "paper-rule" else protocol)
                 if key in res:
                     r = paper_rule(res[key]) if protocol == "paper-rule" else res[key]
-                    row[col] = 100 * r.mean
+                    ci = corrected_resampled_ci(r.fold_means(), test_train_ratio=test_train_ratio(r),
+                                                bounds=(0, 1))
+                    row[col], row[col + "_lo"], row[col + "_hi"] = 100 * ci.mean, 100 * ci.lo, 100 * ci.hi
                 else:
-                    row[col] = float("nan")
+                    row[col] = row[col + "_lo"] = row[col + "_hi"] = float("nan")
             if any(np.isfinite(row[c]) for c in ("both_pct", "no_xconns_pct", "no_resconns_pct")):
                 rows.append(row)
     return pd.DataFrame(rows)
@@ -945,6 +967,28 @@ def convergence_curve(ds, family: str, variant: str = "xflow", *, epochs: int = 
                      variant=variant, batch_size=batch_size, lr=lr)
 
 
+def scale_epochs(epochs, factor: float):
+    """``epochs`` (an int or a dict as :func:`xflow_crossval` takes it) times ``factor``,
+    rounded, at least 1 per model."""
+    if isinstance(epochs, dict):
+        return {k: max(1, int(round(v * factor))) for k, v in epochs.items()}
+    return max(1, int(round(int(epochs) * factor)))
+
+
+def crossval_from_preset(ds, preset: dict, *, epochs_factor: float = 1.0, log=None) -> dict:
+    """:func:`xflow_crossval` of one dataset with the settings of an XFlow preset
+    (:func:`xflow_preset`): its variants (the ablations only on ``ablation_datasets``), epochs
+    times ``epochs_factor`` (the convergence check runs at ``check_epochs_factor``)."""
+    name = ds.info.name
+    variants = ["baseline", "xflow"] + (["no_xconns", "no_resconns"] if name in preset["ablation_datasets"] else [])
+    return xflow_crossval(ds, families=preset["families"], variants=variants, protocols=preset["protocols"],
+                          epochs=scale_epochs(preset["epochs"], epochs_factor), batch_size=preset["batch_size"],
+                          runs=preset["runs"], max_folds=preset["max_folds"], downsample=preset["downsample"],
+                          time_stride=preset["time_stride"], lr=preset["lr"], carry_over=preset["carry_over"],
+                          max_train=preset["max_train"].get(name), seeds=preset["seeds"],
+                          n_jobs=preset["n_jobs"], lr_schedule=preset["lr_schedule"], log=log)
+
+
 # ----------------------------------------------------------------------------- presets
 _ALL_DATASETS = ["avletters", "digits", "cuave"]
 
@@ -961,41 +1005,40 @@ XFLOW_PRESETS: dict = {
         seeds={"cnnxmlp": [0, 1], "lstm": [0]}, carry_over=False, n_jobs=1,
         dtn_epochs=1, dtn_pretrain_epochs=1, dtn_downsample=4, dtn_seeds=[0],
         dtn_batch_size=128, dtn_lr=1e-3, curve_dataset="digits",
-        holdout_datasets=["cuave"], holdout_epochs=1, holdout_seeds=[0, 1],
+        holdout_datasets=["cuave"], holdout_epochs=1, holdout_seeds=[0, 1], check_epochs_factor=None,
         analysis_dataset="digits", tsne_epochs=1, residual_epochs=1,
         changes=["smoke test of the pipeline only: 2 folds, 1-2 epochs; numbers meaningless"]),
     "cpu": dict(
         datasets=list(_ALL_DATASETS), ablation_datasets=["avletters"],
         families=["cnnxmlp", "lstm"], protocols=["clean"], max_folds=None,
         max_train={"cuave": 600}, downsample={"avletters": 4, "digits": 6, "cuave": 4}, time_stride=4,
-        # Digits pooled by 6 halves its training cost (-458 s of xflow_crossval, session 6); its two
-        # XFlow-vs-baseline rows stay inconclusive (CNN x MLP +0.2 -> -1.2, LSTM -0.7 -> -1.0 points).
-        # CUAVE stays at 4: pooled by 5 or 6 its CNN x MLP row turns contradicted (-2.5 / -3.6 points),
-        # XFlow's CNN x MLP loses more than its baseline on smaller frames (session 6)
-        # one-cycle schedule (lr up to 1e-2, then cosine to ~0): the first two speaker folds of
-        # AVletters reach, in 12 (baseline) / 20 (XFlow) epochs, 69 % / 67 % test accuracy (mean of
-        # the two folds) against 73 % / 74 % on the first fold after 65 / 75 epochs at a constant
-        # 3e-3 (benchmarks/results/xflow_convergence.csv). Do not shorten Digits/CUAVE below 10: at 6
-        # epochs XFlow trails its baseline by 6-9 points there (session 5), an artefact of the budget
-        epochs={"avletters/cnnxmlp/baseline": 12, "avletters/cnnxmlp": 20, "avletters/lstm": 15,
-                "digits/cnnxmlp": 10, "digits/lstm": 10, "cuave/cnnxmlp": 10, "cuave/lstm": 10,
-                "cnnxmlp": 15, "lstm": 12},
+        # Digits pooled by 6 halves its training cost; CUAVE stays at 4 (pooled by 5 or 6 its
+        # CNN x MLP XFlow loses more than its baseline on the smaller frames).
+        # Speaker folds are the unit of replication, so one training seed per fold; the budget
+        # that frees goes to longer trainings (twice the earlier one-cycle epochs) and to the
+        # convergence check: every model is trained again at half these epochs
+        # (check_epochs_factor) and a claim whose effect moves by more than its interval's
+        # half-width between the two is marked "not converged" on the Claims page.
+        epochs={"avletters/cnnxmlp/baseline": 24, "avletters/cnnxmlp": 40, "avletters/lstm": 30,
+                "digits/cnnxmlp": 20, "digits/lstm": 20, "cuave/cnnxmlp": 20, "cuave/lstm": 20,
+                "cnnxmlp": 30, "lstm": 24},
+        check_epochs_factor=0.5,
         batch_size={"cnnxmlp": 64, "lstm": 64}, lr={"cnnxmlp": 1e-2, "lstm": 1e-2},
         lr_schedule="onecycle", runs={"cnnxmlp": 1, "lstm": 1},
-        seeds={"cnnxmlp": [0, 1, 2], "lstm": [0, 1, 2]}, carry_over=False, n_jobs=2,
+        seeds={"cnnxmlp": [0], "lstm": [0]}, carry_over=False, n_jobs=2,
         dtn_epochs=15, dtn_pretrain_epochs=5, dtn_downsample={"avletters": 4, "digits": 6, "cuave": 4},
         dtn_seeds=[0], dtn_max_folds=2,
         dtn_batch_size=128, dtn_lr=1e-3, curve_dataset="avletters",
         holdout_datasets=["avletters", "cuave"], holdout_epochs=15, holdout_seeds=[0, 1, 2],
         analysis_dataset="digits", tsne_epochs=10, residual_epochs=10,
         changes=[
-            "BOOK BUDGET (2 CPU cores): every speaker fold (10 / 15 / 9) and 3 seeds for both "
-            "architectures, but short trainings: a one-cycle learning-rate schedule (Adam, rate up "
-            "to 1e-2 over the first 30 % of the steps, then cosine to ~0; batch 64) for 10-20 "
-            "epochs per model instead of 300 epochs at 1e-3 (AVletters CNN x MLP: baseline 12, "
-            "XFlow 20; LSTM 15; Digits and CUAVE 10). Short trainings can shrink or hide "
-            "differences between models, so a claim that comes out inconclusive here may hold "
-            "after full training",
+            "2 CPU cores: every speaker fold (10 / 15 / 9), one training seed per fold (the fold is "
+            "the unit of replication), both architectures; a one-cycle learning-rate schedule "
+            "(Adam, rate up to 1e-2 over the first 30 % of the steps, then cosine to ~0; batch 64) "
+            "for 20-40 epochs per model instead of 300 epochs at 1e-3 (AVletters CNN x MLP: "
+            "baseline 24, XFlow 40; LSTM 30; Digits and CUAVE 20). Convergence check: every "
+            "model is trained again at half these epochs; a claim whose effect moves by more "
+            "than its interval's half-width is marked not converged",
             "frames average-pooled: AVletters and CUAVE by 4 (80x60 -> 20x15, 90x120 -> 22x30), "
             "Digits by 6 (90x120 -> 15x20, for the budget); the LSTM models see every 4th frame",
             "CUAVE: at most 600 training clips per fold (a random subset per seed; the test "
@@ -1012,6 +1055,7 @@ XFLOW_PRESETS: dict = {
         max_train={}, downsample=1, time_stride=1, epochs={"cnnxmlp": 300, "lstm": 300},
         batch_size={"cnnxmlp": 128, "lstm": 32}, lr={"cnnxmlp": 1e-3, "lstm": 1e-3},
         runs={"cnnxmlp": 5, "lstm": 1}, seeds={"cnnxmlp": [0], "lstm": [0]}, carry_over=True,
+        check_epochs_factor=None,
         n_jobs=1,
         dtn_epochs=300, dtn_pretrain_epochs=100, dtn_downsample=2, dtn_seeds=[0],
         dtn_batch_size=128, dtn_lr=1e-3, curve_dataset="avletters",
