@@ -284,3 +284,23 @@ def test_fidelity_options_say_which_variant_ran():
     two = icmr.fidelity_options(replace(icmr.get_preset("paper"), fusion_hidden=(1024, 1024))).set_index("option")
     assert two.loc["late-fusion hidden layers", "this run"].startswith("paper_text: 2 x")
     assert icmr.fidelity_options(icmr.get_preset("cpu")).set_index("option").loc["frame backbone", "this run"] == "frozen"
+
+
+# ----------------------------------------------------------------- the paper's F1 (statistical review, item 1)
+def test_metric_summary_f1_is_the_papers_weighted_f1_with_macro_beside_it():
+    """The authors print scikit-learn's classification_report (experiments/evaluate.py), whose
+    "avg / total" row was support-weighted in 2017: the tables' "f1" is the weighted F1."""
+    from sklearn.metrics import f1_score
+
+    from avlib.train.icmr import fidelity_options, get_preset, metric_summary
+
+    y = np.array([0] * 6 + [1] * 3 + [2, 2])
+    pred = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 2])
+    p = np.eye(3)[pred] * 0.9 + 0.03
+    p[-1] = np.nan  # a video without scores is still left out
+    out = metric_summary(y, p)
+    assert out["f1"] == pytest.approx(100 * f1_score(y[:-1], pred[:-1], average="weighted"))
+    assert out["f1_macro"] == pytest.approx(100 * f1_score(y[:-1], pred[:-1], average="macro"))
+    assert abs(out["f1"] - out["f1_macro"]) > 5 and out["n_missing"] == 1
+    row = fidelity_options(get_preset("cpu")).set_index("option").loc["F1 average"]
+    assert "weighted" in row["this run"] and "avg / total" in row["authors' code"]

@@ -37,6 +37,57 @@ def test_macro_f1_matches_sklearn_random(rng=np.random.default_rng(0)):
     assert macro_f1(y, s) == pytest.approx(100 * f1_score(y, s.argmax(1), average="macro"))
 
 
+# --------------------------------------------------------------------------- the paper's F1 is the weighted F1
+# The authors print scikit-learn's classification_report, whose "avg / total" row was the
+# support-weighted average in the 2017 versions (0.18/0.19); Tables 2-4 print that number.
+Y_IMB = np.array([0] * 6 + [1] * 3 + [2])  # imbalanced: 6 / 3 / 1
+P_IMB = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0, 0])
+# class 0: TP 5, FP 2, FN 1 -> F1 10/13; class 1: TP 2, FP 1, FN 1 -> 2/3; class 2: TP 0 -> 0
+F1_0, F1_1, F1_2 = 10 / 13, 2 / 3, 0.0
+
+
+def test_weighted_f1_hand_checked_on_imbalanced_classes():
+    from avlib.metrics.classification import weighted_f1
+
+    weighted = 100 * (6 * F1_0 + 3 * F1_1 + 1 * F1_2) / 10
+    macro = 100 * (F1_0 + F1_1 + F1_2) / 3
+    assert weighted_f1(Y_IMB, P_IMB) == pytest.approx(weighted)  # 66.15
+    assert macro_f1(Y_IMB, P_IMB) == pytest.approx(macro)  # 47.86
+    assert abs(weighted - macro) > 15  # the case where the two differ
+
+
+def test_weighted_f1_matches_sklearn_and_is_the_summarys_f1():
+    from avlib.metrics.classification import f1_from_labels, weighted_f1
+
+    assert weighted_f1(Y_IMB, P_IMB) == pytest.approx(100 * f1_score(Y_IMB, P_IMB, average="weighted"))
+    rng = np.random.default_rng(5)
+    y = rng.choice(6, 300, p=[0.5, 0.2, 0.1, 0.1, 0.07, 0.03])  # imbalanced, like YouTube-8M
+    s = rng.normal(size=(300, 6)) + 1.5 * np.eye(6)[y]
+    want_w = 100 * f1_score(y, s.argmax(1), average="weighted")
+    want_m = 100 * f1_score(y, s.argmax(1), average="macro")
+    assert abs(want_w - want_m) > 1
+    assert weighted_f1(y, s) == pytest.approx(want_w)
+    out = classification_summary(y, s)
+    assert out["f1"] == pytest.approx(want_w) and out["f1_macro"] == pytest.approx(want_m)
+    # the bincount version used by the bootstraps gives scikit-learn's numbers too
+    assert f1_from_labels(y, s.argmax(1)) == pytest.approx(want_w)
+    assert f1_from_labels(y, s.argmax(1), average="macro") == pytest.approx(want_m)
+    pred = np.where(rng.random(300) < 0.3, 7, s.argmax(1))  # a class that is never true: weight 0
+    assert f1_from_labels(y, pred) == pytest.approx(100 * f1_score(y, pred, average="weighted", zero_division=0))
+    assert f1_from_labels(y, pred, average="macro") == pytest.approx(
+        100 * f1_score(y, pred, average="macro", zero_division=0))
+
+
+def test_weighted_f1_is_the_2017_classification_report_avg_total():
+    """scikit-learn 0.18/0.19's "avg / total" = np.average(per-class F1, weights=support)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from avlib.metrics.classification import weighted_f1
+
+    _, _, f, support = precision_recall_fscore_support(Y_IMB, P_IMB, zero_division=0)
+    assert weighted_f1(Y_IMB, P_IMB) == pytest.approx(100 * np.average(f, weights=support))
+
+
 def test_hit_at_1_equals_accuracy_and_is_monotone_in_k():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 12, 100)
@@ -72,7 +123,7 @@ def test_video_average_softmax_of_logits():
 
 def test_summary_keys_and_bad_inputs():
     out = classification_summary(Y, SCORES)
-    assert set(out) == {"hit_at_1", "hit_at_3", "f1"}
+    assert set(out) == {"hit_at_1", "hit_at_3", "f1", "f1_macro"}
     with pytest.raises(ParameterError):
         hit_at_k(Y[:3], SCORES)
     with pytest.raises(ParameterError):

@@ -7,11 +7,18 @@ once per seed of ``seeds`` (the :mod:`avlib.train.icmr` run functions, one
 
 * the mean over seeds with its Student-t 95 % interval (:func:`seed_summary`,
   :func:`avlib.metrics.stats.mean_ci`);
-* a bootstrap interval over test videos of the seed-averaged Hit@1 (:func:`bootstrap_summary`,
-  :func:`avlib.metrics.stats.bootstrap_ci`);
-* paired effects over seeds for the claims of ``avlib/reference/claims.yaml``
-  (:func:`audio_evidence`, :func:`visual_evidence`, :func:`fusion_evidence`, built with
-  :func:`avlib.claims.from_paired`; positive = the paper's direction, percentage points).
+* a two-level bootstrap interval of each model's seed-averaged Hit@1 (:func:`bootstrap_summary`):
+  seeds, then test videos, both resampled;
+* the claims of ``avlib/reference/claims.yaml`` (:func:`audio_evidence`, :func:`visual_evidence`,
+  :func:`fusion_evidence`; positive = the paper's direction, percentage points). Each row is a
+  paired two-level bootstrap (:func:`bootstrap_evidence`,
+  :func:`avlib.metrics.stats.two_level_bootstrap`) of the per-video predictions of the two
+  models it compares: every replicate resamples the training seeds, then the test videos (the
+  same videos for both models), so the interval holds both the training randomness and the
+  test-set sampling; 1,000 replicates with a fixed bootstrap seed (deterministic table). The
+  metric of each row is the one its claims.yaml wording quotes (:data:`CLAIM_ROWS`): Hit@1, or
+  the support-weighted F1 that the paper's F1 column is
+  (:func:`avlib.metrics.classification.weighted_f1`).
 
 Speed (cpu preset): independent (model, seed) audio runs can go to ``workers`` processes with
 one intra-op thread each (:func:`run_audio_seeds`); the frame model can run with a frozen
@@ -45,14 +52,21 @@ __all__ = [
     "run_visual_seeds",
     "run_fusion_seeds",
     "run_youtube8m_seeds",
+    "CLAIM_ROWS",
+    "N_BOOT",
+    "BOOT_SEED",
+    "predictions_of",
+    "bootstrap_evidence",
     "audio_evidence",
     "visual_evidence",
     "fusion_evidence",
+    "missing_modality_summary",
+    "missing_modality_text",
     "frozen_backbone_features",
     "run_visual_model_frozen",
 ]
 
-_METRICS = ("hit_at_1", "hit_at_3", "f1")
+_METRICS = ("hit_at_1", "hit_at_3", "f1", "f1_macro")  # f1: weighted (the paper's); f1_macro: ours only
 
 #: Columns that measure time or say where a number came from (stored run or fresh): they
 #: differ between two runs of the same seed and are kept out of the result tables.
@@ -73,10 +87,12 @@ def seed_summary(runs: pd.DataFrame, *, by, metrics=_METRICS, carry=(), confiden
     ``runs``: one row per (group, seed) with the ``metrics``. Returns one row per group (in
     first-appearance order) with ``<metric>`` (the mean), ``<metric>_lo``, ``<metric>_hi``,
     ``<metric>_sd``, ``n_seeds`` and the first value of each ``carry`` column (e.g. params).
+    Metrics absent from ``runs`` are skipped.
     """
     from ..metrics.stats import mean_ci
 
     by = [by] if isinstance(by, str) else list(by)
+    metrics = [m for m in metrics if m in runs]
     rows = []
     for key, grp in runs.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -100,22 +116,26 @@ def with_intervals(table: pd.DataFrame, summary: pd.DataFrame, *, on, boot: pd.D
     """A paper-beside-ours table plus, per metric, ``ours ± 95 % (seeds)`` text columns.
 
     ``table``: e.g. :func:`avlib.train.icmr.table3_side_by_side` of ``summary``; ``boot``:
-    :func:`bootstrap_summary` (adds ``Hit@1 bootstrap 95 % (test videos)``).
+    :func:`bootstrap_summary` (adds ``hit_at_1 95% CI (seeds x test videos)``). F1 columns are
+    labelled as in the paper-beside-ours tables (``weighted F1``, ``macro F1``).
     """
+    from .icmr import F1_LABELS
+
     on = [on] if isinstance(on, str) else list(on)
     s = summary.copy()
     cols = []
-    for m in metrics:
-        name = f"{m} 95% CI (seeds)"
+    for m in [m for m in metrics if f"{m}_lo" in summary]:
+        name = f"{F1_LABELS.get(m, m)} 95% CI (seeds)"
         s[name] = [f"[{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
                    for lo, hi in zip(s[f"{m}_lo"], s[f"{m}_hi"])]
         cols.append(name)
     keep = on + cols + ["n_seeds"]
     if boot is not None:
         b = boot.copy()
-        b["hit_at_1 95% CI (test videos)"] = [f"[{lo:.{digits}f}, {hi:.{digits}f}]" for lo, hi in zip(b["lo"], b["hi"])]
-        s = s.merge(b[on + ["hit_at_1 95% CI (test videos)", "n_test"]], on=on, how="left")
-        keep += ["hit_at_1 95% CI (test videos)", "n_test"]
+        name = "hit_at_1 95% CI (seeds x test videos)"
+        b[name] = [f"[{lo:.{digits}f}, {hi:.{digits}f}]" for lo, hi in zip(b["lo"], b["hi"])]
+        s = s.merge(b[on + [name, "n_test"]], on=on, how="left")
+        keep += [name, "n_test"]
     t = table.copy()
     for c in on:  # the tables may carry keys as text ("yes"/"no")
         if c in t and c in s and t[c].dtype != s[c].dtype:
@@ -123,30 +143,28 @@ def with_intervals(table: pd.DataFrame, summary: pd.DataFrame, *, on, boot: pd.D
     return t.merge(s[keep], on=on, how="left")
 
 
-def _hit1_over_seeds(y, scores) -> float:
-    """Hit@1 (%) of ``scores (n, seeds, C)`` averaged over seeds (videos without scores left out)."""
-    pred_ok = np.argmax(np.nan_to_num(scores, nan=-1.0), axis=-1) == y[:, None]
-    valid = np.isfinite(scores).all(-1)
-    return float(100.0 * pred_ok[valid].mean()) if valid.any() else float("nan")
-
-
 def bootstrap_summary(y_test, probs: dict, *, n_boot: int = 1000, seed: int = 0,
                       confidence: float = 0.95, key: str = "method") -> pd.DataFrame:
-    """Bootstrap interval over test videos of each model's seed-averaged Hit@1.
+    """Two-level bootstrap interval of each model's seed-averaged Hit@1.
 
-    ``probs``: ``{name: (n_seeds, n_test, C)}`` test-video probabilities per seed, videos in
-    the order of ``y_test``. Test videos are resampled (:func:`avlib.metrics.stats.bootstrap_ci`);
-    the statistic is Hit@1 averaged over the seeds, so the interval reflects the test-set
-    size and not the seeds. Returns ``key``, ``hit_at_1``, ``lo``, ``hi``, ``n_test``.
+    ``probs``: ``{name: (n_seeds, n_test, C)}`` test-video probabilities per seed (or predicted
+    labels ``(n_seeds, n_test)``), videos in the order of ``y_test``. Each replicate resamples the
+    seeds, then the test videos (:func:`avlib.metrics.stats.two_level_bootstrap` with one model),
+    so the interval holds both the training randomness and the test-set size. Videos without
+    scores are left out (as in the tables). Returns ``key``, ``hit_at_1``, ``lo``, ``hi``,
+    ``n_test``, ``n_seeds``.
     """
-    from ..metrics.stats import bootstrap_ci
+    from ..metrics.stats import two_level_bootstrap
 
     y = np.asarray(y_test)
     rows = []
     for name, p in probs.items():
-        s = np.transpose(np.asarray(p, dtype=np.float64), (1, 0, 2))  # (n, seeds, C)
-        ci = bootstrap_ci(y, s, _hit1_over_seeds, n_boot=n_boot, seed=seed, confidence=confidence)
-        rows.append({key: name, "hit_at_1": ci.mean, "lo": ci.lo, "hi": ci.hi, "n_test": ci.n})
+        lab = predictions_of(p)
+        if lab.shape[1] != len(y):
+            raise ParameterError(f"{name}: {lab.shape[1]} test videos, y_test has {len(y)}")
+        b = two_level_bootstrap(y, lab, None, _hit1, n_boot=n_boot, seed=seed, confidence=confidence)
+        rows.append({key: name, "hit_at_1": b.mean, "lo": b.lo, "hi": b.hi, "n_test": b.n_items,
+                     "n_seeds": b.n_seeds})
     return pd.DataFrame(rows)
 
 
@@ -166,10 +184,25 @@ def paired_metric(runs: pd.DataFrame, a: dict, b: dict, *, metric: str = "hit_at
 
 
 # --------------------------------------------------------------------------- runners
-def _store(data_root, scale, seed, source):
+def _same_test_set(y_prev, y_new, seed):
+    """The test labels shared by every seed (the claims pair seeds per test video): raises if a
+    seed's test set differs from the previous seeds'."""
+    if y_new is None:
+        return y_prev
+    y_new = np.asarray(y_new)
+    if y_prev is not None and not np.array_equal(np.asarray(y_prev), y_new):
+        raise DataError(f"seed {seed} was tested on other videos than the previous seeds; "
+                        "the per-video comparison needs one test set")
+    return y_new
+
+
+def _store(data_root, scale, seed, source, sub: str = ""):
+    """The seed's feature store; ``sub`` names a separate folder inside it (the convergence
+    check's shorter runs live there, so they never replace the runs the other pages read)."""
     from .icmr import FeatureStore
 
-    return FeatureStore.for_run(data_root, scale=scale, seed=seed, source=source)
+    store = FeatureStore.for_run(data_root, scale=scale, seed=seed, source=source)
+    return FeatureStore(store.root / sub) if sub else store
 
 
 def _test_probs(store, tag, test_ids):
@@ -224,14 +257,15 @@ def _audio_label(name, crop):
 
 
 def run_audio_seeds(bench, preset, *, seeds, data_root, source: str = "embedded", models=None,
-                    workers: int = 1, threads: int | None = None, n_jobs=None) -> dict:
+                    workers: int = 1, threads: int | None = None, n_jobs=None, store_sub: str = "") -> dict:
     """Table 3 rows for every seed of ``seeds``.
 
     Each (model, seed) run is :func:`avlib.train.icmr.run_audio_model` with the seed's
     :class:`~avlib.train.icmr.FeatureStore`. The log-mels are extracted (and cached) first in
     this process; then the runs go to ``workers`` processes with ``threads`` intra-op threads
     each (default: 1 when ``workers > 1``, else the current setting). The numbers depend on
-    the thread count, so keep it fixed to repeat a run exactly.
+    the thread count, so keep it fixed to repeat a run exactly. ``store_sub``: keep the runs in
+    that sub-folder of each seed's store (see :func:`audio_convergence_check`).
 
     Returns ``runs`` (one row per model and seed: method, crop, seed, params, metrics,
     timings), ``probs`` ({method: (n_seeds, n_test, C)}), ``y_test``, ``test_ids``, ``seeds``.
@@ -245,8 +279,8 @@ def run_audio_seeds(bench, preset, *, seeds, data_root, source: str = "embedded"
     for name, crop in dict.fromkeys(models):  # extract once, in this process
         audio_inputs(bench, model=name, crop=crop, preset=preset, n_jobs=n_jobs)
     threads = int(threads or (1 if workers > 1 else torch.get_num_threads()))
-    tasks = [(bench, preset, name, crop, s, _store(data_root, preset.scale, s, source).root, threads, n_jobs)
-             for s in seeds for name, crop in models]
+    tasks = [(bench, preset, name, crop, s, _store(data_root, preset.scale, s, source, store_sub).root, threads,
+              n_jobs) for s in seeds for name, crop in models]
     results = _run_tasks(_audio_task, tasks, workers, cost=lambda t: _AUDIO_COST.get(t[2], 2))
     test = bench.split("test")
     test_ids = [str(v) for v in test["video_id"]]
@@ -254,11 +288,32 @@ def run_audio_seeds(bench, preset, *, seeds, data_root, source: str = "embedded"
     for (_, _, name, crop, s, root, _, _), r in zip(tasks, results):
         label = _audio_label(name, crop)
         rows.append({"method": label, "seed": s, **{k: r[k] for k in (
-            "crop", "params", "params_paper_input", "hit_at_1", "hit_at_3", "f1", "epochs_run", "best_epoch",
-            "train_seconds", "examples_per_s", "cached")}})
+            "crop", "params", "params_paper_input", "hit_at_1", "hit_at_3", "f1", "f1_macro", "epochs_run",
+            "best_epoch", "train_seconds", "examples_per_s", "cached")}})
         probs.setdefault(label, []).append(_test_probs(FeatureStore(root), _audio_tag(name, crop), test_ids))
     return {"runs": pd.DataFrame(rows), "probs": {k: np.stack(v) for k, v in probs.items()},
             "y_test": test["label"].to_numpy(), "test_ids": test_ids, "seeds": seeds}
+
+
+def audio_convergence_check(bench, preset, evidence, *, seeds, data_root, source: str = "embedded",
+                            workers: int = 1, n_jobs=None, n_boot: int | None = None):
+    """Train every audio model again at ``preset.audio_check_epochs`` and compare each claim of
+    the audio page with its effect there (:func:`avlib.claims.mark_convergence`, which marks
+    ``evidence`` in place). Returns the comparison table, or None when the preset has no check.
+    The shorter runs live in their own store folder, so the fusion and ISMIR pages keep reading
+    the full-length ones."""
+    from dataclasses import replace
+
+    from ..claims import mark_convergence
+
+    if not preset.audio_check_epochs:
+        return None
+    short = replace(preset, audio_epochs=int(preset.audio_check_epochs))
+    res = run_audio_seeds(bench, short, seeds=seeds, data_root=data_root, source=source, workers=workers,
+                          n_jobs=n_jobs, store_sub=f"check_e{short.audio_epochs}")
+    check = audio_evidence(res["y_test"], res["probs"], **({} if n_boot is None else {"n_boot": n_boot}))
+    return mark_convergence(evidence, check,
+                            what=f"{short.audio_epochs} instead of {preset.audio_epochs} epochs")
 
 
 def run_visual_seeds(bench, preset, *, seeds, data_root, source: str = "embedded", weights=None,
@@ -282,7 +337,7 @@ def run_visual_seeds(bench, preset, *, seeds, data_root, source: str = "embedded
                 r = run_visual_model(bench, preset, k, pt, frames=frames, seed=s, store=store, weights=weights,
                                      device=device)
                 rows.append({"frames": int(k), "pretrained": bool(pt), "seed": s, **{c: r.get(c) for c in (
-                    "pretrain_source", "steps", "hit_at_1", "hit_at_3", "f1", "epochs_run", "best_epoch",
+                    "pretrain_source", "steps", "hit_at_1", "hit_at_3", "f1", "f1_macro", "epochs_run", "best_epoch",
                     "train_seconds", "pretrain_seconds", "examples_per_s", "cached")}})
                 name = f"{k} frames, {'PT' if pt else 'scratch'}"
                 probs.setdefault(name, []).append(_test_probs(store, _visual_tag(k, pt), test_ids))
@@ -298,7 +353,9 @@ def run_fusion_seeds(bench, preset, *, seeds, data_root, source: str = "embedded
     ``first_only``: the robustness table is computed for the first seed only (the figures of
     the page use the first seed's result).
     Returns ``runs`` (method, model, seed, metrics), ``first`` (the first seed's full
-    result), ``probs`` ({"<method> <model>": (n_seeds, n_test, C)}), ``y_test``, ``seeds``.
+    result), ``probs`` ({"<method> <model>": (n_seeds, n_test, C)}, with the fusion models'
+    "<method> fusion, audio missing" / "<method> fusion, video missing"), ``y_test`` (one test
+    set for every seed, checked), ``seeds``.
     """
     from .icmr import run_fusion_table
 
@@ -313,7 +370,7 @@ def run_fusion_seeds(bench, preset, *, seeds, data_root, source: str = "embedded
         rows.append(t)
         for name, p in (res.get("test_probs") or {}).items():
             probs.setdefault(name, []).append(p)
-        y_test = res.get("y_test", y_test)
+        y_test = _same_test_set(y_test, res.get("y_test"), s)
     out = {"runs": pd.concat(rows, ignore_index=True), "first": first, "seeds": seeds, "y_test": y_test,
            "probs": {k: np.stack(v) for k, v in probs.items()}}
     return out
@@ -339,7 +396,7 @@ def run_youtube8m_seeds(bench, preset, *, seeds, data_root, source: str, weights
             out[t].append(res[t].assign(seed=s))
         for name, p in (res.get("test_probs") or {}).items():
             out["probs"].setdefault(name, []).append(p)
-        y = res.get("y_test", y)
+        y = _same_test_set(y, res.get("y_test"), s)
     out = {t: pd.concat(v, ignore_index=True) if t.startswith("table") else v for t, v in out.items()}
     out["probs"] = {k: np.stack(v) for k, v in out["probs"].items()}
     out.update(first=first, y_test=y, seeds=seeds)
@@ -347,55 +404,250 @@ def run_youtube8m_seeds(bench, preset, *, seeds, data_root, source: str, weights
 
 
 # --------------------------------------------------------------------------- claims
-def _ev(claim, runs, a, b, detail, pair=("seed",)):
-    from ..claims import from_paired
+#: Replicates and bootstrap seed of every ICMR claim row (fixed: the table is deterministic).
+N_BOOT = 1000
+BOOT_SEED = 0
 
-    xa, xb = paired_metric(runs, a, b, pair=pair)
-    if len(xa) == 0:
-        return None
-    return from_paired(claim, xa, xb, detail=detail + f", Hit@1, {len(xa)} paired runs")
+#: Metric names as the claim rows and the book print them.
+METRIC_LABELS = {"hit_at_1": "Hit@1", "f1": "weighted F1"}
+
+#: The ICMR claim rows: ``claim -> (page, metric, a, b, what)``. ``a`` and ``b`` name the
+#: models compared (keys of the page's ``probs``; the visual rows name a frames/pre-training
+#: contrast instead); the effect is ``metric(a) - metric(b)``, positive = the paper's direction.
+#: The metric is the one the claim's wording in claims.yaml quotes: Hit@1 where the paper
+#: quotes Hit@1 (Tables 3-4, fusion), the support-weighted F1 where it quotes F1 (audio vs
+#: video: "F1 = 79.35 for audio vs F1 = 71.23 for video"; frames: "F1 = 71.23 ... vs F1 = 43.16").
+CLAIM_ROWS = {
+    "icmr_uc_ge_cc": ("icmr_audio", "hit_at_1", "Choi et al. 2016 + UC", "Choi et al. 2016 + CC",
+                      "Choi UC minus Choi CC"),
+    "icmr_xception_ge_choi": ("icmr_audio", "hit_at_1", "Xception + UC", "Choi et al. 2016 + UC",
+                              "Xception UC minus Choi UC"),
+    "icmr_choi_ge_han": ("icmr_audio", "hit_at_1", "Choi et al. 2016 + UC", "Han et al. 2016",
+                         "Choi UC minus Han et al. 2016"),
+    "icmr_pretraining_helps": ("icmr_visual", "hit_at_1", "PT", "scratch",
+                               "pre-trained minus from-scratch frame model, paired by frames"),
+    "icmr_more_frames_help": ("icmr_visual", "f1", "most frames", "fewest frames",
+                              "most minus fewest training frames per video, paired by pre-training"),
+    "icmr_fusion_beats_audio": ("icmr_fusion", "hit_at_1", "Xception fusion", "Xception audio only",
+                                "Xception fusion minus Xception UC audio only"),
+    "icmr_fusion_beats_video": ("icmr_fusion", "hit_at_1", "Xception fusion", "Inception v3 video only",
+                                "Xception fusion minus Inception v3 video only"),
+    "icmr_audio_beats_video": ("icmr_fusion", "f1", "Xception audio only", "Inception v3 video only",
+                               "Xception UC audio only (the paper's 79.35) minus Inception v3 video only (71.23)"),
+    "icmr_fusion_missing_audio": ("icmr_fusion", "hit_at_1", "Xception fusion, audio missing",
+                                  "Inception v3 video only",
+                                  "Xception fusion with the audio row zeroed minus Inception v3 video only"),
+    "icmr_fusion_missing_video": ("icmr_fusion", "hit_at_1", "Xception fusion, video missing",
+                                  "Xception audio only",
+                                  "Xception fusion with every frame row zeroed minus Xception UC audio only"),
+}
 
 
-def audio_evidence(runs: pd.DataFrame) -> list:
-    """Evidence for ``icmr_uc_ge_cc``, ``icmr_xception_ge_choi``, ``icmr_choi_ge_han`` (per seed)."""
-    ev = [
-        _ev("icmr_uc_ge_cc", runs, {"method": "Choi et al. 2016 + UC"}, {"method": "Choi et al. 2016 + CC"},
-            "Choi UC minus Choi CC"),
-        _ev("icmr_xception_ge_choi", runs, {"method": "Xception + UC"}, {"method": "Choi et al. 2016 + UC"},
-            "Xception UC minus Choi UC"),
-        _ev("icmr_choi_ge_han", runs, {"method": "Choi et al. 2016 + UC"}, {"method": "Han et al. 2016"},
-            "Choi UC minus Han et al. 2016"),
-    ]
-    return [e for e in ev if e is not None]
+def predictions_of(p) -> np.ndarray:
+    """Predicted labels ``(n_seeds, n)`` of probabilities ``(n_seeds, n, C)`` (the tie rule of
+    :func:`avlib.metrics.classification.predicted_labels`); a video whose scores are not finite
+    (no usable input) gets -1 and is left out of the metrics, as in the tables. Integer label
+    arrays ``(n_seeds, n)`` (or ``(n_seeds, n, K)`` for K paired settings) pass unchanged."""
+    from ..metrics.classification import predicted_labels
+
+    p = np.asarray(p)
+    if np.issubdtype(p.dtype, np.integer):
+        return p.astype(np.int64)
+    if p.ndim != 3:
+        raise ParameterError(f"probabilities must be (n_seeds, n, C), got {p.shape}")
+    out = np.full(p.shape[:2], -1, np.int64)
+    for i, ps in enumerate(p):
+        ok = np.isfinite(ps).all(axis=1)
+        if ok.any():
+            out[i, ok] = predicted_labels(ps[ok])
+    return out
 
 
-def visual_evidence(runs: pd.DataFrame) -> list:
-    """``icmr_pretraining_helps`` (paired by frames and seed) and ``icmr_more_frames_help``
-    (most minus fewest frames, paired by pre-training and seed)."""
-    ev = [_ev("icmr_pretraining_helps", runs, {"pretrained": True}, {"pretrained": False},
-              "pre-trained minus from-scratch frame model, paired by frames and seed", pair=("frames", "seed"))]
-    ks = sorted(runs["frames"].unique())
+def _valid(y, pred):
+    ok = pred >= 0
+    return y[ok], pred[ok]
+
+
+def _hit1(y, pred) -> float:
+    """Hit@1 (%) of labels ``pred`` (-1 = missing, left out); ``pred (n, K)``: mean over the K settings."""
+    pred = np.asarray(pred)
+    if pred.ndim == 2:
+        return float(np.mean([_hit1(y, pred[:, j]) for j in range(pred.shape[1])]))
+    yy, pp = _valid(np.asarray(y), pred)
+    return 100.0 * float(np.mean(yy == pp)) if len(yy) else float("nan")
+
+
+def _wf1(y, pred) -> float:
+    """Support-weighted F1 (%) of labels ``pred`` (-1 = missing, left out); ``(n, K)``: mean over K."""
+    from ..metrics.classification import f1_from_labels
+
+    pred = np.asarray(pred)
+    if pred.ndim == 2:
+        return float(np.mean([_wf1(y, pred[:, j]) for j in range(pred.shape[1])]))
+    yy, pp = _valid(np.asarray(y), pred)
+    return f1_from_labels(yy, pp, average="weighted") if len(yy) else float("nan")
+
+
+#: Metric functions of the claim rows on predicted labels.
+CLAIM_METRICS = {"hit_at_1": _hit1, "f1": _wf1}
+
+
+def bootstrap_evidence(claim: str, y_test, pred_a, pred_b, *, metric: str, what: str, n_boot: int = N_BOOT,
+                       seed: int = BOOT_SEED, confidence: float = 0.95):
+    """One claim row: paired two-level bootstrap of ``metric(a) - metric(b)``.
+
+    ``pred_a``, ``pred_b``: predicted labels ``(n_seeds, n_test)`` (or probabilities
+    ``(n_seeds, n_test, C)``, or labels ``(n_seeds, n_test, K)`` for K paired settings whose
+    metric is averaged), seed ``i`` of ``a`` paired with seed ``i`` of ``b`` and videos in the
+    order of ``y_test``. Each replicate resamples the seeds, then the test videos, the same
+    videos for both models (:func:`avlib.metrics.stats.two_level_bootstrap`). The effect is the
+    mean over seeds of the difference on the full test set, the interval the bootstrap
+    percentile interval, ``se`` the replicates' SD (:func:`avlib.claims.from_bootstrap`); ``n``
+    is the number of test videos and ``unit`` says "test videos x <seeds> seeds".
+    """
+    from dataclasses import replace
+
+    from ..claims import from_bootstrap
+    from ..metrics.stats import two_level_bootstrap
+
+    y = np.asarray(y_test).astype(np.int64)
+    a, b = predictions_of(pred_a), predictions_of(pred_b)
+    if a.shape != b.shape or a.shape[1] != len(y):
+        raise ParameterError(f"{claim}: predictions {a.shape} and {b.shape} do not pair with {len(y)} test videos")
+    boot = two_level_bootstrap(y, a, b, CLAIM_METRICS[metric], n_boot=n_boot, seed=seed, confidence=confidence)
+    ns, nv = boot.n_seeds, boot.n_items
+    seeds_txt = f"{ns} seed{'s' if ns != 1 else ''}"
+    detail = (f"{what}, {METRIC_LABELS[metric]}, {seeds_txt} x {nv} test videos, two-level bootstrap "
+              f"({n_boot} replicates, bootstrap seed {seed}: seeds, then test videos paired per video)")
+    unit = f"test videos x {seeds_txt} (two-level bootstrap)"
+    ev = from_bootstrap(claim, boot.mean, boot.replicates, detail=detail, unit=unit, confidence=confidence)
+    test = (f"two-level bootstrap, {n_boot} replicates ({seeds_txt} x {nv} test videos): se = {ev.se:.2f}, "
+            f"p (against 0) = {ev.p:.3g}")
+    return replace(ev, n=int(nv), test=test)
+
+
+def _rows(page: str, y_test, probs: dict, n_boot: int, seed: int) -> list:
+    out = []
+    for claim, (pg, metric, a, b, what) in CLAIM_ROWS.items():
+        if pg != page or a not in probs or b not in probs:
+            continue
+        out.append(bootstrap_evidence(claim, y_test, probs[a], probs[b], metric=metric, what=what,
+                                      n_boot=n_boot, seed=seed))
+    return out
+
+
+def audio_evidence(y_test, probs: dict, *, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> list:
+    """``icmr_uc_ge_cc``, ``icmr_xception_ge_choi``, ``icmr_choi_ge_han`` (Hit@1, :data:`CLAIM_ROWS`).
+
+    ``y_test``, ``probs``: as returned by :func:`run_audio_seeds` (``{method: (n_seeds, n_test, C)}``).
+    """
+    return _rows("icmr_audio", y_test, probs, n_boot, seed)
+
+
+def _visual_key(name: str):
+    import re
+
+    m = re.fullmatch(r"(\d+) frames, (PT|scratch)", str(name))
+    return (int(m.group(1)), m.group(2) == "PT") if m else None
+
+
+def visual_evidence(y_test, probs: dict, *, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> list:
+    """``icmr_pretraining_helps`` and ``icmr_more_frames_help`` from :func:`run_visual_seeds`'s ``probs``
+    (``{"<k> frames, PT|scratch": (n_seeds, n_test, C)}``).
+
+    Pre-training: pre-trained minus scratch Hit@1, averaged over every k with both (paired by
+    frames, seed and video). Frames: the most minus the fewest frames per training video,
+    weighted F1, averaged over the pre-training settings that have both (paired likewise).
+    """
+    labels = {}
+    for name, p in probs.items():
+        key = _visual_key(name)
+        if key is not None:
+            labels[key] = predictions_of(p)
+    out = []
+    ks = sorted({k for k, _ in labels})
+    both = [k for k in ks if (k, True) in labels and (k, False) in labels]
+    if both:
+        _, metric, _, _, what = CLAIM_ROWS["icmr_pretraining_helps"]
+        a = np.stack([labels[(k, True)] for k in both], axis=-1)
+        b = np.stack([labels[(k, False)] for k in both], axis=-1)
+        out.append(bootstrap_evidence("icmr_pretraining_helps", y_test, a, b, metric=metric, n_boot=n_boot, seed=seed,
+                                      what=f"{what} ({', '.join(map(str, both))} frames)"))
     if len(ks) >= 2:
-        ev.append(_ev("icmr_more_frames_help", runs, {"frames": ks[-1]}, {"frames": ks[0]},
-                      f"{ks[-1]} minus {ks[0]} training frames per video, paired by pre-training and seed",
-                      pair=("pretrained", "seed")))
-    return [e for e in ev if e is not None]
+        lo_k, hi_k = ks[0], ks[-1]
+        pts = [pt for pt in (False, True) if (lo_k, pt) in labels and (hi_k, pt) in labels]
+        if pts:
+            _, metric, _, _, what = CLAIM_ROWS["icmr_more_frames_help"]
+            a = np.stack([labels[(hi_k, pt)] for pt in pts], axis=-1)
+            b = np.stack([labels[(lo_k, pt)] for pt in pts], axis=-1)
+            names = " and ".join("pre-trained" if pt else "scratch" for pt in pts)
+            out.append(bootstrap_evidence("icmr_more_frames_help", y_test, a, b, metric=metric, n_boot=n_boot,
+                                          seed=seed, what=f"{hi_k} minus {lo_k} training frames per video ({names})"))
+    return out
 
 
-def fusion_evidence(runs: pd.DataFrame) -> list:
-    """``icmr_fusion_beats_audio`` / ``_video`` (Xception fusion) and ``icmr_audio_beats_video``
-    (the audio-only model with the higher mean Hit@1 minus the video-only model), per seed."""
-    aud = runs[runs["model"] == "audio only"].groupby("method")["hit_at_1"].mean()
-    best = aud.idxmax() if len(aud) else "Xception"
-    ev = [
-        _ev("icmr_fusion_beats_audio", runs, {"method": "Xception", "model": "fusion"},
-            {"method": "Xception", "model": "audio only"}, "Xception fusion minus Xception UC audio only"),
-        _ev("icmr_fusion_beats_video", runs, {"method": "Xception", "model": "fusion"},
-            {"model": "video only"}, "Xception fusion minus Inception v3 video only"),
-        _ev("icmr_audio_beats_video", runs, {"method": best, "model": "audio only"}, {"model": "video only"},
-            f"{best} audio only (best audio mean) minus Inception v3 video only"),
-    ]
-    return [e for e in ev if e is not None]
+def fusion_evidence(y_test, probs: dict, *, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> list:
+    """``icmr_fusion_beats_audio`` / ``_video`` (Hit@1), ``icmr_audio_beats_video`` (weighted F1,
+    Xception UC, the audio model whose F1 the paper quotes) and the missing-modality rows
+    ``icmr_fusion_missing_audio`` / ``_video`` (Hit@1) from :func:`run_fusion_seeds`'s ``probs``.
+    """
+    return _rows("icmr_fusion", y_test, probs, n_boot, seed)
+
+
+def missing_modality_summary(y_test, probs: dict) -> pd.DataFrame:
+    """Hit@1 and weighted F1 (mean over seeds) of the Xception fusion with the audio or the video
+    missing beside the single-modality model of the modality that is left (the rows of the
+    missing-modality claims), for the fusion page's text."""
+    y = np.asarray(y_test)
+    rows = []
+    for claim in ("icmr_fusion_missing_audio", "icmr_fusion_missing_video"):
+        _, _, a, b, _ = CLAIM_ROWS[claim]
+        if a not in probs or b not in probs:
+            continue
+        for name in (a, b):
+            lab = predictions_of(probs[name])
+            rows.append({"claim": claim, "model": name,
+                         "hit_at_1": float(np.mean([_hit1(y, s) for s in lab])),
+                         "f1": float(np.mean([_wf1(y, s) for s in lab]))})
+    return pd.DataFrame(rows)
+
+
+def missing_modality_text(summary: pd.DataFrame, evidence) -> str:
+    """The fusion page's plain statement of the missing-modality result (Markdown).
+
+    ``summary``: :func:`missing_modality_summary`; ``evidence``: the page's rows (the
+    ``icmr_fusion_missing_*`` ones are used). Per missing modality: the two Hit@1 values, the
+    effect with its interval, and where the interval lies against the claim's declared margin
+    (read from claims.yaml); the Claims page gives the verdict (which also needs q < 0.05).
+    """
+    from ..claims import load_claims
+
+    ev = {e.claim: e for e in evidence}
+    margins = load_claims().set_index("id")["margin"]
+    out = []
+    for claim, modality, left in (("icmr_fusion_missing_audio", "audio", "video-only"),
+                                  ("icmr_fusion_missing_video", "video", "audio-only")):
+        e = ev.get(claim)
+        rows = summary[summary["claim"] == claim] if len(summary) else summary
+        if e is None or len(rows) != 2:
+            continue
+        fused, single = rows["hit_at_1"].iloc[0], rows["hit_at_1"].iloc[1]
+        m = float(margins.get(claim, np.nan))
+        if e.hi < -m:
+            where = (f"the whole interval below -{m:g} points (the declared margin), so on this benchmark the "
+                     f"fusion model is **not** robust to a missing {modality}")
+        elif e.lo > -m:
+            where = (f"the whole interval above -{m:g} points (the declared margin): as good as the {left} model, "
+                     f"robust to a missing {modality} in the paper's sense")
+        else:
+            where = f"an interval that straddles -{m:g} points (the declared margin): not decided by these runs"
+        out.append(f"With the **{modality} missing**, the fusion model reaches {fused:.1f} % Hit@1 against "
+                   f"{single:.1f} % for the {left} model: {e.effect:+.1f} points (95 % interval "
+                   f"[{e.lo:+.1f}, {e.hi:+.1f}], {e.n} {e.unit}), {where}.")
+    if not out:
+        return "No missing-modality predictions were recorded."
+    return " ".join(out) + (" The paper claims \"additional robustness to missing modalities\" without a number; "
+                            "the [Claims page](claims) gives the verdicts.")
 
 
 # --------------------------------------------------------------------------- frozen frame model
@@ -521,7 +773,7 @@ def run_visual_model_frozen(bench, preset, k: int, pretrained: bool, *, frames: 
     from ..features.frames import uniform_frame_indices
     from ..metrics.classification import softmax
     from ..utils import seed_everything
-    from .icmr import _config, _visual_tag, metric_summary
+    from .icmr import _config, _stored_meta, _visual_tag, metric_summary
     from .loop import fit, predict
 
     if store is None:
@@ -534,7 +786,7 @@ def run_visual_model_frozen(bench, preset, k: int, pretrained: bool, *, frames: 
     if not force:
         hit = store.load(tag, key=key)
         if hit is not None:
-            return {"tag": tag, **hit["meta"], "cached": True}
+            return {"tag": tag, **_stored_meta(hit), "cached": True}
     feats, info = frozen_backbone_features(bench, preset, frames, pretrained=pretrained,
                                            cache_dir=_frozen_cache_dir(store), weights=weights, device=device)
     df = bench.videos[bench.videos["video_id"].astype(str).isin(feats)].reset_index(drop=True)
