@@ -7,6 +7,7 @@ from .classification import (
     macro_f1,
     softmax,
     video_average,
+    weighted_f1,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "macro_f1",
     "softmax",
     "video_average",
+    "weighted_f1",
 ]

@@ -347,7 +347,7 @@ class SchemeResult:
         return np.nan_to_num(self.logits, nan=-np.inf).argmax(1)
 
     def metrics(self, split: str = "test") -> dict:
-        """Hit@1, Hit@3, macro F1 (percent) on ``split`` (:mod:`avlib.metrics.classification`)."""
+        """Hit@1, Hit@3, support-weighted F1 as the paper reports it, macro F1 (percent) on ``split`` (:mod:`avlib.metrics.classification`)."""
         from ..metrics.classification import classification_summary, softmax
 
         m = np.ones(len(self.labels), bool) if split == "all" else self.split == split
