@@ -228,33 +228,281 @@ def test_dtn_autoencoder_pretraining_reduces_reconstruction_error():
         WeaklySharedDTN(12, 30, 3, audio_hidden=(16, 8, 8, 4), image_hidden=(20, 8, 8, 8))
 
 
-def _dropouts(model):
-    return sorted((name, float(mod.p)) for name, mod in model.named_modules()
-                  if isinstance(mod, torch.nn.Dropout))
+# ----------------------------------------------------------------- reference layer inventory
+# Transcribed by hand from the authors' Keras code (catalina17/XFlow, Models/*.py). For every
+# stage of each reference graph, in forward order, its regularisation and activation layers:
+# B = BatchNormalization, TB = BatchNormalization(axis=1) over the time axis, R = a layer
+# with activation='relu', P = PReLU(), D25 / D50 = Dropout(0.25) / Dropout(0.5). Convolutions,
+# dense layers without activation, pools, reshapes, sums and concatenations carry nothing.
+# The softmax output layer is checked apart (the models return logits).
+R, P, B, TB = "relu", "prelu", "bn", "tbn"
+D25, D50 = ("dropout", 0.25), ("dropout", 0.5)
+
+_CNN_X_MLP = {  # Models/av_cnn_x_mlp.py (Digits file: same layers, other sizes; see below)
+    "inputNorm": [B],
+    "conv block 1 (conv relu, conv relu, BN, pool, dropout)": [R, R, B, D25],
+    "fcMLP 1": [R, B, D50],
+    "x21 round 1": [P, B, P],                # conv1x1 PReLU BN flatten dense PReLU
+    "short1_2dto1d": [D25, P],               # maxpool4 dropout flatten dense PReLU
+    "x12 round 1": [P, B, D50, P],           # dense PReLU BN dropout reshape deconv PReLU
+    "short1_1dto2d": [P, B, D25, P, B],      # ... with dropout .25 and a trailing BN
+    "CNN merge 1 (x12map)": [B, D50],
+    "conv block 2": [R, R, B, D25],
+    "MLP merge 1 (x21map)": [B, D50],
+    "fcMLP 2": [R, B, D50],
+    "x21 round 2": [P, B, P],
+    "short2_2dto1d": [D25, P],
+    "x12 round 2": [P, B, D50, P],
+    "short2_1dto2d": [P, B, D50, P],         # dropout .5, no trailing BN
+    "CNN merge 2 (x12map)": [B, D50],
+    "fcCNN": [R],
+    "merged (BN, dropout, fc512 relu)": [B, D50, R],
+    "fc dropout": [D50],
+}
+_LSTM_CNN_X_MLP = {  # Models/av_lstm_cnn_x_mlp.py (Digits file: same layers)
+    "inputNorm": [TB],
+    "conv11": [R],
+    "fc1": [R],
+    "x21 round 1": [P, P],
+    "short1_2dto1d": [P],
+    "x12 round 1": [P, P],
+    "short1_1dto2d": [P, P],
+    "conv21": [R],
+    "fc2": [R],
+    "x21 round 2": [P, P],
+    "short2_2dto1d": [P],
+    "x12 round 2": [P, P],
+    "short2_1dto2d": [P, P],
+    "fcCNN": [R],
+    "mergebn": [TB],
+    "mergedrop": [D50],
+}
+REFERENCE_INVENTORY = {
+    "cnn_mlp_baseline.py": {
+        "inputNorm": [B],
+        "conv block 1 (conv relu, conv relu, BN, pool, dropout)": [R, R, B, D25],
+        "conv block 2": [R, R, B, D25],
+        "fcCNN": [R],
+        "fcMLP 1": [R, B, D50],
+        "fcMLP 2": [R],
+        "merged (BN, dropout, fc512 relu)": [B, D50, R],
+        "fc dropout": [D50],
+    },
+    "av_cnn_x_mlp.py": _CNN_X_MLP,
+    # `diff` of the two files: only layer sizes and layer names differ
+    "digits_cnn_x_mlp.py": dict(_CNN_X_MLP),
+    "lstm_cnn_mlp_baseline.py": {
+        "inputNorm": [TB], "conv11": [R], "conv21": [R], "fcCNN": [R], "fc1": [R], "fc2": [R],
+        "mergebn": [TB], "mergedrop": [D25],
+    },
+    "av_lstm_cnn_x_mlp.py": _LSTM_CNN_X_MLP,
+    "digits_lstm_cnn_x_mlp.py": dict(_LSTM_CNN_X_MLP),
+}
+# The ablations of Table V have no reference files: the XFlow graph without these stages.
+_CROSS_STAGES = ("x21 round 1", "x12 round 1", "x21 round 2", "x12 round 2")
+_RES_STAGES = ("short1_2dto1d", "short1_1dto2d", "short2_2dto1d", "short2_1dto2d")
+
+# Totals per (family, variant), counted separately from the files (both datasets):
+# dropout .25, dropout .5, BN, BN over time, PReLU, ReLU.
+REFERENCE_COUNTS = {
+    ("cnnxmlp", "baseline"): dict(d25=2, d50=3, bn=5, tbn=0, prelu=0, relu=8),
+    ("cnnxmlp", "xflow"): dict(d25=5, d50=10, bn=16, tbn=0, prelu=14, relu=8),
+    ("cnnxmlp", "no_xconns"): dict(d25=5, d50=8, bn=12, tbn=0, prelu=6, relu=8),
+    ("cnnxmlp", "no_resconns"): dict(d25=2, d50=9, bn=13, tbn=0, prelu=8, relu=8),
+    ("lstm", "baseline"): dict(d25=1, d50=0, bn=0, tbn=2, prelu=0, relu=5),
+    ("lstm", "xflow"): dict(d25=0, d50=1, bn=0, tbn=2, prelu=14, relu=5),
+    ("lstm", "no_xconns"): dict(d25=0, d50=1, bn=0, tbn=2, prelu=6, relu=5),
+    ("lstm", "no_resconns"): dict(d25=0, d50=1, bn=0, tbn=2, prelu=8, relu=5),
+}
+
+# avlib module (top-level attribute) -> reference stage
+_AVLIB_STAGE = {
+    "cnnxmlp": {
+        "img_bn": "inputNorm", "block1": "conv block 1 (conv relu, conv relu, BN, pool, dropout)",
+        "mlp1": "fcMLP 1", "x2d1d_1": "x21 round 1", "r2d1d_1": "short1_2dto1d",
+        "x1d2d_1": "x12 round 1", "r1d2d_1": "short1_1dto2d", "img_merge1": "CNN merge 1 (x12map)",
+        "block2": "conv block 2", "mlp_merge1": "MLP merge 1 (x21map)", "mlp2": "fcMLP 2",
+        "x2d1d_2": "x21 round 2", "r2d1d_2": "short2_2dto1d", "x1d2d_2": "x12 round 2",
+        "r1d2d_2": "short2_1dto2d", "img_merge2": "CNN merge 2 (x12map)", "img_fc": "fcCNN",
+        "merge": "merged (BN, dropout, fc512 relu)", "head_drop": "fc dropout",
+    },
+    "lstm": {
+        "img_tbn": "inputNorm", "conv1": "conv11", "fc1": "fc1", "x2d1d_1": "x21 round 1",
+        "r2d1d_1": "short1_2dto1d", "x1d2d_1": "x12 round 1", "r1d2d_1": "short1_1dto2d",
+        "conv2": "conv21", "fc2": "fc2", "x2d1d_2": "x21 round 2", "r2d1d_2": "short2_2dto1d",
+        "x1d2d_2": "x12 round 2", "r1d2d_2": "short2_1dto2d", "img_fc": "fcCNN",
+        "merge_tbn": "mergebn", "merge_drop": "mergedrop",
+    },
+}
 
 
-def test_cnnxmlp_dropouts_follow_the_reference_code():
-    """Issue 11 item 9: the XFlow CNN x MLP has dropout .5 at the merge points and NO dropout
-    .25 after the two max-pools (the baseline keeps them); dropouts are parameter-free, so
-    Table III is unchanged."""
-    xf = _dropouts(build_xflow_model("cnnxmlp", "avletters", "xflow"))
-    ps = [p for _, p in xf]
-    # .5: mlp1, 2 x (1D->2D cross), 2 merges after round 1, mlp2, image merge 2, merge, head
-    # .25: the two 2D->1D and the two 1D->2D residual connections
-    assert (ps.count(0.5), ps.count(0.25), len(ps)) == (9, 4, 13)
-    assert not [n for n, _ in xf if n.startswith(("block1", "block2"))]
-    base = _dropouts(build_xflow_model("cnnxmlp", "avletters", "baseline"))
-    assert [p for n, p in base if n.startswith(("block1", "block2"))] == [0.25, 0.25]
-    assert len(base) == 5
-    for variant in ("no_xconns", "no_resconns"):   # every merge variant has the merge dropouts
-        names = [n for n, _ in _dropouts(build_xflow_model("cnnxmlp", "digits", variant))]
-        assert not [n for n in names if n.startswith(("block1", "block2"))]
-        assert any(n.startswith("img_merge1") for n in names)
+def reference_inventory(family, variant, dataset):
+    """Expected stages of a (family, variant, dataset) model, from the transcribed files."""
+    prefix = {"avletters": "av_", "digits": "digits_", "cuave": "digits_"}[dataset]
+    if variant == "baseline":
+        name = "cnn_mlp_baseline.py" if family == "cnnxmlp" else "lstm_cnn_mlp_baseline.py"
+        return dict(REFERENCE_INVENTORY[name])
+    name = prefix + ("cnn_x_mlp.py" if family == "cnnxmlp" else "lstm_cnn_x_mlp.py")
+    cross, res = xflow.VARIANTS[variant]
+    drop = (() if cross else _CROSS_STAGES) + (() if res else _RES_STAGES)
+    return {k: v for k, v in REFERENCE_INVENTORY[name].items() if k not in drop}
 
 
-def test_cnnxmlp_xflow_pool_output_reaches_connections_without_dropout():
+def _layer_kind(mod):
+    if isinstance(mod, xflow.TimeBatchNorm):
+        return TB
+    if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+        return B
+    if isinstance(mod, torch.nn.modules.dropout._DropoutNd):
+        return ("dropout", float(mod.p))
+    if isinstance(mod, (xflow.ElementwisePReLU, torch.nn.PReLU)):
+        return P
+    kinds = {torch.nn.ReLU: R, torch.nn.ELU: "elu", torch.nn.Softmax: "softmax",
+             torch.nn.LogSoftmax: "softmax", torch.nn.Sigmoid: "sigmoid", torch.nn.Tanh: "tanh",
+             torch.nn.LeakyReLU: "leaky_relu", torch.nn.GELU: "gelu"}
+    return next((v for k, v in kinds.items() if isinstance(mod, k)), None)
+
+
+def avlib_inventory(model, inputs):
+    """Stages of a built model as EXECUTED by one training-mode forward pass: per reference
+    stage, the kinds of the layers that ran, in order (forward hooks on every layer of a kind
+    of interest; the inner BN of a TimeBatchNorm is part of it). Also returns the registered
+    layers that never ran."""
+    family = model.family
+    layers = {}
+    for name, mod in model.named_modules():
+        kind = _layer_kind(mod)
+        if kind is None or any(name.startswith(t + ".") for t in layers
+                               if layers[t][1] == TB):
+            continue
+        layers[name] = (mod, kind)
+    ran, handles = [], []
+    for name, (mod, kind) in layers.items():
+        handles.append(mod.register_forward_hook(
+            lambda m, i, o, name=name, kind=kind: ran.append((name, kind))))
+    try:
+        model.train()
+        model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    stages = {}
+    for name, kind in ran:
+        top = name.split(".")[0]
+        stage = _AVLIB_STAGE[family].get(top, f"unmapped avlib module {top}")
+        stages.setdefault(stage, []).append(kind)
+    return stages, sorted(set(layers) - {n for n, _ in ran})
+
+
+def _build(family, variant, dataset):
+    # the paper geometry for CNN x MLP; a short sequence for the LSTM (the layers do not
+    # depend on its length)
+    kw = {} if family == "cnnxmlp" else dict(n_frames=3)
+    return build_xflow_model(family, dataset, variant, **kw)
+
+
+def _inputs(model, n=2):
+    g = torch.Generator().manual_seed(0)
+    h, w = model.image_hw
+    if model.family == "cnnxmlp":
+        return (torch.randn(n, model.n_frames, h, w, generator=g),
+                torch.randn(n, model.n_mfcc * model.n_frames, generator=g))
+    t = model.n_frames
+    return (torch.randn(n, t, 1, h, w, generator=g), torch.randn(n, t, model.n_mfcc, generator=g),
+            torch.ones(n, t, dtype=torch.bool))
+
+
+def _counts(stages):
+    flat = [k for v in stages.values() for k in v]
+    return dict(d25=flat.count(D25), d50=flat.count(D50), bn=flat.count(B), tbn=flat.count(TB),
+                prelu=flat.count(P), relu=flat.count(R))
+
+
+@pytest.mark.parametrize("family", ["cnnxmlp", "lstm"])
+@pytest.mark.parametrize("variant", list(xflow.VARIANTS))
+def test_reference_counts_match_transcribed_table(family, variant):
+    """The stage table and the separately counted totals agree (a transcription check)."""
+    for dataset in ("avletters", "digits"):
+        assert _counts(reference_inventory(family, variant, dataset)) == \
+            REFERENCE_COUNTS[(family, variant)]
+
+
+@pytest.mark.parametrize("family", ["cnnxmlp", "lstm"])
+@pytest.mark.parametrize("variant", list(xflow.VARIANTS))
+@pytest.mark.parametrize("dataset", ["avletters", "digits"])
+def test_reference_layer_inventory(family, variant, dataset):
+    """Every dropout (with its p), BN and activation of the built model, stage by stage and in
+    order, equals the reference Keras code (issue: XFlow kept dropout .25 after the pools,
+    short2_1dto2d dropout .5)."""
     torch.manual_seed(0)
-    m = CNNxMLP(HW, n_frames=3, n_mfcc=5, num_classes=4, variant="xflow").train()
-    x = m.img_bn(torch.randn(6, 3, *HW))
-    a, b = m.block1(x), m.block1(x)      # train mode: any dropout would make these differ
-    assert torch.equal(a, b)
+    model = _build(family, variant, dataset)
+    with torch.no_grad():
+        ours, unused = avlib_inventory(model, _inputs(model))
+    assert unused == []
+    ref = reference_inventory(family, variant, dataset)
+    assert ours == ref
+    assert _counts(ours) == REFERENCE_COUNTS[(family, variant)]
+    # softmax output: a plain linear classifier producing logits (softmax in the loss)
+    assert isinstance(model.classifier, torch.nn.Linear)
+
+
+@pytest.mark.parametrize("variant", list(xflow.VARIANTS))
+def test_cnnxmlp_dropout_p_sequence(variant):
+    """The dropout rates in forward order of the image stream (both pools .25) and the totals
+    named in the review: XFlow .25 x 5 and .5 x 10."""
+    m = _build("cnnxmlp", variant, "avletters")
+    assert [mod.p for mod in m.block1 if isinstance(mod, torch.nn.Dropout)] == [0.25]
+    assert [mod.p for mod in m.block2 if isinstance(mod, torch.nn.Dropout)] == [0.25]
+    ps = [mod.p for mod in m.modules() if isinstance(mod, torch.nn.Dropout)]
+    want = REFERENCE_COUNTS[("cnnxmlp", variant)]
+    assert (ps.count(0.25), ps.count(0.5), len(ps)) == \
+        (want["d25"], want["d50"], want["d25"] + want["d50"])
+    if xflow.VARIANTS[variant][1]:
+        assert (m.r1d2d_1.drop.p, m.r1d2d_2.drop.p) == (0.25, 0.5)
+        assert isinstance(m.r1d2d_1.bn2, torch.nn.BatchNorm2d)
+        assert isinstance(m.r1d2d_2.bn2, torch.nn.Identity)
+
+
+@pytest.mark.parametrize("variant", ["xflow", "no_xconns", "no_resconns"])
+def test_cnnxmlp_connection_wiring(variant):
+    """What every connection reads (reference graph): cross-connections the dropped-out pool
+    output / the MLP block output, 2D->1D residuals the normalised image, 1D->2D residuals the
+    raw MFCCs; the merge points see (stream [+ residual]) [++ cross]."""
+    torch.manual_seed(0)
+    m = CNNxMLP(HW, n_frames=3, n_mfcc=5, num_classes=4, variant=variant).train()
+    seen, handles = {}, []
+    for name in ("img_bn", "block1", "mlp1", "block2", "mlp2", "x2d1d_1", "x1d2d_1", "r2d1d_1",
+                 "r1d2d_1", "x2d1d_2", "x1d2d_2", "r2d1d_2", "r1d2d_2", "img_merge1",
+                 "mlp_merge1", "img_merge2", "merge"):
+        if hasattr(m, name):
+            handles.append(getattr(m, name).register_forward_hook(
+                lambda mod, i, o, name=name: seen.__setitem__(name, (i[0], o))))
+    x_img, x_mfcc = torch.randn(6, 3, *HW), torch.randn(6, 15)
+    m(x_img, x_mfcc)
+    for h in handles:
+        h.remove()
+    out = {k: v[1] for k, v in seen.items()}
+    inp = {k: v[0] for k, v in seen.items()}
+    cross, res = xflow.VARIANTS[variant]
+    if cross:
+        assert inp["x2d1d_1"] is out["block1"] and inp["x1d2d_1"] is out["mlp1"]
+        assert inp["x2d1d_2"] is out["block2"] and inp["x1d2d_2"] is out["mlp2"]
+    if res:
+        assert inp["r2d1d_1"] is out["img_bn"] and inp["r2d1d_2"] is out["img_bn"]
+        assert inp["r1d2d_1"] is x_mfcc and inp["r1d2d_2"] is x_mfcc
+    img1, mlp1 = out["block1"], out["mlp1"]
+    if res:
+        img1, mlp1 = img1 + out["r1d2d_1"], mlp1 + out["r2d1d_1"]
+    if cross:
+        img1 = torch.cat([img1, out["x1d2d_1"]], 1)
+        mlp1 = torch.cat([mlp1, out["x2d1d_1"]], 1)
+    assert torch.equal(inp["img_merge1"], img1) and torch.equal(inp["mlp_merge1"], mlp1)
+    assert inp["block2"] is out["img_merge1"]
+    img2 = out["block2"] + out["r1d2d_2"] if res else out["block2"]
+    if cross:
+        img2 = torch.cat([img2, out["x1d2d_2"]], 1)
+    assert torch.equal(inp["img_merge2"], img2)
+    mlp_final = out["mlp2"] + out["r2d1d_2"] if res else out["mlp2"]
+    assert torch.equal(inp["merge"][:, -128:], mlp_final)
+    if cross:
+        assert torch.equal(inp["merge"][:, :128], out["x2d1d_2"])

@@ -31,6 +31,14 @@ Keras details that matter for the counts and are reproduced here:
 * padded (all-zero) time steps are masked: the per-frame extractor runs on valid frames only,
   padded positions carry zero features and the LSTM skips them (packed sequences).
 
+Dropout / BN / activation inventory (checked layer by layer against the reference files by
+``tests/test_xflow_models.py::test_reference_layer_inventory``): CNN x MLP baseline dropout
+.25 x 2 and .5 x 3; XFlow .25 x 5 (after both max-pools, both 2D->1D residuals, the first
+1D->2D residual) and .5 x 10. Known remaining differences from the Keras code, none of which
+changes a parameter count: the LSTM's gates use the logistic sigmoid (the default
+``recurrent_activation`` of Keras before 2.3 was the hard sigmoid), PReLU slopes start at
+``prelu_init`` = 0.25 (Keras: 0), and BN uses PyTorch's momentum/epsilon (Keras: 0.99 / 1e-3).
+
 Output convention: ``forward`` returns logits ``(N, num_classes)``. For the analyses,
 :meth:`CNNxMLP.forward_intermediates` / :meth:`CNNxMLPLSTM.forward_intermediates` return an
 :class:`XFlowOutput` ``(logits, intermediates)`` whose dict holds the outputs of every
@@ -316,16 +324,23 @@ class CNNxMLP(nn.Module):
         xflow = cross or res
         pi = prelu_init
 
-        # image stream, block 1: BN -> conv x2 -> BN -> pool [-> dropout]  # N x 16 x H/2 x W/2
-        # The baseline has dropout .25 after each max-pool (paper, Sec. II-A). In the reference
-        # code's XFlow models the pool output feeds the connections directly and the merge
-        # point after it applies BN -> dropout .5 instead (paper: "all merging points are
-        # passed through a dropout layer with p=0.5"); there is no dropout .25 in between.
+        # Regularisation layer by layer as in the reference code (Models/cnn_mlp_baseline.py,
+        # Models/av_cnn_x_mlp.py, Models/digits_cnn_x_mlp.py; the last two differ only in
+        # sizes). The reference has no separate files for the ablations of Table V: "No x-conns"
+        # / "No res-conns" are the XFlow model with the cross- / residual connections removed
+        # and everything else kept (merge-point BN -> dropout .5, the BN -> dropout .5 after the
+        # second MLP layer), which is how the paper describes them (Sec. III-A4).
+        #
+        # image stream, block 1: BN -> conv x2 -> BN -> pool -> dropout .25  # N x 16 x H/2 x W/2
+        # Dropout .25 follows BOTH max-pools in every variant (paper, Sec. II-A: "p=0.25 after
+        # every max-pooling layer"; the reference XFlow code keeps it too): in the XFlow models
+        # the dropped-out pool output is what the cross-connections and the residual sum see,
+        # and the merge point after them adds BN -> dropout .5 on top.
         self.img_bn = nn.BatchNorm2d(m)
         self.block1 = nn.Sequential(
             nn.Conv2d(m, 16, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(inplace=True),
-            nn.BatchNorm2d(16), nn.MaxPool2d(2), *([] if xflow else [nn.Dropout(0.25)]))
+            nn.BatchNorm2d(16), nn.MaxPool2d(2), nn.Dropout(0.25))
         c1 = 16 + (16 if cross else 0)
         # MLP, block 1: FC128 -> BN -> dropout .5                            # N x 128
         self.mlp1 = nn.Sequential(nn.Linear(d_in, 128), nn.ReLU(inplace=True),
@@ -343,11 +358,11 @@ class CNNxMLP(nn.Module):
         if xflow:  # merge points: BN -> dropout .5
             self.img_merge1 = nn.Sequential(nn.BatchNorm2d(c1), nn.Dropout(0.5))
             self.mlp_merge1 = nn.Sequential(nn.BatchNorm1d(d1), nn.Dropout(0.5))
-        # image stream, block 2                                             # N x 32 x H/4 x W/4
+        # image stream, block 2: conv x2 -> BN -> pool -> dropout .25        # N x 32 x H/4 x W/4
         self.block2 = nn.Sequential(
             nn.Conv2d(c1, 32, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True),
-            nn.BatchNorm2d(32), nn.MaxPool2d(2), *([] if xflow else [nn.Dropout(0.25)]))
+            nn.BatchNorm2d(32), nn.MaxPool2d(2), nn.Dropout(0.25))
         # MLP block 2: FC128 (XFlow: -> BN -> dropout .5)                    # N x 128
         mlp2 = [nn.Linear(d1, 128), nn.ReLU(inplace=True)]
         if xflow:
@@ -361,7 +376,9 @@ class CNNxMLP(nn.Module):
         if res:
             self.r2d1d_2 = _Res2Dto1D((m, h, w), (8, 8), (8, 4), 128, dropout=0.25,
                                       prelu_init=pi)
-            self.r1d2d_2 = _Conn1Dto2D(d_in, (32, h2, w2), k2, fc_bn=True, dropout=0.25,
+            # the second 1D->2D residual drops out with .5 (the first with .25) and has no
+            # trailing BN (reference code, short2_1dto2d)
+            self.r1d2d_2 = _Conn1Dto2D(d_in, (32, h2, w2), k2, fc_bn=True, dropout=0.5,
                                        out_bn=False, prelu_init=pi)
         if xflow:
             self.img_merge2 = nn.Sequential(nn.BatchNorm2d(c2), nn.Dropout(0.5))
@@ -493,6 +510,12 @@ class CNNxMLPLSTM(nn.Module):
         h1, w1, h2, w2 = h // 2, w // 2, h // 4, w // 4
         pi, d = prelu_init, self.n_mfcc
 
+        # Regularisation as in the reference code (Models/lstm_cnn_mlp_baseline.py,
+        # Models/av_lstm_cnn_x_mlp.py, Models/digits_lstm_cnn_x_mlp.py): BN over time on the
+        # image input and on the merged per-frame features, dropout only after the latter
+        # (.25 baseline, .5 XFlow); no BN or dropout inside the per-frame extractor or its
+        # connections. The ablations (no separate reference files) are the XFlow model with the
+        # cross- or residual connections removed, keeping the XFlow merge dropout .5.
         self.img_tbn = TimeBatchNorm(self.n_frames)
         self.conv1 = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(inplace=True),
                                    nn.MaxPool2d(2))                     # 8 x H/2 x W/2
