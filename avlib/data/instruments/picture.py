@@ -5,9 +5,12 @@ A video is 1-3 *shots*. Each shot is a still scene (background, lighting, player
 instruments at a random scale and position) rendered once at 1.3x the frame size; the
 frames are cut out of it by a moving virtual camera (shake, slow zoom and pan), then
 degraded (defocus/motion blur, sensor noise, down-scaling; the encoder adds compression).
-Shot kinds: ``wide`` (players with instruments), ``closeup`` (the instrument fills the
-frame, no player for scale: a violin and a cello look the same here), ``away`` (the
-camera points at the audience, a wall or the floor: no instrument in view).
+Shot kinds: ``wide`` (players with instruments; a solo player in a medium shot with the camera
+aimed at the instrument), ``closeup`` (the instrument fills the frame, no player for scale: a
+violin and a cello look the same here), ``away`` (the camera points at the audience, a wall or
+the floor: no instrument in view). Shots with the instrument are mostly filmed in the
+category's typical venues (:data:`TYPICAL_VENUES`, share ``p_venue``): scene context, as in
+real user-generated video, that tells a category apart only partly (venues are shared).
 
 Visual confusions follow from these nuisances: violin vs cello at unknown scale, chamber
 music vs orchestra in far shots, trumpet vs saxophone (both brass-coloured), guitar vs
@@ -22,7 +25,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-__all__ = ["render_video_frames", "render_clean_image", "render_scene", "choose_frame_size"]
+__all__ = ["render_video_frames", "render_clean_image", "render_scene", "choose_frame_size", "TYPICAL_VENUES",
+           "WIDE_PLAYER_HEIGHT"]
 
 WOODS = [(120, 55, 25), (150, 80, 35), (95, 45, 20), (170, 100, 50), (110, 40, 30), (70, 35, 20)]
 BRASS = [(200, 160, 60), (215, 175, 80), (180, 140, 50), (225, 190, 110), (190, 190, 195)]
@@ -211,6 +215,21 @@ def draw_person(d, cx, cy, h, rng, *, seated=False, skin=None, shirt=None):
 
 
 # ------------------------------------------------------------------ backgrounds
+#: Venues (:func:`draw_background` kinds) where each category is typically filmed: street musicians
+#: outdoors, practice at home, concert halls, stages. A shot with the instrument in view is
+#: set in one of its category's venues with probability ``p_venue`` (:func:`render_video_frames`),
+#: otherwise in a venue drawn as for any category (solo: any of the five kinds; ensembles: stage, hall
+#: or room; rock band: stage). The venue is the context a video model reads besides the instrument;
+#: categories share venues (stage: trumpet, saxophone, rock band; hall: the strings, ensembles,
+#: piano), so it narrows the category down without naming it. Shots "away" keep no context.
+TYPICAL_VENUES = {
+    "accordion": ("outdoor", "room"), "trumpet": ("stage", "outdoor"), "flute": ("room", "hall"),
+    "chamberMusic": ("hall",), "symphonyOrchestra": ("hall",), "guitar": ("room", "studio"),
+    "violin": ("room", "hall"), "saxophone": ("stage",), "harmonica": ("outdoor",), "rockBand": ("stage",),
+    "cello": ("hall", "room"), "piano": ("room", "hall"),
+}
+
+
 def draw_background(img, rng, kind=None):
     W, H = img.size
     d = ImageDraw.Draw(img)
@@ -290,6 +309,15 @@ _SOLO_DRAW = {
 }
 
 
+#: Height of a solo player in a wide shot, in frame heights of the scene (uniform): medium shots, the
+#: player fills most of the picture as in phone footage of a performer (generator 2.2; was 0.45-0.95).
+WIDE_PLAYER_HEIGHT = (0.7, 1.2)
+#: Height of each instrument anchor above the player's feet, in player heights (standing, seated);
+#: from :func:`draw_person`'s proportions ("keys": the piano's keyboard).
+_ANCHOR_DROP = {"mouth": (0.8875, 0.6375), "chest": (0.7, 0.45), "shoulder": (0.78, 0.53), "lap": (0.5, 0.25),
+                "keys": (0.27, 0.27)}
+
+
 def _draw_solo(d, cat, anchor, h, rng, person):
     x, y = anchor
     if cat == "violin":
@@ -313,12 +341,14 @@ def _draw_solo(d, cat, anchor, h, rng, person):
         draw_flute(d, x, y, 0.55 * h, rng.uniform(-0.1, 0.3) if side > 0 else math.pi + rng.uniform(-0.3, 0.1), rng)
 
 
-def render_scene(category: str, size: tuple[int, int], rng, *, shot: str = "wide", clean: bool = False) -> Image.Image:
+def render_scene(category: str, size: tuple[int, int], rng, *, shot: str = "wide", clean: bool = False,
+                 venue: str | None = None) -> Image.Image:
     """One still scene of ``category`` at ``size`` = (W, H).
 
     ``shot`` is "wide" (players and instruments), "closeup" (the instrument alone, scale
     unknown) or "away" (no instrument: audience, wall or floor). ``clean=True`` draws the
-    instrument alone on a plain background (image bank).
+    instrument alone on a plain background (image bank). ``venue`` (a :func:`draw_background`
+    kind) sets the background of a shot with the instrument; None draws it as for any category.
     """
     W, H = size
     img = Image.new("RGB", size, (255, 255, 255))
@@ -342,7 +372,7 @@ def render_scene(category: str, size: tuple[int, int], rng, *, shot: str = "wide
     if category in _SOLO_DRAW or category == "piano":
         if shot == "closeup" or clean:
             if not clean:
-                draw_background(img, rng)
+                draw_background(img, rng, venue)
             cx, cy = W * rng.uniform(0.35, 0.65), H * rng.uniform(0.35, 0.65)
             s = L * rng.uniform(0.5, 0.9) * (0.8 if clean else 1.0)
             if category in ("violin", "cello"):
@@ -362,14 +392,19 @@ def render_scene(category: str, size: tuple[int, int], rng, *, shot: str = "wide
                       "flute": lambda: draw_flute(d, cx - 0.4 * s, cy, 1.1 * s, rng.uniform(-0.6, 0.6), rng)}[category]
                 fn()
             return img
-        kind = draw_background(img, rng)
-        h = H * rng.uniform(0.45, 0.95)
-        cx, cy = W * rng.uniform(0.3, 0.7), min(H, H * rng.uniform(0.8, 1.05) + 0.0)
+        kind = draw_background(img, rng, venue)
+        h = H * rng.uniform(*WIDE_PLAYER_HEIGHT)
+        seated = category == "piano" or (category in ("cello", "guitar") and rng.random() < 0.8)
+        # the phone is aimed at the instrument: its anchor on the player lands in the middle band of
+        # the visible frame (the camera sees about the central 1/1.3 of the scene); with a tall
+        # player the feet (or the head, for a low instrument) leave the picture
+        anchor = "keys" if category == "piano" else _SOLO_DRAW[category]
+        cx = W * rng.uniform(0.3, 0.7)
+        cy = H * rng.uniform(0.35, 0.65) + _ANCHOR_DROP[anchor][int(seated)] * h
         if category == "piano":
             draw_person(d, cx - 0.35 * h, cy, h, rng, seated=True)
             draw_piano(d, cx + 0.2 * h, cy - 0.2 * h, 0.7 * h, rng)
         else:
-            seated = category in ("cello", "guitar") and rng.random() < 0.8
             person = draw_person(d, cx, cy, h, rng, seated=seated)
             _draw_solo(d, category, person[_SOLO_DRAW[category]], h, rng, person)
         if kind == "stage" and rng.random() < 0.5:
@@ -379,7 +414,8 @@ def render_scene(category: str, size: tuple[int, int], rng, *, shot: str = "wide
     if clean:
         kind = None
     else:
-        kind = draw_background(img, rng, str(rng.choice(["stage", "hall", "room"])) if category != "rockBand" else "stage")
+        kind = draw_background(img, rng, venue or (str(rng.choice(["stage", "hall", "room"])) if category != "rockBand"
+                                                    else "stage"))
     d = ImageDraw.Draw(img)
     if category == "chamberMusic":
         n = int(rng.integers(2, 6))
@@ -469,8 +505,14 @@ def _camera_path(rng, T, fps, margin):
 
 
 def render_video_frames(category: str, rng, *, duration: float, fps: float, size: tuple[int, int],
-                        p_away: float = 0.12, p_closeup: float = 0.3) -> tuple[np.ndarray, dict]:
-    """Frames ``(T, H, W, 3) uint8`` of one performance video and a dict of nuisances."""
+                        p_away: float = 0.12, p_closeup: float = 0.3, p_venue: float = 0.0) -> tuple[np.ndarray, dict]:
+    """Frames ``(T, H, W, 3) uint8`` of one performance video and a dict of nuisances.
+
+    Each of the 1-3 shots is "away" with probability ``p_away``, "closeup" with probability
+    ``p_closeup``, else "wide"; a shot with the instrument in view is set in one of the category's
+    :data:`TYPICAL_VENUES` with probability ``p_venue`` (the info's ``venues``: the typical venue,
+    or "any" when the venue is drawn as for any category, "-" for shots away).
+    """
     import cv2
 
     W, H = size
@@ -487,12 +529,17 @@ def render_video_frames(category: str, rng, *, duration: float, fps: float, size
     gain, gamma = rng.uniform(0.55, 1.35), rng.uniform(0.7, 1.4)
     tint = rng.uniform(0.85, 1.15, 3)
     noise_bank = rng.normal(0, noise_sd, (4, H, W, 1)).astype(np.float32) if noise_sd > 0.5 else None
-    shots = []
+    shots, venues = [], []
     for s in range(n_shots):
         r = rng.random()
         shot = "away" if r < p_away else ("closeup" if r < p_away + p_closeup else "wide")
         shots.append(shot)
-        scene = render_scene(category, (SW, SH), rng, shot=shot)
+        venue = None
+        if p_venue > 0 and shot != "away" and rng.random() < p_venue:
+            choices = TYPICAL_VENUES[category]
+            venue = str(choices[int(rng.integers(len(choices)))])
+        venues.append("-" if shot == "away" else (venue or "any"))
+        scene = render_scene(category, (SW, SH), rng, shot=shot, venue=venue)
         if blur > 0:
             scene = scene.filter(ImageFilter.GaussianBlur(blur * pad))
         arr = np.asarray(scene, np.float32) / 255.0
@@ -519,7 +566,7 @@ def render_video_frames(category: str, rng, *, duration: float, fps: float, size
                     f += noise_bank[(a + j) % len(noise_bank)]
                 fr = np.clip(f, 0, 255).astype(np.uint8)
             frames[a + j] = fr
-    info = {"shots": shots, "blur": blur, "noise_sd": round(noise_sd, 2), "downscale": down,
+    info = {"shots": shots, "venues": venues, "blur": blur, "noise_sd": round(noise_sd, 2), "downscale": down,
             "gain": round(float(gain), 3), "gamma": round(float(gamma), 3), "width": W, "height": H}
     return frames, info
 
