@@ -310,3 +310,108 @@ def test_xflow_arrays_take_a_per_dataset_downsample(datasets):
     assert dataset_setting({"digits": 6}, "Digits") == 6 and dataset_setting(4, "cuave") == 4
     with pytest.raises(ParameterError, match="cuave"):
         xflow_arrays(ds, "cnnxmlp", downsample={"avletters": 4}, cache=False)
+
+
+# ------------------------------------------------------------------- calibration probes
+
+def _fake_clips(name, n_speakers, per_class):
+    """A SpeechDataset of ``n_speakers`` x classes x ``per_class`` clips (tiny arrays)."""
+    info = DATASET_INFO[name]
+    spk, labels, tk = [], [], []
+    for s in info.speaker_names[:n_speakers]:
+        for c in range(info.n_classes):
+            for r in range(per_class):
+                spk.append(s)
+                labels.append(c)
+                tk.append(r + 1)
+    n = len(spk)
+    frames = [np.zeros((info.min_frames, 2, 2), np.float32)] * n
+    mfcc = [np.zeros((info.min_frames, 26), np.float32)] * n
+    t = np.empty(n, dtype=object)
+    t[:] = tk
+    return SpeechDataset(info=info, frames=frames, mfcc=mfcc, labels=np.array(labels, np.int64),
+                         speakers=np.array(spk), takes=t, ids=[f"{s}/{i}" for i, s in enumerate(spk)])
+
+
+def test_complementarity_table_known_answer():
+    from avlib.data.speech.calibration import complementarity_table
+
+    y = [0, 1, 2, 3, 4, 5, 6, 7]
+    a = [0, 1, 2, 3, 9, 9, 9, 9]       # right on the first four
+    v = [0, 1, 9, 9, 4, 5, 6, 9]       # right on 0, 1, 4, 5, 6
+    out = complementarity_table(y, a, v)
+    assert out == dict(both=0.25, only_audio=0.25, only_video=0.375, neither=0.125)
+    assert abs(sum(out.values()) - 1) < 1e-12
+
+
+def test_calibration_probe_informative_audio_uninformative_video():
+    """Perfectly informative audio, pure-noise video: audio 100 %, video near chance,
+    only-video and neither exactly 0, only-audio = 1 - video accuracy."""
+    from avlib.data.speech.calibration import TARGET_BANDS, calibration_probe, calibration_table
+
+    ds = _fake_clips("digits", n_speakers=5, per_class=4)          # 200 clips, 5 folds
+    rng = np.random.default_rng(0)
+    xa = np.eye(10, dtype=np.float32)[ds.labels] * 3 + 0.1 * rng.standard_normal((len(ds), 10)).astype(np.float32)
+    xa = np.concatenate([xa, rng.standard_normal((len(ds), 20)).astype(np.float32)], 1)
+    xv = rng.standard_normal((len(ds), 300)).astype(np.float32)     # > PROBE_COMPONENTS: PCA path
+    r = calibration_probe(ds, features=(xa, xv))
+    s = r.summary()
+    assert s["n_clips"] == len(ds) and s["folds"] == 5 and s["chance"] == 0.1
+    assert s["audio"] == 1.0
+    assert s["video"] < 0.25                                          # chance 0.1, 200 clips
+    assert s["only_video"] == 0.0 and s["neither"] == 0.0
+    assert s["both"] == pytest.approx(s["video"]) and s["only_audio"] == pytest.approx(1 - s["video"])
+    assert s["early_fusion"] >= 0.9 and s["late_fusion"] >= 0.9
+    assert s["audio_band"] == TARGET_BANDS["digits"]["audio"]
+    assert not s["audio_in_band"] and not s["video_in_band"] and not s["complementary"]
+    # each clip is predicted once, by a probe that never saw its speaker
+    assert (r.fold >= 0).all() and len(np.unique(r.fold)) == 5
+    acc, comp = calibration_table([r])
+    assert list(acc["probe"]) == ["audio", "video", "early fusion", "late fusion"]
+    assert acc.loc[acc["probe"] == "audio", "accuracy"].item() == 1.0
+    assert comp[["both", "only_audio", "only_video", "neither"]].sum(axis=1).item() == pytest.approx(1.0)
+    # complementary case: audio knows the even classes, video the odd ones
+    even = (ds.labels % 2 == 0)[:, None]
+    xa2 = np.where(even, xa[:, :10], 0) + 0.1 * rng.standard_normal((len(ds), 10)).astype(np.float32)
+    xv2 = np.where(~even, xa[:, :10], 0) + 0.1 * rng.standard_normal((len(ds), 10)).astype(np.float32)
+    s2 = calibration_probe(ds, features=(xa2, xv2), max_folds=2).summary()
+    assert s2["n_clips"] == 80 and s2["folds"] == 2
+    assert 0.5 <= s2["audio"] <= 0.75 and 0.5 <= s2["video"] <= 0.75     # half the classes + chance
+    assert s2["only_audio"] >= 0.25 and s2["only_video"] >= 0.25 and s2["complementary"]
+    assert s2["early_fusion"] >= 0.95 and s2["late_fusion"] >= 0.95
+
+
+def test_probe_pooling_is_the_cpu_presets():
+    from avlib.data.speech.calibration import PROBE_DOWNSAMPLE, TARGET_BANDS
+    from avlib.train.protocols import XFLOW_PRESETS
+
+    assert PROBE_DOWNSAMPLE == XFLOW_PRESETS["cpu"]["downsample"]
+    for name, bands in TARGET_BANDS.items():
+        chance = 1.0 / DATASET_INFO[name].n_classes
+        (alo, ahi), (vlo, vhi) = bands["audio"], bands["video"]
+        assert chance < vlo < vhi <= ahi < 0.9 and alo < ahi       # video below audio, no ceiling
+
+
+def test_probe_features_shapes(datasets):
+    from avlib.data.speech.calibration import probe_features
+
+    ds = datasets["cuave"]
+    xa, xv = probe_features(ds)
+    assert xa.shape == (len(ds), 26 * 6) and xv.shape == (len(ds), 6 * (90 // 4) * (120 // 4))
+    _, xv6 = probe_features(ds, downsample=6)
+    assert xv6.shape == (len(ds), 6 * 15 * 20)
+
+
+def test_generated_smoke_data_both_modalities_above_chance(tmp_path):
+    """A small generated CUAVE stand-in (smoke preset, 2 takes): each modality's probe beats
+    chance clearly, and each is right on clips where the other is wrong."""
+    from avlib.data.speech.calibration import calibration_probe
+
+    root = generate_speech_benchmark(tmp_path / "cu", "cuave", scale="smoke", seed=0, n_jobs=2,
+                                     overrides=dict(takes=[1, 2], extra_snrs=[], keep_video=False),
+                                     progress=False)
+    ds = load_speech_dataset(root, "cuave")
+    assert len(ds) == 160
+    s = calibration_probe(ds).summary()
+    assert s["audio"] > 2 * s["chance"] and s["video"] > 2 * s["chance"]
+    assert s["only_audio"] > 0 and s["only_video"] > 0

@@ -4,7 +4,10 @@
   (:func:`cnn_mlp_inputs`, :func:`sequence_inputs`, :func:`standardize`), speaker folds
   and the Ngiam et al. hold-out split;
 * :mod:`.generate` - embedded stand-ins in the same layouts
-  (:func:`ensure_speech_benchmark`, presets :data:`SPEECH_PRESETS`);
+  (:func:`ensure_speech_benchmark`, presets :data:`SPEECH_PRESETS`, information knobs
+  :data:`.generate.SPEECH_KNOBS`);
+* :mod:`.calibration` - single-modality probes, complementarity table and the target
+  bands the knobs are tuned to (:data:`.calibration.TARGET_BANDS`);
 * :mod:`.phonemes`, :mod:`.voice`, :mod:`.mouth` - lexicon, source-filter synthesiser,
   mouth renderer.
 """

@@ -67,12 +67,18 @@ def random_appearance(rng: np.random.Generator) -> Appearance:
 
 
 def articulation_tracks(tl: Timeline, *, fps: float, n_frames: int, lead: float = 0.03,
-                        rng: np.random.Generator | None = None) -> np.ndarray:
+                        rng: np.random.Generator | None = None, gain: float = 1.0,
+                        token_var: float = 0.15) -> np.ndarray:
     """Articulatory parameters per video frame.
 
     Targets of each phoneme's viseme are held over its segment (rest shape outside the
     word), shifted ``lead`` seconds earlier (visual anticipation), smoothed with a
     Gaussian (~25 ms; closures less) and averaged over each frame's exposure.
+
+    ``gain`` scales every target's distance from the rest shape (the speaker's
+    articulation: < 1 hypo-articulated, the lips move little; 1 = the lexicon's targets).
+    With ``rng``, jaw opening and rounding of the token are scaled by factors drawn in
+    ``1 +- token_var`` (token-to-token variability).
 
     Returns
     -------
@@ -103,6 +109,8 @@ def articulation_tracks(tl: Timeline, *, fps: float, n_frames: int, lead: float 
             track[sel] = tgt * (1 - rel) + tgt2 * rel
         else:
             track[sel] = tgt
+    if gain != 1.0:
+        track = rest + float(gain) * (track - rest)
     jaw_gain = STYLES[tl.style]["jaw"]
     speech = (t >= tl.speech_start) & (t < tl.speech_end)
     track[speech, 0] *= jaw_gain
@@ -110,8 +118,8 @@ def articulation_tracks(tl: Timeline, *, fps: float, n_frames: int, lead: float 
     smooth = gaussian_filter1d(track, sig, axis=0, mode="nearest")
     smooth[:, 3] = gaussian_filter1d(track[:, 3], sig * 0.5, mode="nearest")
     if rng is not None:   # token-to-token articulation variability
-        smooth[:, 0] *= float(rng.uniform(0.85, 1.15))
-        smooth[:, 1] *= float(rng.uniform(0.85, 1.15))
+        smooth[:, 0] *= float(1.0 + token_var * rng.uniform(-1.0, 1.0))
+        smooth[:, 1] *= float(1.0 + token_var * rng.uniform(-1.0, 1.0))
     per_frame = smooth.reshape(n_frames, sub, len(ARTIC_KEYS)).mean(axis=1)
     return np.clip(per_frame, 0, 1.2).astype(np.float32)
 

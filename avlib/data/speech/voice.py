@@ -118,8 +118,13 @@ class VoiceParams:
     formant_bias: tuple = field(default=(1.0, 1.0, 1.0))
 
 
-def random_voice(rng: np.random.Generator, *, female: bool) -> VoiceParams:
-    """Draw a speaker's voice (female voices: higher pitch and shorter vocal tract)."""
+def random_voice(rng: np.random.Generator, *, female: bool, formant_spread: float = 0.06) -> VoiceParams:
+    """Draw a speaker's voice (female voices: higher pitch and shorter vocal tract).
+
+    ``formant_spread`` is the half-range of the per-speaker formant biases (accent /
+    anatomy): each of F1-F3 is scaled by a factor drawn in ``1 +- formant_spread``. The
+    number of random draws does not depend on it.
+    """
     if female:
         f0 = rng.uniform(170, 250)
         vtl = rng.uniform(1.10, 1.22)
@@ -130,7 +135,7 @@ def random_voice(rng: np.random.Generator, *, female: bool) -> VoiceParams:
         f0=float(f0), vtl=float(vtl), rate=float(rng.uniform(0.82, 1.22)),
         loudness_db=float(rng.uniform(-5, 3)), breath=float(rng.uniform(0.02, 0.18)),
         tilt=float(rng.uniform(0.35, 0.75)), jitter=float(rng.uniform(0.005, 0.025)),
-        formant_bias=tuple(float(b) for b in rng.uniform(0.94, 1.06, size=3)),
+        formant_bias=tuple(float(b) for b in 1.0 + float(formant_spread) * rng.uniform(-1.0, 1.0, size=3)),
     )
 
 
