@@ -414,3 +414,26 @@ def test_training_seeds_lists_every_seed_of_a_setting():
     assert training_seeds({"cnnxmlp": [0, 1], "lstm/xflow": (4,), "digits/lstm": 2}) == [0, 1, 2, 4]
     # the smoke preset's cross-validation runs two seeds for the CNN x MLP: captions name both
     assert training_seeds(xflow_preset("smoke")["seeds"]) == [0, 1]
+
+
+def test_run_curves_average_the_validation_histories_of_the_chosen_runs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from avlib.analysis.xflow import plot_run_curves, run_curves
+    from avlib.train.protocols import merge_seeds
+
+    cvs = []
+    for s in (0, 1):
+        cv = _seed_runs(s, [.5, .6], [.5, .6])
+        for k, run in enumerate(cv.chosen):  # fold k, seed s: val 0.1 * epoch + 0.01 * (k + s)
+            run.history = [{"epoch": e, "val_acc": 0.1 * e + 0.01 * (k + s), "train_acc": 0.2 * e} for e in (1, 2, 3)]
+        cvs.append(cv)
+    res = {"digits": {("cnnxmlp", "xflow", "clean"): merge_seeds(cvs)}}
+    c = run_curves(res)
+    assert list(c.epoch) == [1, 2, 3] and set(c.runs) == {4}
+    # mean over 2 folds x 2 seeds of 0.01 * (k + s) = 0.01
+    assert c.val_acc.tolist() == pytest.approx([0.11, 0.21, 0.31])
+    assert c.val_sd.iloc[0] == pytest.approx(np.std([0.10, 0.11, 0.11, 0.12], ddof=1))
+    fig = plot_run_curves(c)
+    assert fig.axes[0].get_ylabel() == "validation accuracy (%)"

@@ -38,6 +38,8 @@ __all__ = [
     "crossval_evidence",
     "holdout_evidence",
     "convergence_table",
+    "run_curves",
+    "plot_run_curves",
     "load_convergence",
     "plot_convergence",
 ]
@@ -355,6 +357,63 @@ def holdout_evidence(holdout: dict) -> list:
 
 
 # ----------------------------------------------------------------------------- convergence
+def run_curves(results: dict, *, protocol: str = "clean"):
+    """Validation and training accuracy per epoch of the runs a page trained, averaged over
+    their folds and seeds: one row per (dataset, family, variant, epoch) with ``val_acc``,
+    ``train_acc`` (fractions), ``val_sd`` (standard deviation over the runs) and ``runs``.
+
+    ``results`` maps dataset -> :func:`avlib.train.protocols.xflow_crossval` output. These are the
+    curves of the very trainings behind the tables (the schedule included), so they show
+    whether the preset's epochs let each model settle.
+    """
+    import pandas as pd
+
+    rows = []
+    for name, res in results.items():
+        for (fam, var, prot), r in res.items():
+            if prot != protocol:
+                continue
+            for run in r.chosen:
+                for h in run.history:
+                    if "val_acc" in h:
+                        rows.append(dict(dataset=name, family=fam, variant=var, epoch=int(h["epoch"]),
+                                         val_acc=float(h["val_acc"]), train_acc=float(h.get("train_acc", np.nan))))
+    cols = ["dataset", "family", "variant", "epoch", "val_acc", "val_sd", "train_acc", "runs"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame(rows)
+    g = df.groupby(["dataset", "family", "variant", "epoch"], sort=False)
+    out = g.agg(val_acc=("val_acc", "mean"), val_sd=("val_acc", "std"), train_acc=("train_acc", "mean"),
+                runs=("val_acc", "size")).reset_index()
+    return out[cols]
+
+
+def plot_run_curves(curves, *, window: int = 3):
+    """Mean validation accuracy (%) per epoch of every variant, one panel per dataset and
+    family (:func:`run_curves`); thin lines: the raw mean, thick: a ``window``-epoch moving
+    average. A curve still rising at its last epoch has not settled."""
+    import matplotlib.pyplot as plt
+
+    panels = list(curves.groupby(["dataset", "family"], sort=False))
+    ncol = min(3, max(1, len(panels)))
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    for ax, ((dsname, fam), g) in zip(axes.ravel(), panels):
+        for i, (var, c) in enumerate(g.groupby("variant", sort=False)):
+            c = c.sort_values("epoch")
+            ax.plot(c.epoch, 100 * c.val_acc, color=f"C{i}", alpha=0.3, lw=0.8)
+            ax.plot(c.epoch, 100 * moving_average(c.val_acc.to_numpy(), window=window), color=f"C{i}",
+                    label=f"{var} ({int(c.runs.iloc[0])} runs)")
+        ax.set_title(f"{dsname}, {_ARCH.get(fam, fam)}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
 def convergence_table(curves, *, window: int = 5, tol: float = 0.01):
     """Per (dataset, family, variant, batch, lr) curve: epochs run, the epoch where the
     smoothed validation accuracy has flattened (:func:`avlib.train.protocols.flattened_epoch`),
