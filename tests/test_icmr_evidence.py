@@ -555,10 +555,13 @@ def test_audio_and_visual_pages_claim_cells_run_on_tiny_inputs(tmp_path, monkeyp
     runs = rows.rename(columns={"name": "method"}).assign(
         crop="UC", params=1, params_paper_input=2.4e6, epochs_run=1, best_epoch=1, train_seconds=1.0,
         examples_per_s=1.0, cached=False)
+    from dataclasses import replace
+
     ns = _page_namespace(tmp_path, "icmr_audio")
+    ns["preset"] = replace(ns["preset"], audio_check_epochs=2)
     ns["res"] = {"runs": runs, "probs": probs, "y_test": y}
     exec(_cell_code("icmr_audio", "run_audio_seeds", "res = icmr_seeds.run_audio_seeds("), ns)
-    # the cpu preset's convergence check trains the audio models again at fewer epochs, in their own store
+    # a preset with a convergence check trains the audio models again at fewer epochs, in their own store
     calls = []
 
     def fake_run(bench, preset, **kw):
