@@ -377,7 +377,8 @@ def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html", details: bo
     """The Claims page's table.
 
     The compact view (default) leads with the verdict: verdict, ours (effect [95 % interval]),
-    what the row must show, q, the paper's number, the units behind the interval and a link to
+    what the row must show, q, whether the effect held at half the training ("not checked" where
+    the page ran no such check), the paper's number, the units behind the interval and a link to
     the page that measured it (``<page><link_suffix>``, pages are siblings). ``details=True``
     gives the wording, what the effect measures and the tests.
     """
@@ -386,14 +387,17 @@ def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html", details: bo
         page=[f'<a href="{p}{link_suffix}">{p}</a>' for p in table["page"]],
         must=[criterion_text(c, m) for c, m in zip(table["criterion"], table["margin"])],
         units=["" if pd.isna(n) else f"{int(n)} {u}".strip() for n, u in zip(table["n"], table["unit"].fillna(""))],
+        conv=["" if pd.isna(e) else {"yes": "yes", "no": "no"}.get(c, "not checked")
+              for e, c in zip(table["effect"], table["converged"])],
     )
     if details:
         show = t[["paper", "wording", "measures", "detail", "test", "source"]].rename(
             columns={"measures": "our effect measures", "source": "data"})
     else:
-        show = t[["verdict", "ours", "must", "q_bh", "paper_effect", "units", "page"]].rename(
+        show = t[["verdict", "ours", "must", "q_bh", "conv", "paper_effect", "units", "page"]].rename(
             columns={"ours": "ours [95 % interval]", "must": "must show", "q_bh": "q (BH)",
-                     "paper_effect": "paper", "units": "independent units", "page": "measured on"})
+                     "conv": "converged (half the epochs)", "paper_effect": "paper",
+                     "units": "independent units", "page": "measured on"})
     show.index = table["id"]
 
     def colour(v):

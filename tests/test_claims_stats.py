@@ -275,3 +275,16 @@ def test_mark_convergence_flags_a_moving_effect_and_the_page_withholds_its_verdi
     t = claims.claims_table(tmp_path, "cpu").set_index("id")
     assert t.loc["xflow_beats_baseline_digits_lstm", "verdict"] == "holds"
     assert t.loc["xflow_beats_baseline_cuave_lstm", "verdict"] == claims.NOT_CONVERGED
+
+
+def test_compact_claims_table_says_which_rows_were_checked_for_convergence(tmp_path):
+    page = tmp_path / "cpu" / "xflow_crossval"
+    page.mkdir(parents=True)
+    ev = [claims.Evidence("xflow_beats_baseline_digits_lstm", 6.0, 4.0, 8.0, 15, se=1.0, df=14, converged="yes"),
+          claims.Evidence("xflow_beats_baseline_cuave_lstm", 6.0, 4.0, 8.0, 9, se=1.0, df=8)]
+    claims.record(page, ev, Provenance("embedded benchmark", "cpu", [0]))
+    t = claims.claims_table(tmp_path, "cpu")
+    shown = claims.style_claims(t).data["converged (half the epochs)"]
+    assert shown["xflow_beats_baseline_digits_lstm"] == "yes"
+    assert shown["xflow_beats_baseline_cuave_lstm"] == "not checked"
+    assert shown["icmr_uc_ge_cc"] == ""   # not measured
