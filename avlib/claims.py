@@ -155,10 +155,11 @@ def from_folds(claim: str, a, b, *, test_train_ratio: float, detail: str,
     return Evidence(claim, e.mean, e.lo, e.hi, e.n, detail, test, e.p, e.se, e.df, unit)
 
 
-def from_bootstrap(claim: str, estimate: float, replicates, *, detail: str, unit: str,
+def from_bootstrap(claim: str, estimate: float, replicates, *, detail: str, unit: str, n: int | None = None,
                    confidence: float = 0.95) -> Evidence:
     """Evidence from bootstrap replicates of the effect: percentile interval, ``se`` = their
-    standard deviation, normal p-value against 0 (``df`` = inf)."""
+    standard deviation, normal p-value against 0 (``df`` = inf). ``n``: the independent units
+    resampled (e.g. test videos); default the number of replicates."""
     from scipy import stats
 
     r = np.asarray(replicates, dtype=float).ravel()
@@ -168,7 +169,7 @@ def from_bootstrap(claim: str, estimate: float, replicates, *, detail: str, unit
     se = float(r.std(ddof=1))
     p = float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else float("nan")
     test = f"bootstrap ({r.size} replicates of {unit}): p = {p:.3g}" if np.isfinite(p) else unit
-    return Evidence(claim, float(estimate), float(lo), float(hi), r.size, detail, test, p, se,
+    return Evidence(claim, float(estimate), float(lo), float(hi), r.size if n is None else int(n), detail, test, p, se,
                     float("inf"), unit)
 
 

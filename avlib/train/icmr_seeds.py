@@ -520,10 +520,10 @@ def bootstrap_evidence(claim: str, y_test, pred_a, pred_b, *, metric: str, what:
     detail = (f"{what}, {METRIC_LABELS[metric]}, {seeds_txt} x {nv} test videos, two-level bootstrap "
               f"({n_boot} replicates, bootstrap seed {seed}: seeds, then test videos paired per video)")
     unit = f"test videos x {seeds_txt} (two-level bootstrap)"
-    ev = from_bootstrap(claim, boot.mean, boot.replicates, detail=detail, unit=unit, confidence=confidence)
+    ev = from_bootstrap(claim, boot.mean, boot.replicates, detail=detail, unit=unit, n=nv, confidence=confidence)
     test = (f"two-level bootstrap, {n_boot} replicates ({seeds_txt} x {nv} test videos): se = {ev.se:.2f}, "
             f"p (against 0) = {ev.p:.3g}")
-    return replace(ev, n=int(nv), test=test)
+    return replace(ev, test=test)
 
 
 def _rows(page: str, y_test, probs: dict, n_boot: int, seed: int) -> list:
