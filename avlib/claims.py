@@ -177,7 +177,8 @@ def mark_convergence(evidence, shorter, *, what: str = "half the epochs") -> pd.
     """Compare each row of ``evidence`` with the same claim measured after shorter training.
 
     A claim's effect is converged when training the models twice as long moves it by less than
-    the half-width of its 95 % interval: ``|effect - effect_short| < (hi - lo) / 2``. Sets
+    the half-width of its 95 % interval: ``|effect - effect_short| < (hi - lo) / 2`` (or does
+    not move at all, as with a degenerate zero-width interval). Sets
     ``converged`` ("yes"/"no") on the rows of ``evidence`` (in place) and adds the shorter
     effect to their ``test`` text; rows without a counterpart stay unchecked. Returns the
     comparison as a table (claim, effect, effect_short, change, half_width, converged).
@@ -190,7 +191,7 @@ def mark_convergence(evidence, shorter, *, what: str = "half the epochs") -> pd.
             continue
         change = e.effect - s.effect
         half = (e.hi - e.lo) / 2
-        e.converged = "yes" if abs(change) < half else "no"
+        e.converged = "yes" if abs(change) < half or change == 0 else "no"
         e.test = f"{e.test}; at {what}: {s.effect:+.1f} (change {change:+.1f}, half-width {half:.1f})"
         rows.append(dict(claim=e.claim, effect=e.effect, effect_short=s.effect, change=change,
                          half_width=half, converged=e.converged))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
+from avlib.errors import ParameterError
 from avlib.train import icmr, icmr_seeds
 
 
@@ -555,10 +556,8 @@ def test_audio_and_visual_pages_claim_cells_run_on_tiny_inputs(tmp_path, monkeyp
     runs = rows.rename(columns={"name": "method"}).assign(
         crop="UC", params=1, params_paper_input=2.4e6, epochs_run=1, best_epoch=1, train_seconds=1.0,
         examples_per_s=1.0, cached=False)
-    from dataclasses import replace
-
     ns = _page_namespace(tmp_path, "icmr_audio")
-    ns["preset"] = replace(ns["preset"], audio_check_epochs=2)
+    assert ns["preset"].check_epochs_factor == 0.5  # the cpu book checks convergence
     ns["res"] = {"runs": runs, "probs": probs, "y_test": y}
     exec(_cell_code("icmr_audio", "run_audio_seeds", "res = icmr_seeds.run_audio_seeds("), ns)
     # a preset with a convergence check trains the audio models again at fewer epochs, in their own store
@@ -570,7 +569,7 @@ def test_audio_and_visual_pages_claim_cells_run_on_tiny_inputs(tmp_path, monkeyp
 
     monkeypatch.setattr(icmr_seeds, "run_audio_seeds", fake_run)
     exec(_cell_code("icmr_audio", "audio_evidence"), ns)
-    assert calls == [(ns["preset"].audio_check_epochs, f"check_e{ns['preset'].audio_check_epochs}")]
+    assert calls == [(2, icmr_seeds.CHECK_SUB)]  # half of the cpu preset's 4 epochs, in the check's own store
     assert list(ns["conv_check"].converged) == ["yes"] * 3   # the same predictions: no change
     assert all(e.converged == "yes" for e in ns["evidence"])
     assert {"weighted F1 (paper)", "weighted F1 (ours)", "macro F1 (ours)"} <= set(ns["t3"].columns)
@@ -586,12 +585,21 @@ def test_audio_and_visual_pages_claim_cells_run_on_tiny_inputs(tmp_path, monkeyp
     ns = _page_namespace(tmp_path / "v", "icmr_visual")
     ns["res"] = {"runs": runs, "probs": probs, "y_test": y}
     exec(_cell_code("icmr_visual", "run_visual_seeds", "res = icmr_seeds.run_visual_seeds("), ns)
+    vcalls = []
+
+    def fake_visual(bench, preset, **kw):
+        vcalls.append((preset.visual_epochs, kw["store_sub"]))
+        return {"runs": runs, "probs": probs, "y_test": y}
+
+    monkeypatch.setattr(icmr_seeds, "run_visual_seeds", fake_visual)
     exec(_cell_code("icmr_visual", "visual_evidence"), ns)
+    assert vcalls == [(15, icmr_seeds.CHECK_SUB)]  # the frame classifier at half its 30 epochs
+    assert all(e.converged == "yes" for e in ns["evidence"])
     assert {e.claim for e in ns["evidence"]} == {"icmr_pretraining_helps", "icmr_more_frames_help"}
     assert "weighted F1 (ours)" in ns["t2"].columns
 
 
-def test_fusion_and_youtube8m_page_cells_run_on_tiny_inputs(tmp_path):
+def test_fusion_and_youtube8m_page_cells_run_on_tiny_inputs(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     keys = {"Xception fusion": ("Xception", "fusion"), "Xception audio only": ("Xception", "audio only"),
             "Choi et al. 2016 fusion": ("Choi et al. 2016", "fusion"),
@@ -613,7 +621,21 @@ def test_fusion_and_youtube8m_page_cells_run_on_tiny_inputs(tmp_path):
     first = {"n_test": len(y), "table": runs[runs["seed"] == 0], "degradation": pd.DataFrame(deg)}
     ns = _page_namespace(tmp_path, "icmr_fusion")
     ns["allres"] = {"runs": runs, "probs": probs, "y_test": y, "first": first}
+    fcalls = []
+
+    def fake_fusion(bench, preset, **kw):
+        fcalls.append((preset.audio_epochs, preset.visual_epochs, preset.fusion_epochs, kw["store_sub"],
+                       kw["robustness"]))
+        shifted = {k: v + (0.3 if k.endswith("audio missing") else 0.0) for k, v in probs.items()}
+        return {"runs": runs, "probs": shifted, "y_test": y}
+
+    monkeypatch.setattr(icmr_seeds, "run_fusion_seeds", fake_fusion)
     exec(_cell_code("icmr_fusion", "run_fusion_seeds", "allres = icmr_seeds.run_fusion_seeds("), ns)
+    # every model under a fusion row again at half its epochs (5 -> round(2.5) = 2), no robustness figure
+    assert fcalls == [(2, 15, 2, icmr_seeds.CHECK_SUB, False)]
+    conv = {e.claim: e.converged for e in ns["evidence"]}
+    assert conv["icmr_fusion_beats_video"] == "yes"
+    assert (tmp_path / "out" / "convergence_check.csv").is_file()
     assert {e.claim for e in ns["evidence"]} == {"icmr_fusion_beats_audio", "icmr_fusion_beats_video",
                                                  "icmr_audio_beats_video", "icmr_fusion_missing_audio",
                                                  "icmr_fusion_missing_video"}
@@ -639,3 +661,28 @@ def test_fusion_and_youtube8m_page_cells_run_on_tiny_inputs(tmp_path):
     exec(_cell_code("icmr_youtube8m", "table4_side_by_side"), ns)
     human = ns["t4"][ns["t4"]["method"] == "human listeners"]
     assert human["weighted F1 (paper)"].iloc[0] == pytest.approx(85.0)
+
+
+def test_check_preset_halves_every_training_of_the_icmr_pages():
+    from avlib.train import icmr_seeds
+
+    cpu = icmr.get_preset("cpu")
+    short = icmr_seeds.check_preset(cpu)
+    assert (short.audio_epochs, short.visual_epochs, short.fusion_epochs) == (2, 15, 2)
+    # the frozen backbone stands for fixed pre-trained weights: its pre-training is not part of the check
+    assert short.pretrain_epochs == cpu.pretrain_epochs and short.check_epochs_factor is None
+    assert icmr_seeds.check_preset(icmr.get_preset("smoke")) is None  # no check: no second training
+    over = icmr_seeds.check_preset(icmr.get_preset("cpu", audio_epochs_override=(("han2016", 6),)))
+    assert over.audio_epochs_override == (("han2016", 3),)
+    assert "audio 2, frame classifier 15, fusion 2" in icmr_seeds.check_description(cpu)
+    with pytest.raises(ParameterError, match="page must be one of"):
+        icmr_seeds.convergence_check("table1", None, cpu, [], seeds=[0], data_root="x")
+
+
+def test_the_check_store_shares_its_seeds_frozen_backbone(tmp_path):
+    from avlib.train import icmr_seeds
+
+    seed_store = icmr.FeatureStore(tmp_path / "seed0-g2")
+    check_store = icmr.FeatureStore(seed_store.root / icmr_seeds.CHECK_SUB)
+    assert icmr_seeds._frozen_cache_dir(check_store) == icmr_seeds._frozen_cache_dir(seed_store)
+    assert icmr_seeds._frozen_cache_dir(seed_store) == tmp_path / "frozen_backbone-g2"

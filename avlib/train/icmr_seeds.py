@@ -52,6 +52,10 @@ __all__ = [
     "run_visual_seeds",
     "run_fusion_seeds",
     "run_youtube8m_seeds",
+    "CHECK_SUB",
+    "check_preset",
+    "check_description",
+    "convergence_check",
     "CLAIM_ROWS",
     "N_BOOT",
     "BOOT_SEED",
@@ -265,7 +269,7 @@ def run_audio_seeds(bench, preset, *, seeds, data_root, source: str = "embedded"
     this process; then the runs go to ``workers`` processes with ``threads`` intra-op threads
     each (default: 1 when ``workers > 1``, else the current setting). The numbers depend on
     the thread count, so keep it fixed to repeat a run exactly. ``store_sub``: keep the runs in
-    that sub-folder of each seed's store (see :func:`audio_convergence_check`).
+    that sub-folder of each seed's store (see :func:`convergence_check`).
 
     Returns ``runs`` (one row per model and seed: method, crop, seed, params, metrics,
     timings), ``probs`` ({method: (n_seeds, n_test, C)}), ``y_test``, ``test_ids``, ``seeds``.
@@ -295,30 +299,80 @@ def run_audio_seeds(bench, preset, *, seeds, data_root, source: str = "embedded"
             "y_test": test["label"].to_numpy(), "test_ids": test_ids, "seeds": seeds}
 
 
-def audio_convergence_check(bench, preset, evidence, *, seeds, data_root, source: str = "embedded",
-                            workers: int = 1, n_jobs=None, n_boot: int | None = None):
-    """Train every audio model again at ``preset.audio_check_epochs`` and compare each claim of
-    the audio page with its effect there (:func:`avlib.claims.mark_convergence`, which marks
-    ``evidence`` in place). Returns the comparison table, or None when the preset has no check.
-    The shorter runs live in their own store folder, so the fusion and ISMIR pages keep reading
-    the full-length ones."""
+#: Where each page's convergence check keeps its shorter runs, inside every seed's store.
+CHECK_SUB = "check"
+
+
+def check_preset(preset):
+    """The preset of the convergence check: every ICMR training (audio networks, frame
+    classifier, fusion) at ``preset.check_epochs_factor`` times its epochs (rounded, at least
+    one); None when the preset has no check. The frozen backbone and its pre-training stay
+    as they are: they stand for fixed ImageNet weights, not for a training of the page."""
     from dataclasses import replace
 
+    from .protocols import scale_epochs
+
+    f = preset.check_epochs_factor
+    if not f:
+        return None
+    return replace(preset, audio_epochs=scale_epochs(preset.audio_epochs, f),
+                   audio_epochs_override=tuple((m, scale_epochs(e, f)) for m, e in preset.audio_epochs_override),
+                   visual_epochs=scale_epochs(preset.visual_epochs, f),
+                   fusion_epochs=scale_epochs(preset.fusion_epochs, f), check_epochs_factor=None)
+
+
+def check_description(preset) -> str:
+    """The check's epochs in words, for captions: "audio 2, frame classifier 15, fusion 2 epochs
+    instead of 4, 30, 5"."""
+    short = check_preset(preset)
+    if short is None:
+        return "no convergence check"
+    return (f"audio {short.audio_epochs}, frame classifier {short.visual_epochs}, fusion {short.fusion_epochs} "
+            f"epochs instead of {preset.audio_epochs}, {preset.visual_epochs}, {preset.fusion_epochs}")
+
+
+_PAGE_CHECKS = ("audio", "visual", "fusion")
+
+
+def convergence_check(page: str, bench, preset, evidence, *, seeds, data_root, source: str = "embedded",
+                      workers: int = 1, n_jobs=None, weights=None, n_boot: int | None = None):
+    """Train the models of one ICMR page (``"audio"``, ``"visual"`` or ``"fusion"``) again at
+    :func:`check_preset` and compare each of its claims with the effect measured there
+    (:func:`avlib.claims.mark_convergence`, which marks ``evidence`` in place). Returns the
+    comparison table, or None when the preset has no check.
+
+    The shorter runs live in the :data:`CHECK_SUB` folder of each seed's store, so the other
+    pages keep reading the full-length runs. The fusion check reuses the audio and frame
+    runs of the audio and visual checks when they are there (as the fusion page reuses the
+    full-length ones), so every model under a fusion row is trained at the shorter length.
+    """
     from ..claims import mark_convergence
 
-    if not preset.audio_check_epochs:
+    if page not in _PAGE_CHECKS:
+        raise ParameterError(f"page must be one of {list(_PAGE_CHECKS)}, not {page!r}")
+    short = check_preset(preset)
+    if short is None:
         return None
-    short = replace(preset, audio_epochs=int(preset.audio_check_epochs))
-    res = run_audio_seeds(bench, short, seeds=seeds, data_root=data_root, source=source, workers=workers,
-                          n_jobs=n_jobs, store_sub=f"check_e{short.audio_epochs}")
-    check = audio_evidence(res["y_test"], res["probs"], **({} if n_boot is None else {"n_boot": n_boot}))
-    return mark_convergence(evidence, check,
-                            what=f"{short.audio_epochs} instead of {preset.audio_epochs} epochs")
+    kw = {} if n_boot is None else {"n_boot": n_boot}
+    if page == "audio":
+        res = run_audio_seeds(bench, short, seeds=seeds, data_root=data_root, source=source, workers=workers,
+                              n_jobs=n_jobs, store_sub=CHECK_SUB)
+        check = audio_evidence(res["y_test"], res["probs"], **kw)
+    elif page == "visual":
+        res = run_visual_seeds(bench, short, seeds=seeds, data_root=data_root, source=source, weights=weights,
+                               n_jobs=n_jobs, store_sub=CHECK_SUB)
+        check = visual_evidence(res["y_test"], res["probs"], **kw)
+    else:
+        res = run_fusion_seeds(bench, short, seeds=seeds, data_root=data_root, source=source, weights=weights,
+                               n_jobs=n_jobs, store_sub=CHECK_SUB, robustness=False)
+        check = fusion_evidence(res["y_test"], res["probs"], **kw)
+    return mark_convergence(evidence, check, what=check_description(preset))
 
 
 def run_visual_seeds(bench, preset, *, seeds, data_root, source: str = "embedded", weights=None,
-                     n_jobs=None, device=None) -> dict:
-    """Table 2 rows (``frames_grid`` x ``pretrain_grid``) for every seed of ``seeds``.
+                     n_jobs=None, device=None, store_sub: str = "") -> dict:
+    """Table 2 rows (``frames_grid`` x ``pretrain_grid``) for every seed of ``seeds``
+    (``store_sub``: keep the runs in that sub-folder of each seed's store).
 
     Returns ``runs`` (frames, pretrained, seed, metrics, timings), ``probs``
     ({"k frames, PT/scratch": (n_seeds, n_test, C)}), ``y_test``, ``test_ids``, ``seeds``.
@@ -331,7 +385,7 @@ def run_visual_seeds(bench, preset, *, seeds, data_root, source: str = "embedded
     test_ids = [str(v) for v in test["video_id"]]
     rows, probs = [], {}
     for s in seeds:
-        store = _store(data_root, preset.scale, s, source)
+        store = _store(data_root, preset.scale, s, source, store_sub)
         for k in preset.frames_grid:
             for pt in preset.pretrain_grid:
                 r = run_visual_model(bench, preset, k, pt, frames=frames, seed=s, store=store, weights=weights,
@@ -346,12 +400,14 @@ def run_visual_seeds(bench, preset, *, seeds, data_root, source: str = "embedded
 
 
 def run_fusion_seeds(bench, preset, *, seeds, data_root, source: str = "embedded", weights=None,
-                     n_jobs=None, device=None, first_only: bool = True) -> dict:
+                     n_jobs=None, device=None, first_only: bool = True, robustness: bool = True,
+                     store_sub: str = "") -> dict:
     """Table 4 (and, for the first seed, the figures) for every seed of ``seeds``.
 
     :func:`avlib.train.icmr.run_fusion_table` per seed (stored unimodal runs are reused).
     ``first_only``: the robustness table is computed for the first seed only (the figures of
-    the page use the first seed's result).
+    the page use the first seed's result); ``robustness=False``: not at all. ``store_sub``:
+    the runs of that sub-folder of each seed's store (the convergence check).
     Returns ``runs`` (method, model, seed, metrics), ``first`` (the first seed's full
     result), ``probs`` ({"<method> <model>": (n_seeds, n_test, C)}, with the fusion models'
     "<method> fusion, audio missing" / "<method> fusion, video missing"), ``y_test`` (one test
@@ -362,9 +418,9 @@ def run_fusion_seeds(bench, preset, *, seeds, data_root, source: str = "embedded
     seeds = [int(s) for s in seeds]
     rows, probs, first, y_test = [], {}, None, None
     for s in seeds:
-        store = _store(data_root, preset.scale, s, source)
+        store = _store(data_root, preset.scale, s, source, store_sub)
         res = run_fusion_table(bench, preset, seed=s, store=store, weights=weights, n_jobs=n_jobs, device=device,
-                               robustness=first is None or not first_only)
+                               robustness=robustness and (first is None or not first_only))
         first = first or res
         t = res["table"].assign(seed=s)
         rows.append(t)
@@ -753,7 +809,11 @@ def frozen_backbone_features(bench, preset, frames: dict, *, pretrained: bool, c
 
 
 def _frozen_cache_dir(store) -> Path:
-    """One folder for the shared backbones next to the per-seed stores (same generation tag)."""
+    """One folder for the shared backbones next to the per-seed stores (same generation tag);
+    a sub-folder of a seed's store (the convergence check) shares its seed's backbones."""
+    root = store.root
+    if root.name == CHECK_SUB:
+        store = type(store)(root.parent)
     name = store.root.name
     gen = name[name.index("-"):] if "-" in name else ""
     return store.root.parent / f"frozen_backbone{gen}"
