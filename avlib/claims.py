@@ -19,10 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from .errors import ParameterError
+from .metrics.stats import corrected_resampled_effect, mean_ci
+from .report import load_result, save_result
 
 __all__ = [
+    "REQUIRED_FIELDS",
     "Evidence",
     "from_paired",
     "from_values",
@@ -120,8 +124,6 @@ def from_values(claim: str, values, *, detail: str, unit: str = "seed", confiden
     """Evidence from per-unit effects (already ``a - b`` or a per-seed statistic), Student-t."""
     from scipy import stats
 
-    from .metrics.stats import mean_ci
-
     x = np.asarray(values, dtype=float).ravel()
     ci = mean_ci(x, confidence=confidence)
     p, se, df = float("nan"), float("nan"), float(x.size - 1)
@@ -144,8 +146,6 @@ def from_folds(claim: str, a, b, *, test_train_ratio: float, detail: str,
     t (:func:`avlib.metrics.stats.corrected_resampled_effect`); the plain paired t-test across
     folds (the XFlow paper's test) is reported beside it in ``test``.
     """
-    from .metrics.stats import corrected_resampled_effect
-
     e = corrected_resampled_effect(a, b, test_train_ratio=test_train_ratio, confidence=confidence)
     if np.isfinite(e.p):
         test = (f"corrected resampled t over {e.n} folds (n_test/n_train = {e.test_train_ratio:.3f}): "
@@ -198,13 +198,19 @@ def mark_convergence(evidence, shorter, *, what: str = "half the epochs") -> pd.
     return pd.DataFrame(rows, columns=["claim", "effect", "effect_short", "change", "half_width", "converged"])
 
 
+#: The fields every entry of ``claims.yaml`` must give.
+REQUIRED_FIELDS = ("id", "claim", "paper_value", "paper", "wording", "paper_effect", "effect", "page")
+
+
 def load_claims() -> pd.DataFrame:
     """The claims of ``claims.yaml`` as a table (one row per claim, in file order)."""
-    import yaml
-
     text = resources.files("avlib").joinpath("reference/claims.yaml").read_text(encoding="utf-8")
     rows = yaml.safe_load(text)
     df = pd.DataFrame(rows)
+    missing = [c for c in REQUIRED_FIELDS if c not in df or df[c].isna().any()]
+    if missing:
+        raise ParameterError(f"every claim in claims.yaml needs the fields {list(REQUIRED_FIELDS)}; "
+                             f"missing or empty: {missing}")
     if df["id"].duplicated().any():
         raise ParameterError(f"duplicate claim ids: {sorted(df.loc[df['id'].duplicated(), 'id'])}")
     if "criterion" not in df:
@@ -258,8 +264,6 @@ def record(results_dir, evidence, provenance) -> Path:
 
     Unknown claim ids raise, so a typo cannot drop a row from the Claims page.
     """
-    from .report import save_result
-
     known = set(load_claims()["id"])
     rows = [asdict(e) for e in evidence]
     bad = sorted({r["claim"] for r in rows} - known)
@@ -274,8 +278,6 @@ def collect(results_root, scale: str) -> pd.DataFrame:
 
     Adds ``page`` (the notebook folder) and the provenance columns ``source``, ``seed``.
     """
-    from .report import load_result
-
     frames = []
     base = Path(results_root) / scale
     for path in sorted(base.glob(f"*/{EVIDENCE_FILE}")):
@@ -340,7 +342,7 @@ def claims_table(results_root, scale: str) -> pd.DataFrame:
     """
     claims = load_claims().rename(columns={"effect": "measures"})
     ev = collect(results_root, scale)
-    merged = claims.merge(ev, left_on="id", right_on="claim", how="left")
+    merged = claims.merge(ev.rename(columns={"claim": "id"}), on="id", how="left")
     nulls, p_null, ours = [], [], []
     for _, r in merged.iterrows():
         null = null_value(r["criterion"], r["margin"])
@@ -363,7 +365,7 @@ def claims_table(results_root, scale: str) -> pd.DataFrame:
         "not measured" if pd.isna(r["effect"]) else
         NOT_CONVERGED if r["converged"] == "no" else verdict(r["lo"], r["hi"], q=r["q_bh"], null=r["null"])
         for _, r in merged.iterrows()]
-    cols = ["id", "paper", "wording", "paper_effect", "measures", "criterion", "margin", "null", "ours",
+    cols = ["id", "claim", "paper_value", "paper", "wording", "paper_effect", "measures", "criterion", "margin", "null", "ours",
             "effect", "lo", "hi", "n", "unit", "detail", "test", "p_null", "q_bh", "converged", "verdict", "page",
             "measured_on", "source", "seed"]
     return merged[cols].reset_index(drop=True)
@@ -376,38 +378,39 @@ def criterion_text(criterion: str, margin: float = float("nan")) -> str:
 
 
 def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html", details: bool = False):
-    """The Claims page's table.
+    """The Claims page's tables.
 
-    The compact view (default) leads with the verdict: verdict, ours (effect [95 % interval]),
-    what the row must show, q, whether the effect held at half the training ("not checked" where
-    the page ran no such check), the paper's number, the units behind the interval and a link to
-    the page that measured it (``<page><link_suffix>``, pages are siblings). ``details=True``
-    gives the wording, what the effect measures and the tests.
+    The compact view (default) has four columns that fit the page: the claim in words (linked
+    to the page that measured it, ``<page><link_suffix>``; pages are siblings), the paper's
+    number, ours (effect [95 % interval], percentage points in the paper's direction) and the
+    verdict. ``details=True`` gives, per claim, what the row must show, q, whether the effect
+    held at half the training ("not checked" where the page ran no such check), the
+    independent units behind the interval, the paper's full statement, what our effect
+    measures and the tests.
     """
     colours = {"holds": "#d8f0d8", "contradicted": "#f6d6d6", "not measured": "#eeeeee"}
     t = table.assign(
-        page=[f'<a href="{p}{link_suffix}">{p}</a>' for p in table["page"]],
+        claim=[f'<a href="{p}{link_suffix}">{c}</a>' for c, p in zip(table["claim"], table["page"])],
         must=[criterion_text(c, m) for c, m in zip(table["criterion"], table["margin"])],
         units=["" if pd.isna(n) else f"{int(n)} {u}".strip() for n, u in zip(table["n"], table["unit"].fillna(""))],
         conv=["" if pd.isna(e) else {"yes": "yes", "no": "no"}.get(c, "not checked")
               for e, c in zip(table["effect"], table["converged"])],
+        q=["" if pd.isna(q) else f"{q:.2g}" for q in table["q_bh"]],
     )
     if details:
-        show = t[["paper", "wording", "measures", "detail", "test", "source"]].rename(
-            columns={"measures": "our effect measures", "source": "data"})
+        show = t[["claim", "must", "q", "conv", "units", "wording", "paper_effect", "measures", "test"]].rename(
+            columns={"must": "must show", "q": "q (BH)", "conv": "converged (half the epochs)",
+                     "units": "independent units", "wording": "the paper says", "paper_effect": "paper's number",
+                     "measures": "our effect measures", "test": "tests"})
     else:
-        show = t[["verdict", "ours", "must", "q_bh", "conv", "paper_effect", "units", "page"]].rename(
-            columns={"ours": "ours [95 % interval]", "must": "must show", "q_bh": "q (BH)",
-                     "conv": "converged (half the epochs)", "paper_effect": "paper",
-                     "units": "independent units", "page": "measured on"})
-    show.index = table["id"]
+        show = t[["claim", "paper_value", "ours", "verdict"]].rename(
+            columns={"paper_value": "paper", "ours": "ours [95 % interval]"})
+    show = show.fillna("")
 
     def colour(v):
         return f"background-color: {colours.get(v, '#fff6d5')}"
 
-    fmt = {c: (lambda v: "" if pd.isna(v) else v) for c in show.columns if c not in ("q (BH)",)}
-    fmt["q (BH)"] = lambda v: "" if pd.isna(v) else f"{v:.2g}"
-    sty = show.style.format({k: v for k, v in fmt.items() if k in show.columns})
+    sty = show.style.hide(axis="index")
     return sty.map(colour, subset=["verdict"]) if "verdict" in show.columns else sty
 
 
@@ -417,7 +420,7 @@ def plot_claims(table: pd.DataFrame, ax=None):
 
     t = table[table["verdict"] != "not measured"].iloc[::-1]
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.32 * max(len(t), 3) + 1))
+        _, ax = plt.subplots(figsize=(9, 0.3 * max(len(t), 3) + 1.2))
     colours = {"holds": "tab:green", "contradicted": "tab:red", VERDICTS[2]: "tab:orange",
                NOT_CONVERGED: "tab:gray"}
     y = np.arange(len(t))
@@ -429,13 +432,13 @@ def plot_claims(table: pd.DataFrame, ax=None):
         if r.get("null", 0.0) != 0.0:  # a non-inferiority row's margin
             ax.plot(r["null"], yi, "|", color="k", ms=10)
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, t["id"])
-    ax.set_xlabel("effect in the paper's direction (percentage points), 95 % interval")
+    ax.set_yticks(y, [f"{c} (paper {p})" for c, p in zip(t["claim"], t["paper_value"])], fontsize=8)
+    ax.set_xlabel("effect in the paper's direction (percentage points), with its 95 % interval")
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in colours.items()
                if v in set(t["verdict"])]
     handles.append(Line2D([], [], color="k", marker="|", ls="", ms=10, label="non-inferiority margin"))
-    ax.legend(handles=handles, fontsize=7, loc="best")
-    ax.set_title("Claims on the embedded stand-ins")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="verdict",
+              title_fontsize=8, frameon=False)
     return ax

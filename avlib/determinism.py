@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .run import run
+
 __all__ = ["TIMING_COLUMNS", "compare_tables", "compare_result_dirs", "rerun_and_compare", "main"]
 
 #: Column names that hold wall-clock measurements, not results (regular expression, case-insensitive).
@@ -87,8 +89,6 @@ def compare_result_dirs(dir_a, dir_b, *, decimals: int = 6) -> dict:
 
 
 def _run_once(notebooks, scale: str, base: Path, overrides: dict | None = None) -> Path:
-    from .run import run
-
     data, results, outputs = base / "data", base / "results", base / "generated"
     data.mkdir(parents=True, exist_ok=True)
     failures = run(scale=scale, only=list(notebooks), overrides=overrides or {}, data_root=str(data),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import random
 import subprocess
@@ -9,8 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-__all__ = ["seed_everything", "get_device", "progress", "progress_enabled", "git_commit", "worker_context"]
+__all__ = ["seed_everything", "get_device", "progress", "progress_enabled", "git_commit", "worker_context",
+           "worker_init"]
 
 
 def seed_everything(seed: int) -> None:
@@ -43,8 +46,6 @@ def progress_enabled() -> bool:
 
 def progress(iterable=None, **tqdm_kwargs):
     """A tqdm progress bar that switches itself off in notebooks run by papermill and in CI."""
-    from tqdm import tqdm
-
     tqdm_kwargs.setdefault("disable", not progress_enabled())
     tqdm_kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **tqdm_kwargs)
@@ -69,10 +70,20 @@ def worker_context():
     deadlocks). Falls back to fork only when the main module cannot be re-imported (code piped
     through stdin).
     """
-    import multiprocessing as mp
-
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
     if main_file is not None and not Path(main_file).exists() and "fork" in mp.get_all_start_methods():
         return mp.get_context("fork")
     return mp.get_context("spawn")
+
+
+def worker_init() -> None:
+    """Initializer of a worker process: one OpenMP and one OpenCV thread (the pool itself uses the
+    cores)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:  # pragma: no cover
+        pass

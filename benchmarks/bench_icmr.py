@@ -11,8 +11,8 @@ Inception v3 frame size and Choi / Xception log-mel length of the ``cpu`` preset
 the GPU with AMP and channels_last. Writes JSON ``{"meta": ..., "results": [...]}``; the
 ``icmr_visual`` notebook reads the Inception v3 224 px training number for its Titan X estimate.
 
-``--profile-cpu`` instead measures the choices of the ``cpu`` preset on this machine (the
-speed work of issue 12): each cpu-preset model at batch 16 and 64, at 1 and 2 intra-op threads
+``--profile-cpu`` instead measures the speed choices of the ``cpu`` preset on this machine:
+each cpu-preset model at batch 16 and 64, at 1 and 2 intra-op threads
 (two 1-thread processes beat one 2-thread process when 1-thread throughput x 2 exceeds the
 2-thread one), channels_last and bf16 autocast on the CPU, and the frozen Inception v3
 backbone's inference (feature caching) beside its full training step.
@@ -98,7 +98,7 @@ def _cpu_step(model, shape, *, batch, train, threads, channels_last=False, bf16=
 
 
 def profile_cpu(*, steps: int) -> list[dict]:
-    """The cpu preset's models under the speed options of issue 12 (see the module doc)."""
+    """The cpu preset's models under the speed options listed in the module doc."""
     import os
 
     p = PRESETS["cpu"]
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="one timed step per case")
-    ap.add_argument("--profile-cpu", action="store_true", help="the cpu preset's speed options (issue 12)")
+    ap.add_argument("--profile-cpu", action="store_true", help="the cpu preset's speed options")
     ap.add_argument("--budget", action="store_true", help="only print the cpu preset's FLOP budget")
     args = ap.parse_args(argv)
     if args.budget:

@@ -4,7 +4,7 @@ Measures, on ``--jobs`` worker processes (2 by default, the project's laptop):
 
 * generation time of the embedded benchmark at ``--scale`` (cpu by default), wall and CPU seconds,
   videos per second; with ``--variants fcvid,yt8m`` (default) also the YouTube-8M-style variant
-  (issue 12's target: both cpu variants in <= 4 min on 2 idle cores);
+  (target: both cpu variants in <= 4 min on 2 idle cores);
 * the datasheet's probe features (log-mel statistics + pooled frame descriptors) in videos/s;
 * feature-extraction throughput of a cold cache: audio seconds per second for the Choi (UC)
   and Han log-mels, frames per second for the frame sampler (k=20, 256 px as in the paper);

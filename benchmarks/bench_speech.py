@@ -7,8 +7,8 @@ Usage::
 
 For every scale preset and dataset the benchmark is generated from scratch into a
 temporary folder; the JSON holds seconds, clips, clips per second, the worker count and
-the 1-minute load average before each run, and the CPU seconds the workers spent (the
-machine may be shared: a load above the core count inflates the wall times; the CPU
+the 1-minute load average before each run, and the CPU seconds the workers spent (other
+processes may be running: a load above the core count inflates the wall times; the CPU
 seconds divided by the worker count is the time on free cores). The ``paper`` preset
 has the same sizes as ``cpu``.
 """

@@ -12,7 +12,7 @@ have half of the time steps padded (the masked frames are skipped by the model).
 also times automatic mixed precision (bf16/fp16 autocast + GradScaler) and reports the AMP /
 fp32 throughput ratio. The JSON holds one record per configuration plus the machine facts.
 
-Convergence (issue "Fidelity", item 9: the cpu presets' epochs)::
+Convergence (how many epochs the cpu presets need)::
 
     .venv/bin/python benchmarks/bench_xflow.py --convergence --data-root data \
         --out benchmarks/results/xflow_convergence.csv [--only avletters/cnnxmlp/xflow ...]

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/calibrate_speech.py --root /tmp/speech_calib \
+    .venv/bin/python benchmarks/calibrate_speech.py --root data \
         [--scale cpu] [--datasets avletters digits cuave] [--seed 0] [--n-jobs 2] \
         [--knobs '{"digits": {"snr_db": [-10, 10], "articulation": [0.5, 1.0]}}'] [--out calib.json]
 

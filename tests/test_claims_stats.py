@@ -212,10 +212,18 @@ def test_claims_page_table_links_and_plot(tmp_path):
                                             detail="XFlow - baseline")],
                   Provenance("embedded benchmark", "smoke", [0, 1, 2]))
     t = claims.claims_table(tmp_path, "smoke")
-    html = claims.style_claims(t).to_html()
-    assert '<a href="xflow_crossval.html">' in html and "holds" in html and "not measured" in html
+    compact = claims.style_claims(t)
+    html = compact.to_html()
+    assert '<a href="xflow_crossval.html">XFlow beats the baseline: Digits, CNN×MLP</a>' in html
+    assert "holds" in html and "not measured" in html
+    # four columns that fit the page: the claim in words, the paper's number, ours, the verdict
+    assert list(compact.data.columns) == ["claim", "paper", "ours [95 % interval]", "verdict"]
+    assert "xflow_beats_baseline" not in html.replace("xflow_crossval.html", "")  # no snake_case ids shown
+    details = claims.style_claims(t, details=True).data
+    assert {"must show", "q (BH)", "converged (half the epochs)", "tests"} <= set(details.columns)
     ax = claims.plot_claims(t)
-    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["xflow_beats_baseline_digits_cnnxmlp"]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["XFlow beats the baseline: Digits, CNN×MLP (paper +11.5)"]
+    assert ax.get_legend() is not None and "percentage points" in ax.get_xlabel()
 
 
 def test_bh_adjusted_matches_a_hand_computation_and_skips_missing_p():
@@ -244,7 +252,7 @@ def test_claims_table_adjusts_p_over_its_rows(tmp_path):
          for e, c, m in zip(ev, crit, t.loc[["icmr_choi_ge_han", "icmr_uc_ge_cc"], "margin"])]
     np.testing.assert_allclose(q, stats.false_discovery_control(p))
     assert np.isnan(t.loc["icmr_fusion_beats_audio", "q_bh"])   # not measured: no p-value
-    assert "q (BH)" in claims.style_claims(t.reset_index()).to_html()
+    assert "q (BH)" in claims.style_claims(t.reset_index(), details=True).to_html()
 
 
 def test_non_inferiority_row_is_tested_against_its_margin(tmp_path):
@@ -284,7 +292,23 @@ def test_compact_claims_table_says_which_rows_were_checked_for_convergence(tmp_p
           claims.Evidence("xflow_beats_baseline_cuave_lstm", 6.0, 4.0, 8.0, 9, se=1.0, df=8)]
     claims.record(page, ev, Provenance("embedded benchmark", "cpu", [0]))
     t = claims.claims_table(tmp_path, "cpu")
-    shown = claims.style_claims(t).data["converged (half the epochs)"]
+    shown = claims.style_claims(t, details=True).data["converged (half the epochs)"].set_axis(t["id"])
     assert shown["xflow_beats_baseline_digits_lstm"] == "yes"
     assert shown["xflow_beats_baseline_cuave_lstm"] == "not checked"
     assert shown["icmr_uc_ge_cc"] == ""   # not measured
+
+
+def test_every_claim_has_its_short_wording_and_paper_number(tmp_path, monkeypatch):
+    table = claims.load_claims()
+    assert table["claim"].str.len().max() <= 80 and table["paper_value"].str.len().max() <= 24
+    # a claims file without the short fields is refused, naming them
+    broken = tmp_path / "claims.yaml"
+    broken.write_text("- id: x\n  paper: XFlow\n  wording: w\n  paper_effect: e\n  effect: m\n  page: p\n")
+
+    class _Files:
+        def joinpath(self, _):
+            return broken
+
+    monkeypatch.setattr(claims.resources, "files", lambda _: _Files())
+    with pytest.raises(ParameterError, match="claim.*paper_value"):
+        claims.load_claims()

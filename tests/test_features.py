@@ -99,7 +99,7 @@ def test_logmel_choi_layout_matches_real_fixture(rng):
     assert S.max() - S.min() <= 80.0 + 1e-3
     root = shared_root()
     if root is None or not (root / "data/icmr2017/demo.wav.spec.npy").exists():
-        pytest.skip("shared fixture absent")
+        pytest.skip("the authors' demo spectrogram (data/icmr2017/demo.wav.spec.npy) is not available")
     real = np.load(root / "data/icmr2017/demo.wav.spec.npy")
     assert real.shape == S.shape
     assert real.max() - real.min() == pytest.approx(80.0)  # top_db = 80 as in our default
@@ -252,7 +252,7 @@ def test_extract_frames_and_choi(messy_root, tmp_path):
 
 
 def test_log_mel_scale_and_segment_length_key_the_cache(messy_root, tmp_path):
-    # issue 11 item 3/5: features cached on the old dB scale or segment length are not reused
+    # features cached on the old dB scale or segment length are not reused
     from avlib.features.dataset import extract_features
 
     root, df = messy_root

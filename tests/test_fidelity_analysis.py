@@ -1,4 +1,4 @@
-"""Fidelity of the ISMIR analyses (issue 11, items 1 and 8): Grad-CAM target layers named by
+"""Fidelity of the ISMIR analyses: Grad-CAM target layers named by
 each model, the paper's linear-read-out importance, frames spread over the video."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def test_named_layer_found_through_wrappers_and_used_by_sessions():
         gc.target_layer_name(nn.Linear(3, 3))  # no named layer and nothing to trace
 
 
-# --------------------------------------------------------------------------- importance (item 8)
+# --------------------------------------------------------------------------- importance
 
 
 def _numpy_L(x, w, pred, C):
@@ -209,14 +209,15 @@ def test_frames_spread_over_a_long_video():
 
 
 def test_paper_preset_uses_1s_audio_and_one_frame_per_segment():
-    from avlib.train import icmr, ismir
+    from avlib.config.icmr import ICMRConfig
+    from avlib.train import ismir
 
     p = ismir.get_preset("paper")
     assert p.audio_seconds == 1.0 and p.n_frames == 1 and p.importance == "linear"
     assert p.audio_model == "xception_audio"
-    assert ismir.icmr_inputs_preset(p, icmr.get_preset("paper")).choi_seconds == 1.0
+    assert ismir.icmr_inputs_preset(p, ICMRConfig.for_scale("paper")).audio.choi_seconds == 1.0
     cpu = ismir.get_preset("cpu")
-    assert ismir.icmr_inputs_preset(cpu, icmr.get_preset("cpu")) == icmr.get_preset("cpu")
+    assert ismir.icmr_inputs_preset(cpu, ICMRConfig.for_scale("cpu")) == ICMRConfig.for_scale("cpu")
     assert ismir.get_preset("cpu", importance="gradient").importance == "gradient"
     with pytest.raises(ParameterError):
         ismir.get_preset("cpu", importance="saliency")

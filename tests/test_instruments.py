@@ -39,7 +39,7 @@ def test_presets_sizes():
 
 @pytest.mark.parametrize("variant", ["fcvid", "yt8m"])
 def test_cpu_test_split_can_separate_methods(variant):
-    """Issue 12: >= 240 test videos (about 20 per category) in the authors' 70/15/15 split, computed
+    """>= 240 test videos (about 20 per category) in the authors' 70/15/15 split, computed
     from the preset without generating anything."""
     p = (PRESETS if variant == "fcvid" else YT8M_PRESETS)["cpu"]
     sizes = _split_sizes(p.n_videos)

@@ -132,7 +132,7 @@ def test_summary_keys_and_bad_inputs():
         video_average(SCORES, [1, 2])
 
 
-# --------------------------------------------------------------------------- one tie rule (issue 11, item 2)
+# --------------------------------------------------------------------------- one tie rule
 
 
 def test_ties_break_toward_lower_index_in_every_metric():

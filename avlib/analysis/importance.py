@@ -35,8 +35,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from ..errors import ParameterError
+from ..metrics.classification import predicted_labels
 
 __all__ = [
     "IMPORTANCE_VARIANTS",
@@ -200,8 +202,6 @@ def fit_linear_readout(
         grad = np.concatenate([(r.T @ x + weight_decay * w).ravel(), r.sum(0)])
         return loss, grad
 
-    from threadpoolctl import threadpool_limits
-
     theta0 = np.zeros(num_classes * (k + 1))
     with threadpool_limits(limits=1):  # small products: a BLAS thread pool only adds waiting on a busy machine
         res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
@@ -242,8 +242,6 @@ def readout_importance(
         ``bias``, ``predictions`` ``(len(D),)`` (``F(d)``, lowest index on ties) and
         ``train_accuracy`` (percent).
     """
-    from ..metrics.classification import predicted_labels
-
     xa = _as_numpy(audio).astype(np.float64)
     xv = _as_numpy(visual).astype(np.float64)
     if xa.ndim != 2 or xv.ndim != 2 or xa.shape[0] != xv.shape[0]:

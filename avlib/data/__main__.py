@@ -14,6 +14,8 @@ import time
 
 from ..errors import AvlibError
 from ..paths import SCALES, check_scale, embedded_root
+from .instruments import ensure_instrument_benchmark, ensure_yt8m_benchmark
+from .speech import ensure_speech_benchmark
 
 BENCHMARKS = ("instruments", "instruments_yt8m", "avletters", "digits", "cuave")
 
@@ -21,15 +23,9 @@ BENCHMARKS = ("instruments", "instruments_yt8m", "avletters", "digits", "cuave")
 def ensure(name: str, root, *, scale: str, seed: int = 0, n_jobs=None):
     """Generate (if needed) one embedded benchmark and return its folder."""
     if name == "instruments":
-        from .instruments import ensure_instrument_benchmark
-
         return ensure_instrument_benchmark(root, scale=scale, seed=seed, n_jobs=n_jobs)
     if name == "instruments_yt8m":
-        from .instruments import ensure_yt8m_benchmark
-
         return ensure_yt8m_benchmark(root, scale=scale, seed=seed, n_jobs=n_jobs)
-    from .speech import ensure_speech_benchmark
-
     return ensure_speech_benchmark(root, name, scale=scale, seed=seed, n_jobs=n_jobs)
 
 

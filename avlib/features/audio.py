@@ -11,16 +11,18 @@ All functions are pure and keyword-only after the signal. Shapes follow librosa:
   (the ICMR authors' ``logamplitude(melspectrogram(...) ** 2, ref_power=1.0)`` of librosa 0.4).
 * :func:`han_target_sr` - sample rate that makes Han et al.'s 43 frames last a given time.
 * :func:`crop_choi` / :func:`logmel_choi` - the 29.12 s input of Choi et al. and the audio
-  Xception (ICMR 2017, Sec. 4.2 / Table 3; reference code, see
-  ``shared/spec/reference-implementations.md``): 12 kHz, n_fft 512, hop 256, 96 mels,
+  Xception (ICMR 2017, Sec. 4.2 / Table 3, and the authors' reference code): 12 kHz,
+  n_fft 512, hop 256, 96 mels,
   dB (ref 1.0) -> ``(96, 1366)``; "UC" (uniform crops) or "CC" (central crop).
 * :func:`logmel_han` - the ``(10, 128, 43)`` segments of Han et al. 2016.
 """
 from __future__ import annotations
 
 import numpy as np
+import soxr
 
 from avlib.errors import MediaError, ParameterError
+from avlib.media import read_audio
 
 __all__ = [
     "load_audio",
@@ -63,7 +65,6 @@ def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if int(orig_sr) == int(target_sr):
         return y
-    import soxr
 
     if y.ndim == 1:
         return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32)
@@ -92,8 +93,6 @@ def load_audio(path, *, sr: int | None, mono: bool = True, min_seconds: float = 
     MediaError
         Missing, empty, truncated-beyond-use or corrupt file; no audio stream; too short.
     """
-    from avlib.media import read_audio
-
     audio, native = read_audio(path)
     if not np.all(np.isfinite(audio)):
         raise MediaError(path, "audio contains NaN or infinite samples")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,6 @@ class FeatureCache:
         os.replace(tmp, path)
 
     def clear(self, kind: str | None = None) -> None:
-        import shutil
-
         target = self.root / kind if kind else self.root
         if target.exists():
             shutil.rmtree(target)

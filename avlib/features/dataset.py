@@ -36,9 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from avlib.errors import MediaError, ParameterError
-from avlib.utils import worker_context
+from avlib.utils import progress as progress_bar
+from avlib.utils import worker_context, worker_init
+
+from . import audio as A
+from .cache import FeatureCache, file_key
+from .frames import resize_frames, sample_frames
 
 __all__ = ["KINDS", "SkipReport", "extract_features", "extract_one", "resolve_video_path"]
 
@@ -71,8 +77,6 @@ class SkipReport:
     skipped: list = field(default_factory=list)
 
     def to_frame(self):
-        import pandas as pd
-
         return pd.DataFrame(self.skipped, columns=["video_id", "path", "reason"])
 
     def __str__(self) -> str:
@@ -130,8 +134,6 @@ def extract_one(path, *, kind: str, **params) -> tuple[np.ndarray, float]:
     p = _params_for(kind, params)
     min_dur = p.pop("min_duration")
     if kind in _AUDIO_KINDS:
-        from . import audio as A
-
         sr = {"choi_uc": A.CHOI_SR, "choi_cc": A.CHOI_SR, "han": p.get("target_sr", A.HAN_SR)}.get(kind, p.get("sr"))
         y = A.load_audio(path, sr=sr)
         if len(y) < min_dur * sr:
@@ -149,8 +151,6 @@ def extract_one(path, *, kind: str, **params) -> tuple[np.ndarray, float]:
         m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=p["n_mfcc"])
         return np.concatenate([m.mean(1), m.std(1)]).astype(np.float32), seconds
     if kind == "frames":
-        from .frames import resize_frames, sample_frames
-
         frames, _ = sample_frames(path, k=p["k"], mode=p["mode"], rate=p["rate"], min_duration=min_dur)
         return resize_frames(frames, size=p["size"]), float(len(frames))
     raise ParameterError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
@@ -158,7 +158,6 @@ def extract_one(path, *, kind: str, **params) -> tuple[np.ndarray, float]:
 
 def _work(task):
     vid, path, kind, params, cache_dir = task
-    from .cache import FeatureCache, file_key
 
     t0 = time.perf_counter()
     cache = FeatureCache(cache_dir) if cache_dir else None
@@ -193,7 +192,6 @@ def _warm_up(kind, params):
         import cv2  # noqa: F401
 
         return
-    from . import audio as A
 
     y = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
     p = {k: v for k, v in params.items() if k not in ("min_duration",)}
@@ -207,16 +205,6 @@ def _warm_up(kind, params):
 
             librosa.feature.mfcc(y=y, sr=16000, n_mfcc=p.get("n_mfcc", 20))
     except Exception:  # warming up is only an optimisation
-        pass
-
-
-def _init_worker():
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:  # pragma: no cover
         pass
 
 
@@ -248,10 +236,6 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
     report : SkipReport
         Counts, timing and the skipped files with the reason (message names the file).
     """
-    from avlib.utils import progress as pbar
-
-    from .cache import FeatureCache
-
     if kind not in KINDS:
         raise ParameterError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     if "video_id" not in videos_df.columns:
@@ -270,9 +254,9 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
         tasks.append((vid, str(path), kind, params, str(cache_dir) if cache_dir else None))
     n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
     results = {}
-    bar = pbar(total=len(tasks), desc=f"features[{kind}]", unit="video", disable=None if progress else True)
+    bar = progress_bar(total=len(tasks), desc=f"features[{kind}]", unit="video", disable=None if progress else True)
     if n_jobs == 1 or len(tasks) <= 1:
-        _init_worker()
+        worker_init()
         it = map(_work, tasks)
         for r in it:
             results[r[0]] = r
@@ -281,7 +265,7 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
         ctx = worker_context()
         if ctx.get_start_method() == "fork":
             _warm_up(kind, params)  # imports/JIT once here, inherited by the forked workers
-        with ctx.Pool(min(n_jobs, len(tasks)), initializer=_init_worker) as pool:
+        with ctx.Pool(min(n_jobs, len(tasks)), initializer=worker_init) as pool:
             for r in pool.imap_unordered(_work, tasks, chunksize=1):
                 results[r[0]] = r
                 bar.update(1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from avlib.errors import MediaError, ParameterError
+from avlib.media import probe, read_frames_at
 
 __all__ = ["frame_times", "sample_frames", "resize_frames", "preprocess_frames", "uniform_frame_indices"]
 
@@ -76,8 +77,6 @@ def sample_frames(path, *, k: int | None = 20, mode: str = "uniform", rate: floa
     MediaError
         Unreadable file, no video stream, no frames, or shorter than ``min_duration``.
     """
-    from avlib.media import probe, read_frames_at
-
     info = probe(path)
     if not info["has_video"]:
         raise MediaError(path, "no video stream")

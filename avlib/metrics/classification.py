@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from avlib.errors import ParameterError
+
 __all__ = [
     "softmax",
     "rank_classes",
@@ -42,8 +44,6 @@ __all__ = [
 
 
 def _check(y_true, scores):
-    from avlib.errors import ParameterError
-
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2:
@@ -81,8 +81,6 @@ def rank_classes(scores, k: int | None = None) -> np.ndarray:
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 2:
-        from avlib.errors import ParameterError
-
         raise ParameterError(f"scores must be (n_samples, n_classes), got shape {s.shape}")
     key = np.where(np.isnan(s), np.inf, -s)  # ascending sort of -score; NaN last
     order = np.argsort(key, axis=1, kind="stable")  # stable: equal scores keep index order
@@ -106,8 +104,6 @@ def hit_at_k(y_true, scores, k: int = 1) -> float:
     """
     y_true, scores = _check(y_true, scores)
     if k < 1:
-        from avlib.errors import ParameterError
-
         raise ParameterError(f"k must be >= 1, got {k}")
     top = rank_classes(scores, min(k, scores.shape[1]))  # ties toward the lower index, as argmax
     return 100.0 * float(np.mean((top == y_true[:, None]).any(axis=1)))
@@ -157,8 +153,6 @@ def f1_from_labels(y_true, y_pred, *, average: str = "weighted", n_classes: int 
     yt = np.asarray(y_true, dtype=np.int64).ravel()
     yp = np.asarray(y_pred, dtype=np.int64).ravel()
     if yt.shape != yp.shape:
-        from avlib.errors import ParameterError
-
         raise ParameterError(f"y_true {yt.shape} and y_pred {yp.shape} differ")
     if yt.size == 0:
         return float("nan")
@@ -173,7 +167,6 @@ def f1_from_labels(y_true, y_pred, *, average: str = "weighted", n_classes: int 
     if average == "macro":
         present = denom > 0
         return 100.0 * float(f1[present].mean())
-    from avlib.errors import ParameterError
 
     raise ParameterError(f"average must be 'weighted' or 'macro', got {average!r}")
 
@@ -196,8 +189,6 @@ def confusion(y_true, y_pred_or_scores, *, n_classes: int | None = None, normali
         rows = cm.sum(1, keepdims=True)
         cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     elif normalize is not None:
-        from avlib.errors import ParameterError
-
         raise ParameterError(f"normalize must be 'true' or None, got {normalize!r}")
     return cm
 
@@ -223,8 +214,6 @@ def video_average(scores, video_ids, *, apply_softmax: bool = False):
     scores = np.asarray(scores, dtype=np.float64)
     video_ids = np.asarray(video_ids)
     if scores.ndim != 2 or len(video_ids) != len(scores):
-        from avlib.errors import ParameterError
-
         raise ParameterError(f"scores {scores.shape} and video_ids ({len(video_ids)},) do not match")
     if apply_softmax:
         scores = softmax(scores, axis=1)

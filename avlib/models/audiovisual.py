@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
+from . import get_model
 
 __all__ = ["AVFeatures", "AudioVisualNet", "audio_visual_net"]
 
@@ -153,8 +154,6 @@ def audio_visual_net(
     the visual network is ``inception_frames``; the fusion is ``late_fusion`` over
     ``n_frames`` frames.
     """
-    from . import get_model
-
     a = get_model(audio, num_classes=num_classes, **(audio_kwargs or {}))
     v = get_model("inception_frames", num_classes=num_classes, **(visual_kwargs or {}))
     f = get_model("late_fusion", num_classes=num_classes, n_frames=n_frames, **(fusion_kwargs or {}))

@@ -2,9 +2,8 @@
 
 K. Choi, G. Fazekas, M. Sandler, "Automatic tagging using deep convolutional neural
 networks", ISMIR 2016; modified by Slizovskaia et al., ICMR 2017 (Section 3.2): a softmax
-classifier replaces the recurrent layers. Layout from the authors' reference code (see
-``/work/shared/spec/reference-implementations.md``): zero-pad the time axis by 37 frames on
-each side, batch-normalise over the time axis (one gamma/beta per time step), four blocks
+classifier replaces the recurrent layers. Layout from the authors' reference code: zero-pad
+the time axis by 37 frames on each side, batch-normalise over the time axis (one gamma/beta per time step), four blocks
 conv3x3 (64, 128, 128, 128) -> BN -> ELU -> max-pool ((2,2), (3,3), (4,4), (4,4)), flatten,
 FC1024 -> ELU -> dropout .5 -> softmax.
 
@@ -21,9 +20,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+from avlib.errors import ParameterError
 
 from ._contract import ClassifierModel
-from torch.nn import functional as F
 
 __all__ = ["Choi2016", "choi2016"]
 
@@ -79,8 +80,6 @@ class Choi2016(ClassifierModel):
     ):
         super().__init__()
         if len(widths) != len(pools):
-            from avlib.errors import ParameterError
-
             raise ParameterError(f"widths {widths} and pools {pools} must have the same length")
         self.input_size = tuple(input_size)
         self.time_pad = time_pad
@@ -99,8 +98,6 @@ class Choi2016(ClassifierModel):
             h, w = h // pool[0], w // pool[1]
             cin = cout
         if h < 1 or w < 1:
-            from avlib.errors import ParameterError
-
             raise ParameterError(f"input_size {input_size} is too small for pools {pools}")
         self.features = nn.Sequential(*layers)
         self.num_features = cin * h * w

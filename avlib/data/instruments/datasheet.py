@@ -2,7 +2,7 @@
 
 Used by ``notebooks/data_instruments.ipynb``.
 
-**Difficulty probes** (issue 12, "stand-ins whose difficulty is measured"). A strong, simple
+**Difficulty probes** (stand-ins whose difficulty is measured). A strong, simple
 classifier per modality on cached clip-level features tells how much information each modality
 carries, independently of how well a CNN learns from little data:
 
@@ -32,13 +32,23 @@ multimodal claims (fusion > audio, fusion > video), which the calibration must n
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from avlib.data.icmr_metadata import split_frame
 from avlib.errors import MediaError, ParameterError
+from avlib.features.audio import CHOI_SR, load_audio, logmel
+from avlib.features.frames import sample_frames
+from avlib.report import paper_table
+from avlib.utils import progress, worker_context, worker_init
+
+from .generate import CATEGORIES, INSTRUMENTS
 
 __all__ = [
     "PROBE_AUDIO",
@@ -100,8 +110,6 @@ _CLASS_NOTES = {
 
 def class_table() -> pd.DataFrame:
     """Label, FCVID category, and how each class sounds / looks / is confused."""
-    from .generate import CATEGORIES, INSTRUMENTS
-
     return pd.DataFrame([{"label": i, "category": c, "sound": _CLASS_NOTES[n][0], "picture": _CLASS_NOTES[n][1],
                           "confusable with": _CLASS_NOTES[n][2]} for i, (n, c) in enumerate(zip(INSTRUMENTS, CATEGORIES))])
 
@@ -189,8 +197,6 @@ def audio_probe_features(y: np.ndarray, *, sr: int, n_fft: int = 512, hop_length
     np.ndarray [shape=(2 * n_mels,), dtype=float32]
         Band means (dB) followed by band standard deviations.
     """
-    from avlib.features.audio import logmel
-
     S = logmel(np.asarray(y, np.float32), sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
     return np.concatenate([S.mean(axis=1), S.std(axis=1)]).astype(np.float32)
 
@@ -220,9 +226,6 @@ def video_probe_features(frames: np.ndarray, *, pixels: int = 8, bins: int = 8) 
 
 def _probe_one(task):
     path, audio_params, video_params = task
-    from avlib.features.audio import load_audio
-    from avlib.features.frames import sample_frames
-
     try:
         ap = dict(audio_params)
         y = load_audio(path, sr=ap.pop("sr"))
@@ -256,12 +259,6 @@ def probe_features(root, *, cache_dir=None, n_jobs: int | None = None, videos: p
         The videos whose features could be computed (list order kept), ``A`` (n, 192) and ``V``
         (n, 216) float32.
     """
-    import hashlib
-    import json
-    import os
-
-    from avlib.utils import progress, worker_context
-
     root = Path(root)
     if videos is None:
         videos, _ = load_benchmark(root)
@@ -283,9 +280,7 @@ def probe_features(root, *, cache_dir=None, n_jobs: int | None = None, videos: p
             results[r[0]] = r
             bar.update(1)
     else:
-        from .generate import _worker_init
-
-        with worker_context().Pool(n_jobs, initializer=_worker_init) as pool:
+        with worker_context().Pool(n_jobs, initializer=worker_init) as pool:
             for r in pool.imap_unordered(_probe_one, tasks, chunksize=8):
                 results[r[0]] = r
                 bar.update(1)
@@ -425,8 +420,6 @@ def difficulty_probes(root, *, cache_dir=None, n_jobs: int | None = None, seed: 
         (%) and the majority-class share (%). ``complementarity``: :func:`complementarity_table` of
         the audio and video probes (shares in %, measured and if the errors were independent).
     """
-    from avlib.data.icmr_metadata import split_frame
-
     videos, A, V = probe_features(root, cache_dir=cache_dir, n_jobs=n_jobs)
     sp = split_frame(videos)
     train = (sp["split"] == "train").to_numpy()
@@ -577,8 +570,6 @@ def with_paper_numbers(accuracy: pd.DataFrame) -> pd.DataFrame:
     the single-modality bands of :data:`TARGET_BANDS`, and the orderings between rows (audio > video,
     fusion > both) are outcomes, not targets.
     """
-    from avlib.report import paper_table
-
     t3, t2, t4 = (paper_table(n) for n in ("icmr2017_table3_audio", "icmr2017_table2_visual",
                                              "icmr2017_table4_multimodal"))
     audio = float(t3[(t3["dataset"] == "FCVID") & (t3["method"] == "Choi et al. 2016 + UC")]["hit_at_1"].iloc[0])
@@ -615,10 +606,6 @@ def plot_example_frames(root, *, per_class: int = 3, seed: int = 0):
     """A grid (12 rows x per_class) of middle frames, one row per category; returns the figure."""
     import matplotlib.pyplot as plt
 
-    from avlib.features.frames import sample_frames
-
-    from .generate import CATEGORIES
-
     root = Path(root)
     videos, _ = load_benchmark(root)
     fig, axes = plt.subplots(len(CATEGORIES), per_class, figsize=(2.2 * per_class, 1.6 * len(CATEGORIES)))
@@ -640,10 +627,6 @@ def plot_example_frames(root, *, per_class: int = 3, seed: int = 0):
 def plot_example_logmels(root, *, seconds: float = 6.0):
     """One 96-band log-mel (Choi settings, first ``seconds``) per category; returns the figure."""
     import matplotlib.pyplot as plt
-
-    from avlib.features.audio import CHOI_SR, load_audio, logmel
-
-    from .generate import CATEGORIES
 
     root = Path(root)
     videos, _ = load_benchmark(root)

@@ -21,7 +21,7 @@ Layout written under ``embedded_root(data_root, scale, name)``::
     image_bank/<category>/<i>.png      clean instrument pictures (ImageNet-subset stand-in)
     generation.json                    marker: generator version and parameters
 
-Sizes (issue 12, "test sets that can separate methods"): at ``cpu`` scale both benchmarks have
+Sizes (test sets that can separate methods): at ``cpu`` scale both benchmarks have
 about 1,600 videos, so the authors' unstratified 70/15/15 split
 (:func:`avlib.data.icmr_metadata.split_frame`) leaves >= 240 test videos (about 20 per category for
 the FCVID-style one); the videos are short (4-6 s) and small (112-128 px wide, 12-15 fps,
@@ -37,18 +37,26 @@ seed and version give identical decoded audio and frames whatever the number of 
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from PIL import Image
 
 from avlib.errors import ParameterError
-from avlib.utils import worker_context
+from avlib.media import write_video
+from avlib.paths import check_scale, embedded_root
+from avlib.utils import progress, worker_context, worker_init
+
+from .picture import choose_frame_size, render_clean_image, render_video_frames
+from .sound import render_performance
 
 __all__ = [
     "CATEGORIES",
@@ -92,7 +100,7 @@ CATEGORY_OF = dict(zip(INSTRUMENTS, CATEGORIES))
 FCVID_COUNTS = (585, 517, 273, 317, 269, 464, 472, 381, 507, 358, 519, 485)
 
 #: Per-label video counts of the real YouTube-8M instrument list, sorted in decreasing order:
-#: ``yt8m_videos.csv`` of the authors' lists (shared/data/icmr2017, 60,794 videos) counted once
+#: ``yt8m_videos.csv`` of the authors' published lists (60,794 videos) counted once
 #: with ``pandas.read_csv(...).label.value_counts()``; the names are in :data:`YT8M_LABEL_NAMES`.
 #: The top three classes hold 71 % of the videos (the paper undersampled them from 75 %, Sec. 4.1).
 YT8M_COUNTS = (24080, 12642, 6629, 3425, 3377, 2851, 1762, 1275, 1068, 1045, 953, 881, 806)
@@ -298,8 +306,6 @@ def video_specs(preset: Preset, seed: int, *, stream: int = 0) -> list[dict]:
     is drawn from ``rng([seed, label, index, ...])``. ``stream`` separates benchmarks that share
     a seed (:data:`YT8M_STREAM`).
     """
-    from .picture import choose_frame_size
-
     if not 0.0 <= preset.p_away <= 1.0 or not 0.0 <= preset.label_noise < 1.0:
         raise ParameterError(f"p_away must be in [0, 1] and label_noise in [0, 1), got {preset.p_away} "
                              f"and {preset.label_noise}")
@@ -362,8 +368,6 @@ def render_picture(spec: dict, picture_rng=None) -> tuple[np.ndarray, dict]:
         ``frames`` (n_frames, H, W, 3) uint8 before H.264 compression and the picture's nuisances
         (:func:`.picture.render_video_frames`).
     """
-    from .picture import render_video_frames
-
     if picture_rng is None:
         picture_rng = _video_rngs(spec)[1]
     inst = INSTRUMENTS[int(spec.get("rendered_label", spec["label"]))]
@@ -380,10 +384,6 @@ def generate_video(spec: dict, out_dir) -> dict:
     Skips the work when the file already exists (files are written atomically, so an
     existing file is complete).
     """
-    from avlib.media import write_video
-
-    from .sound import render_performance
-
     out_dir = Path(out_dir)
     path = out_dir / spec["category"] / f"{spec['video_id']}.mp4"
     rendered = int(spec.get("rendered_label", spec["label"]))
@@ -415,10 +415,6 @@ def _away_fraction(shots):
 
 def generate_image_bank(label: int, out_dir, *, n: int, size: int, seed: int) -> int:
     """Write ``n`` clean pictures of class ``label`` into ``out_dir/<category>/``."""
-    from PIL import Image
-
-    from .picture import render_clean_image
-
     folder = Path(out_dir) / CATEGORIES[label]
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -431,16 +427,6 @@ def generate_image_bank(label: int, out_dir, *, n: int, size: int, seed: int) ->
         Image.fromarray(img).save(tmp)
         os.replace(tmp, path)
     return n
-
-
-def _worker_init():
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:  # pragma: no cover
-        pass
 
 
 def _run_task(task):
@@ -495,8 +481,6 @@ def ensure_instrument_benchmark(data_root, *, scale: str, seed: int = 0, n_jobs:
         parameters; otherwise it is regenerated. An interrupted run resumes (complete
         files are kept).
     """
-    from avlib.paths import check_scale, embedded_root
-
     check_scale(scale)
     preset = preset or PRESETS[scale]
     return _ensure(embedded_root(data_root, scale, "instruments"), _params(scale, seed, preset), preset,
@@ -536,8 +520,6 @@ def ensure_yt8m_benchmark(data_root, *, scale: str, seed: int = 0, n_jobs: int |
     Path
         The benchmark folder (see :func:`ensure_instrument_benchmark`).
     """
-    from avlib.paths import check_scale, embedded_root
-
     check_scale(scale)
     preset = preset or YT8M_PRESETS[scale]
     return _ensure(embedded_root(data_root, scale, "instruments_yt8m"),
@@ -548,10 +530,6 @@ def ensure_yt8m_benchmark(data_root, *, scale: str, seed: int = 0, n_jobs: int |
 def _ensure(root: Path, params: dict, preset: Preset, *, seed: int, stream: int, n_jobs, desc: str,
             verbose: bool) -> Path:
     """Generate the benchmark described by ``params`` into ``root`` unless its marker matches."""
-    import pandas as pd
-
-    from avlib.utils import progress
-
     marker = root / "generation.json"
     partial = root / "generation.partial.json"
     if marker.exists() and (root / "videos.csv").exists():
@@ -584,7 +562,7 @@ def _ensure(root: Path, params: dict, preset: Preset, *, seed: int, stream: int,
     rows = []
     bar = progress(total=len(tasks), desc=desc, unit="task")
     if n_jobs == 1:
-        _worker_init()
+        worker_init()
         for task in tasks:
             r = _run_task(task)
             if isinstance(r, dict):
@@ -592,7 +570,7 @@ def _ensure(root: Path, params: dict, preset: Preset, *, seed: int, stream: int,
             bar.update(1)
     else:
         ctx = worker_context()
-        with ctx.Pool(n_jobs, initializer=_worker_init) as pool:
+        with ctx.Pool(n_jobs, initializer=worker_init) as pool:
             for r in pool.imap_unordered(_run_task, tasks, chunksize=1):
                 if isinstance(r, dict):
                     rows.append(r)
@@ -624,8 +602,6 @@ def _atomic_csv(df, path):
 def main(argv=None) -> int:
     """Command line: ``python -m avlib.data.instruments [--scale S] [--root R] [--seed N] [--jobs J]
     [--variant fcvid|yt8m]``."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m avlib.data.instruments",
                                      description="Generate the embedded instrument-video benchmark.")
     parser.add_argument("--scale", default="smoke", choices=sorted(PRESETS))

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from avlib.features.audio import resample
+
 __all__ = ["Voice", "VOICES", "SAMPLE_RATES", "SNR_DB", "render_performance", "compose", "synth_part", "record"]
 
 SYNTH_SR = 16000  # synthesis rate; files are written at phone rates 16-48 kHz
@@ -591,7 +593,6 @@ def record(dry: np.ndarray, rng, *, sr: int = SYNTH_SR, venue: str = "room", snr
     else:
         out_sr = int(rng.choice([int(r) for r in sample_rates]))
     channels = 1 if rng.random() < 0.4 else 2
-    from avlib.features.audio import resample
 
     y = resample(x.astype(np.float32), orig_sr=sr, target_sr=out_sr)
     if channels == 2:

@@ -15,8 +15,11 @@ reproduction of any number of the XFlow paper.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from avlib.errors import ParameterError
 
@@ -68,7 +71,7 @@ def modality_baseline(ds: SpeechDataset, *, modalities=MODALITIES, image_pool: i
         Use only the first ``max_folds`` speaker folds (to save time).
     seed : int
     n_threads : int
-        BLAS threads for the solver (1 avoids oversubscription on a shared machine).
+        BLAS threads for the solver (1 avoids oversubscription when other processes use the cores).
 
     Returns
     -------
@@ -76,11 +79,8 @@ def modality_baseline(ds: SpeechDataset, *, modalities=MODALITIES, image_pool: i
         One row per (modality, fold): ``modality``, ``fold``, ``test_speakers``,
         ``n_train``, ``n_test``, ``accuracy``.
     """
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
 
     folds = speaker_folds(ds)
     if max_folds is not None:

@@ -36,14 +36,18 @@ on each modality. The bands are set with that margin (see :data:`TARGET_BANDS`).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from avlib.errors import ParameterError
+from avlib.report import paper_table
 
-from .layouts import SpeechDataset, cnn_mlp_inputs, speaker_folds, standardize
+from .generate import SPEECH_KNOBS
+from .layouts import DATASET_INFO, SpeechDataset, cnn_mlp_inputs, speaker_folds, standardize
 
 __all__ = [
     "TARGET_BANDS",
@@ -230,8 +234,6 @@ def _pca(ztr: np.ndarray, zte: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _fit_predict(xtr, ytr, xte, n_classes, C, max_iter, seed):
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -265,7 +267,7 @@ def calibration_probe(ds: SpeechDataset, *, downsample: int | None = None, C: fl
         Evaluate only the first ``max_folds`` speaker folds (the others' clips get fold -1).
     seed : int
     n_threads : int
-        BLAS threads (1 on a shared machine).
+        BLAS threads (1 avoids oversubscription when other processes use the cores).
     features : (audio, video), optional
         Precomputed :func:`probe_features` (or hand-made ``(N, D)`` arrays, for tests).
 
@@ -275,8 +277,6 @@ def calibration_probe(ds: SpeechDataset, *, downsample: int | None = None, C: fl
         Its :meth:`~CalibrationResult.summary` has the accuracies, the complementarity
         table and the band checks against :data:`TARGET_BANDS`.
     """
-    from threadpoolctl import threadpool_limits
-
     t0 = time.perf_counter()
     xa, xv = features if features is not None else probe_features(ds, downsample=downsample)
     y = np.asarray(ds.labels)
@@ -339,10 +339,6 @@ def target_table() -> pd.DataFrame:
     connections) on the real datasets: context for the bands (each single modality is set
     below them), not targets of the probes.
     """
-    from avlib.report import paper_table
-
-    from .layouts import DATASET_INFO
-
     t4 = paper_table("xflow_table4_cv_accuracy")
     paper = {(r.dataset.lower(), r.model): r.baseline_pct for r in t4.itertuples()}
     rows = []
@@ -367,8 +363,6 @@ _KNOB_DOC = {
 
 def knob_table(knobs: dict | None = None) -> pd.DataFrame:
     """The generator's information knobs per dataset (default :data:`.generate.SPEECH_KNOBS`)."""
-    from .generate import SPEECH_KNOBS
-
     knobs = SPEECH_KNOBS if knobs is None else knobs
     rows = []
     for name, kn in knobs.items():

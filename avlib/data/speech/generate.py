@@ -25,6 +25,7 @@ output is identical for a seed whatever ``n_jobs`` (tested).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -34,11 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from avlib.errors import DataError, ParameterError
+from avlib.errors import DataError, MediaError, ParameterError
+from avlib.features.audio import load_audio, logmel, mfcc_per_video_frame
+from avlib.media import write_video
+from avlib.paths import embedded_root
+from avlib.utils import progress as progress_bar
 
 from .layouts import DATASET_INFO, clip_stem
-from .voice import SAMPLE_RATE
+from .mouth import articulation_tracks, random_appearance, render_mouth
+from .voice import SAMPLE_RATE, add_noise, make_timeline, random_voice, synthesize
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -161,9 +168,6 @@ def _speakers(dataset: str, n: int, seed: int) -> list[_Speaker]:
 
 def _speaker_models(dataset: str, spk: _Speaker, seed: int, params: dict):
     """Voice, appearance and articulation gain of one speaker (own random stream)."""
-    from .mouth import random_appearance
-    from .voice import random_voice
-
     rng = np.random.default_rng([seed, _DS_CODE[dataset], spk.index, 1])
     voice = random_voice(rng, female=spk.female, formant_spread=float(params["formant_spread"]))
     app = random_appearance(rng)
@@ -178,8 +182,6 @@ def _make_clip(task) -> dict:
     BLAS thread pools are limited to one thread: the parallelism is over clips, and
     nested BLAS threads only oversubscribe the cores.
     """
-    from threadpoolctl import threadpool_limits
-
     t0 = time.process_time()
     with threadpool_limits(limits=1):
         rec = _make_clip_inner(task)
@@ -188,12 +190,6 @@ def _make_clip(task) -> dict:
 
 
 def _make_clip_inner(task) -> dict:
-    from avlib.features.audio import load_audio, logmel, mfcc_per_video_frame
-    from avlib.media import write_video
-
-    from .mouth import articulation_tracks, render_mouth
-    from .voice import add_noise, make_timeline, synthesize
-
     root, dataset, seed, spk, word_idx, take_idx, word, take, params = task
     info = DATASET_INFO[dataset]
     voice, app, gain = _speaker_models(dataset, spk, seed, params)
@@ -256,8 +252,6 @@ def read_gray_frames(path) -> np.ndarray:
     """
     import av
 
-    from avlib.errors import MediaError
-
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "file does not exist")
@@ -318,8 +312,6 @@ def generate_speech_benchmark(root, dataset: str, *, scale: str = "smoke", seed:
         ``root``; its marker file :data:`MARKER` holds the parameters, the clip count,
         the wall-clock generation time and the CPU seconds spent in the workers.
     """
-    from avlib.utils import progress as _progress
-
     params = _params(dataset, scale, seed, overrides)
     speakers = _speakers(dataset, params["n_speakers"], seed)
     info = DATASET_INFO[dataset]
@@ -341,7 +333,7 @@ def generate_speech_benchmark(root, dataset: str, *, scale: str = "smoke", seed:
                 tasks.append((str(root), dataset, int(seed), spk, wi, ti, word, take, params))
     n_jobs = int(n_jobs or min(2, os.cpu_count() or 1))
     records = []
-    bar = _progress(total=len(tasks), desc=f"{dataset} ({scale})", **({} if progress else {"disable": True}))
+    bar = progress_bar(total=len(tasks), desc=f"{dataset} ({scale})", **({} if progress else {"disable": True}))
     try:
         if n_jobs <= 1:
             for task in tasks:
@@ -363,8 +355,6 @@ def generate_speech_benchmark(root, dataset: str, *, scale: str = "smoke", seed:
 
 
 def _write_tables(root: Path, dataset: str, speakers, records, seed, params):
-    import csv
-
     with open(root / "clips.csv", "w", newline="") as fh:   # deterministic: no timings here
         fields = [k for k in records[0] if k != "cpu_s"]
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
@@ -392,8 +382,6 @@ def ensure_speech_benchmark(data_root, dataset: str, *, scale: str, seed: int = 
     interrupted run) or its parameters differ from the requested ones, the folder is
     regenerated.
     """
-    from avlib.paths import embedded_root
-
     root = embedded_root(data_root, scale, dataset)
     want = _params(dataset, scale, seed, overrides)
     marker = root / MARKER

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -373,8 +373,6 @@ def with_mfcc(ds: SpeechDataset, mfcc: str) -> SpeechDataset:
     Raises :class:`~avlib.errors.DataError` naming the clip if a file is missing or its
     row count differs from the clip's frame count.
     """
-    import dataclasses
-
     new = []
     for cid, old in zip(ds.ids, ds.mfcc):
         path = Path(ds.root) / f"{cid}.{mfcc}.npy"
@@ -384,7 +382,7 @@ def with_mfcc(ds: SpeechDataset, mfcc: str) -> SpeechDataset:
         if m.shape != old.shape:
             raise DataError(f"{cid}: {path.name} has shape {m.shape}, expected {old.shape}")
         new.append(m)
-    return dataclasses.replace(ds, mfcc=new, mfcc_kind=mfcc)
+    return replace(ds, mfcc=new, mfcc_kind=mfcc)
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avlib.errors import ParameterError
+
 __all__ = [
     "Phoneme",
     "PHONEMES",
@@ -166,8 +168,6 @@ def word_phonemes(word: str) -> list[tuple[str, float]]:
     >>> word_phonemes("two")
     [('T', 0.1), ('UW', 0.26)]
     """
-    from avlib.errors import ParameterError
-
     if word not in LEXICON:
         raise ParameterError(f"unknown word {word!r}; known words: {', '.join(LEXICON)}")
     names = LEXICON[word]
