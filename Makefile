@@ -1,17 +1,23 @@
 # Two commands for a fresh machine (see README):
 #   make book   set everything up, generate the embedded data, run every notebook, build the HTML book
 #   make test   run the test suite
+# Rerun and tweak:
+#   make lab      register the `avlib` Jupyter kernel for .venv and open JupyterLab at the repository root
+#   make kernel   register the kernel only (inside .venv: nothing outside the project changes)
 # Options: SCALE=smoke|cpu|paper (default cpu), DATA_ROOT=path (real data or another data folder),
-#          PYTHON=python3.11 (interpreter used to create .venv).
+#          PYTHON=python3.11 (interpreter used to create .venv), LAB_ARGS="--no-browser --port 8899".
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SCALE ?= cpu
 DATA_ROOT ?=
 RUN_ARGS ?=
+LAB_ARGS ?=
 STAMP := $(VENV)/.installed
+KERNEL_NAME := avlib
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL_NAME)/kernel.json
 
-.PHONY: book notebooks html test install data clean-book bench
+.PHONY: book notebooks html test install data clean-book bench kernel lab
 
 install: $(STAMP)
 
@@ -35,6 +41,14 @@ book: install data notebooks html
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+kernel: $(KERNEL_SPEC)
+
+$(KERNEL_SPEC): $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
+
+lab: $(KERNEL_SPEC)
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py book-$(SCALE)

@@ -1,4 +1,17 @@
-"""Where data, caches and results live. Nothing here touches the disk at import time."""
+"""Where data, caches and results live. Nothing here touches the disk at import time.
+
+Relative paths (``data_root="data"``, ``results_root="results"``, ...) mean "inside the project
+home", whatever the current folder is: a notebook started from ``notebooks/`` (JupyterLab's
+default) or by plain ``papermill`` from any folder reads and writes the same folders as the runner.
+The project home is, in order:
+
+1. ``$AVLIB_HOME`` when it is set;
+2. the repository holding avlib (the folder with ``pyproject.toml`` above the ``avlib`` package,
+   as with ``pip install -e .``);
+3. the current folder (avlib installed as a regular package, outside any checkout).
+
+Absolute paths are always kept as given.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +20,21 @@ from pathlib import Path
 
 from .errors import ParameterError
 
-__all__ = ["SCALES", "check_scale", "embedded_root", "results_dir", "cache_root", "shared_root", "repo_root"]
+__all__ = [
+    "SCALES",
+    "check_scale",
+    "project_home",
+    "resolve",
+    "embedded_root",
+    "results_dir",
+    "cache_root",
+    "shared_root",
+    "repo_root",
+]
 
 SCALES = ("smoke", "cpu", "paper")
+
+HOME_ENV = "AVLIB_HOME"
 
 
 def check_scale(scale: str) -> str:
@@ -19,21 +44,59 @@ def check_scale(scale: str) -> str:
     return scale
 
 
+def _checkout_root() -> Path | None:
+    """The source checkout avlib is imported from, or None for a regular install."""
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return root if 'name = "avlib"' in text else None
+
+
+def project_home() -> Path:
+    """The folder relative paths are resolved against (see the module docstring); absolute."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    return _checkout_root() or Path.cwd().resolve()
+
+
+def resolve(path) -> Path:
+    """``path`` as a location inside the project home; absolute paths are returned unchanged.
+
+    When the current folder already is the project home a relative path is returned as it is
+    (it points to the same place), so executed notebooks and result tables keep showing
+    ``data/...`` rather than a machine-specific absolute path.
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    home = project_home()
+    try:
+        if Path.cwd().resolve() == home:
+            return p
+    except OSError:  # the current folder was deleted
+        pass
+    return home / p
+
+
 def embedded_root(data_root, scale: str, name: str) -> Path:
     """Folder of an embedded benchmark: ``<data_root>/embedded/<scale>/<name>``."""
-    return Path(data_root) / "embedded" / check_scale(scale) / name
+    return resolve(data_root) / "embedded" / check_scale(scale) / name
 
 
 def results_dir(results_root, scale: str, notebook: str) -> Path:
     """Folder (created) for one notebook's results: ``<results_root>/<scale>/<notebook>``."""
-    path = Path(results_root) / check_scale(scale) / notebook
+    path = resolve(results_root) / check_scale(scale) / notebook
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def cache_root(data_root) -> Path:
     """Folder of the on-disk feature cache: ``<data_root>/cache``."""
-    return Path(data_root) / "cache"
+    return resolve(data_root) / "cache"
 
 
 def repo_root() -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import ParameterError
+from .paths import resolve
 
 __all__ = [
     "Provenance",
@@ -115,8 +116,11 @@ def side_by_side(
 
 
 def save_result(df: pd.DataFrame, path, provenance: Provenance) -> Path:
-    """Write ``df`` as CSV at ``path`` (``.csv`` added) and the provenance as a JSON sidecar."""
-    path = Path(path)
+    """Write ``df`` as CSV at ``path`` (``.csv`` added) and the provenance as a JSON sidecar.
+
+    A relative ``path`` is inside the project home (:func:`avlib.paths.resolve`), not the
+    current folder."""
+    path = resolve(path)
     if path.suffix != ".csv":
         path = path.with_suffix(".csv")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +130,9 @@ def save_result(df: pd.DataFrame, path, provenance: Provenance) -> Path:
 
 
 def load_result(path) -> tuple[pd.DataFrame, Provenance]:
-    """Read a table written by :func:`save_result` with its provenance."""
-    path = Path(path).with_suffix(".csv")
+    """Read a table written by :func:`save_result` with its provenance (relative paths as in
+    :func:`save_result`)."""
+    path = resolve(path).with_suffix(".csv")
     meta = json.loads(path.with_suffix(".json").read_text())
     return pd.read_csv(path), Provenance(**meta)
 

@@ -3,7 +3,8 @@
 Usage::
 
     python -m avlib.run --scale cpu                 # every notebook, the main job
-    python -m avlib.run --scale smoke --only xflow_params -p epochs=2
+    python -m avlib.run --scale smoke --only xflow_params -p seed=1
+    python -m avlib.run --only icmr_audio -p seeds=[0] --dry-run   # check names, show what would run
     python -m avlib.run --list
 
 One registry (``notebooks/registry.yaml``) lists every notebook with its parameters per scale.
@@ -11,6 +12,14 @@ Executed notebooks go to ``book/generated/`` (where the book picks them up, neve
 Jupyter Book) and a run manifest (git commit, parameters, scale, device, start/end, duration, peak
 memory) to ``book/generated/manifest.json``. A failing notebook is named with its cell and error,
 its partial output is kept under ``_build/failed/``, and the runner exits non-zero.
+
+On a terminal the runner shows the notebook, the cell running out of the notebook's cells, and
+the time left estimated from the last run at the same scale (the manifest's ``seconds``);
+``AVLIB_PROGRESS=0`` turns that off (CI), ``AVLIB_PROGRESS=1`` turns it on off a terminal (one
+line per cell). Notebooks run on the ``avlib`` Jupyter kernel when ``make kernel`` registered it
+for this interpreter, else on ``python3``; the kernel talks over local IPC sockets (no TCP port,
+no warning about unencrypted TCP), starts in the project folder and gets ``AVLIB_HOME`` set to it,
+so relative paths mean the same as in JupyterLab.
 """
 
 from __future__ import annotations
@@ -30,12 +39,16 @@ from pathlib import Path
 import yaml
 
 from .errors import ParameterError
-from .paths import SCALES, check_scale, repo_root
+from .paths import HOME_ENV, SCALES, check_scale, repo_root
 from .utils import git_commit
 
-__all__ = ["Registry", "NotebookEntry", "load_registry", "resolve_parameters", "run", "main"]
+__all__ = ["Registry", "NotebookEntry", "load_registry", "resolve_parameters", "plan", "default_kernel",
+           "run", "main", "PROJECT_KERNEL"]
 
 ALWAYS_INJECTED = ("scale", "data_root", "results_root")
+
+#: Name of the Jupyter kernel ``make kernel`` registers for the project's environment.
+PROJECT_KERNEL = "avlib"
 
 
 @dataclass
@@ -47,6 +60,7 @@ class NotebookEntry:
     title: str
     part: str
     presets: dict = field(default_factory=dict)
+    config: str | None = None  # "module.Class" of the notebook's configuration (its `config` parameter)
 
 
 @dataclass
@@ -80,15 +94,45 @@ def load_registry(path=None) -> Registry:
             raise ParameterError(f"{path}: notebook {item['name']!r} has unknown scale(s) {sorted(unknown)}; "
                                  f"valid scales: {', '.join(SCALES)}")
         entries.append(NotebookEntry(name=item["name"], path=root / item["path"], title=item["title"],
-                                     part=item["part"], presets=presets))
+                                     part=item["part"], presets=presets, config=item.get("config")))
     return Registry(notebooks=entries, parts=raw.get("parts", {}), root=root)
 
 
 def notebook_parameters(path: Path) -> dict:
-    """Names and defaults of the cell tagged ``parameters`` of a notebook."""
-    import papermill as pm
+    """Names and defaults (source text) of the cell tagged ``parameters`` of a notebook.
 
-    return {name: info["default"] for name, info in pm.inspect_notebook(str(path)).items()}
+    The cell is read as Python (top-level assignments), so a comment holding ``=`` or a value
+    spread over several lines is understood; papermill's own line-based reader is the fallback
+    for a cell that does not parse.
+    """
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next((c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])),
+                None)
+    if cell is None:
+        return {}
+    source = cell.source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        import papermill as pm
+
+        return {name: info["default"] for name, info in pm.inspect_notebook(str(path)).items()}
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                out[target.id] = ast.get_source_segment(source, value)
+    return out
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -233,6 +277,330 @@ def _tag_injected_cell(path: Path):
     nbformat.write(nb, path)
 
 
+def _kernel_python(name: str) -> Path | None:
+    """The interpreter a registered kernel starts, or None when ``name`` is not registered."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        return None
+    argv = list(spec.argv or [])
+    if not argv:
+        return None
+    exe = argv[0]
+    if exe in ("python", "python3", "{python}"):
+        return Path(sys.executable)
+    return Path(shutil.which(exe) or exe)
+
+
+def default_kernel() -> str:
+    """``avlib`` when that kernel is registered for this interpreter's environment, else ``python3``.
+
+    A kernel named ``avlib`` that starts another environment's Python (say, one registered with
+    ``--user`` from another checkout) is not used: the notebooks must run on the avlib being run.
+    """
+    try:
+        python = _kernel_python(PROJECT_KERNEL)
+    except Exception:  # noqa: BLE001 - a broken kernel registry must not stop the runner
+        return "python3"
+    if python is None:
+        return "python3"
+    try:
+        same = Path(python).resolve().parent == Path(sys.executable).resolve().parent
+    except OSError:
+        same = False
+    return PROJECT_KERNEL if same else "python3"
+
+
+_ENGINE = "avlib"
+
+
+def _register_engine():
+    """A papermill engine that reports every cell start and starts its kernel through
+    :func:`_kernel_manager_class` (IPC transport, no SIGINT at shutdown)."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    if _ENGINE in papermill_engines._engines:
+        return
+
+    class _AvlibEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            on_cell = kwargs.pop("on_cell", None)
+            if on_cell is not None:
+                total = len(nb_man.nb.cells)
+                cell_start = nb_man.cell_start
+
+                def reporting_cell_start(cell, cell_index=None, **kw):
+                    on_cell(cell_index, total)
+                    return cell_start(cell, cell_index, **kw)
+
+                nb_man.cell_start = reporting_cell_start
+            kwargs.setdefault("kernel_manager_class", _kernel_manager_class())
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(_ENGINE, _AvlibEngine)
+
+
+_KM_CLASS = None
+
+
+def _kernel_manager_class():
+    """jupyter_client's kernel manager with two changes for unattended runs.
+
+    * The kernel listens on IPC sockets (files in Jupyter's runtime folder), not on localhost TCP
+      ports: nothing else on the machine can connect, and ipykernel has no reason to print its
+      warning about unencrypted TCP for every notebook.
+    * At shutdown it asks the kernel to exit without interrupting it first (jupyter_client sends
+      SIGINT before the shutdown request, which makes ipykernel log a spurious
+      ``KeyboardInterrupt caught in kernel`` ERROR after a notebook that ran fine). A kernel that
+      does not exit in time is still terminated. Interrupts at any other time are unchanged.
+    """
+    global _KM_CLASS
+    if _KM_CLASS is None:
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import default
+
+        class RunnerKernelManager(AsyncKernelManager):
+            @default("transport")
+            def _default_transport(self):
+                return "tcp" if os.name == "nt" else "ipc"
+
+            async def _async_interrupt_kernel(self):
+                if self.shutting_down:
+                    return
+                await super()._async_interrupt_kernel()
+
+        _KM_CLASS = RunnerKernelManager
+    return _KM_CLASS
+
+
+def progress_wanted(stream=None) -> bool:
+    """Live progress: ``AVLIB_PROGRESS`` when set (``0`` off, anything else on), else on a terminal."""
+    flag = os.environ.get("AVLIB_PROGRESS")
+    if flag is not None:
+        return flag.strip().lower() not in ("0", "false", "no", "off", "")
+    stream = stream or sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class _Progress:
+    """One status line on stderr: notebook, cell i/n, elapsed and estimated time left.
+
+    On a terminal the line is redrawn in place every second; elsewhere (``AVLIB_PROGRESS=1``
+    into a log file) one line is written per cell.
+    """
+
+    def __init__(self, stream=None, *, enabled: bool = True, interval: float = 1.0):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        self._drawn = False
+        self.name, self.index, self.count = "", 0, 0
+        self.cell, self.cells = None, 0
+        self.expected, self.after = None, 0.0
+        self.t0 = time.perf_counter()
+
+    def start(self, name: str, index: int, count: int, *, expected: float | None, after: float, unknown_after: bool):
+        """A notebook starts: ``expected`` s from its last run (or None); ``after`` s expected for
+        the notebooks still to come (``unknown_after``: some of them have no recorded time)."""
+        self.name, self.index, self.count = name, index, count
+        self.cell, self.cells = None, 0
+        self.expected, self.after, self.unknown_after = expected, after, unknown_after
+        self.t0 = time.perf_counter()
+        if self.enabled and self.tty:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+
+    def on_cell(self, index, total):
+        """papermill starts cell ``index`` (0-based) of ``total``."""
+        with self._lock:
+            self.cell, self.cells = index, total
+        if self.enabled:
+            self._draw(newline=not self.tty)
+
+    def stop(self):
+        """The notebook ended: remove the status line."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        with self._lock:
+            if self._drawn and self.tty:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+            self._drawn = False
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        cell = f"cell {self.cell + 1}/{self.cells}" if self.cell is not None else "starting the kernel"
+        text = f"    {self.name}: {cell}, {_clock(elapsed)} elapsed"
+        if self.expected is None:
+            text += ", no earlier run at this scale to estimate the time left"
+            left = 0.0
+        else:
+            left = self.expected - elapsed
+            if left > 0:
+                text += f", about {_clock(left)} left (last run {_clock(self.expected)})"
+            else:
+                text += f", longer than the last run ({_clock(self.expected)})"
+        if self.count > self.index and self.after > 0:
+            text += (f"; {self.count - self.index} more notebook(s): "
+                     f"{'at least ' if self.unknown_after else 'about '}{_clock(max(left, 0) + self.after)} left in all")
+        return text
+
+    def _draw(self, *, newline: bool):
+        with self._lock:
+            text = self.line()
+            if newline:
+                self.stream.write(text + "\n")
+            else:
+                width = shutil.get_terminal_size((120, 20)).columns
+                self.stream.write("\r\033[K" + text[: max(width - 1, 20)])
+                self._drawn = True
+            self.stream.flush()
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self._draw(newline=False)
+
+
+def _short(text: str, limit: int = 400) -> str:
+    """An exception message for the terminal: ANSI colours removed, at most ``limit`` characters."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(text)).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failure_block(name: str, error: dict, kept: str) -> str:
+    """The one short report of a failed notebook: where, what, and where its output is."""
+    cell, cells = error.get("cell"), error.get("cells")
+    if cell is None:
+        where = "before its first cell ran"
+    else:
+        where = f"cell {cell + 1}" + (f" of {cells}" if cells else "")
+        if error.get("execution_count") is not None:
+            where += f" (execution count [{error['execution_count']}])"
+        elif error.get("ename") not in (None, "") and error.get("kernel_stopped"):
+            where += " (running when the kernel stopped)"
+    message = _short(error.get("evalue", ""))
+    what = f"{error.get('ename') or 'Error'}: {message}" if message else f"{error.get('ename') or 'Error'}"
+    what = what.replace("\n", "\n        ")
+    return (f"    FAILED: notebook {name}, {where}\n"
+            f"        {what}\n"
+            f"        executed notebook kept in {kept}")
+
+
+def _last_seconds(manifest: dict, name: str, scale: str) -> float | None:
+    """Seconds the last successful run of ``name`` at ``scale`` took, from the manifest."""
+    record = (manifest.get("runs") or {}).get(name) or {}
+    if record.get("scale") == scale and record.get("status") == "ok" and record.get("seconds"):
+        return float(record["seconds"])
+    return None
+
+
+def plan(*, scale: str = "cpu", only: list[str] | None = None, overrides: dict | None = None,
+         data_root: str = "data", results_root: str = "results", registry: Registry | None = None) -> list:
+    """``[(entry, parameters)]`` of the notebooks :func:`run` would execute, every name checked.
+
+    Raises :class:`ParameterError` for an unknown scale, notebook or parameter (a parameter must
+    be in the parameters cell of at least one selected notebook).
+    """
+    check_scale(scale)
+    registry = registry or load_registry()
+    overrides = dict(overrides or {})
+    selected = [registry.get(n) for n in only] if only else list(registry.notebooks)
+    known = {e.name: notebook_parameters(e.path) for e in selected}
+    all_known = set().union(*known.values()) if known else set()
+    unknown = [k for k in overrides if k not in all_known]
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {unknown} for the selected notebook(s); valid: "
+                             f"{', '.join(sorted(all_known))}")
+    plans = [(e, resolve_parameters(e, scale, overrides, data_root=data_root, results_root=results_root,
+                                    known=known[e.name])) for e in selected]
+    for entry, params in plans:
+        check_config(entry, scale, params.get("config"))
+    return plans
+
+
+def check_config(entry: NotebookEntry, scale: str, config) -> None:
+    """Check the ``config`` parameter (dotted overrides) of a notebook whose registry entry names
+    its configuration class: unknown keys and wrong types are errors before anything runs."""
+    if not entry.config or not config:
+        return
+    if not isinstance(config, dict):
+        raise ParameterError(f"{entry.name}: config must be a mapping of dotted keys, e.g. "
+                             f"'{{\"audio.epochs\": 2}}', not {config!r}")
+    import importlib
+
+    module, _, name = entry.config.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ParameterError(f"registry entry {entry.name!r} names config class {entry.config!r}, "
+                             f"which cannot be imported ({exc})") from None
+    try:
+        base = cls.for_scale(scale) if scale in getattr(cls, "SCALES", {scale: {}}) else cls()
+        base.with_overrides(config)
+    except ParameterError as exc:
+        raise ParameterError(f"{entry.name}: {exc}") from None
+
+
+def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict, overrides: dict) -> list[str]:
+    lines = [f"dry run (nothing is executed): {len(plans)} notebook(s) at scale {scale} on kernel {kernel}"]
+    total, unknown = 0.0, 0
+    for i, (entry, params) in enumerate(plans, 1):
+        last = _last_seconds(manifest, entry.name, scale)
+        if last is None:
+            unknown += 1
+        else:
+            total += last
+        try:
+            where = entry.path.relative_to(root)
+        except ValueError:
+            where = entry.path
+        when = f"last run {_clock(last)}" if last is not None else "no earlier run at this scale"
+        lines.append(f"  [{i}/{len(plans)}] {entry.name} ({where}; {when})")
+        for key, value in params.items():
+            mark = "  <- -p" if key in overrides else ""
+            lines.append(f"        {key} = {value!r}{mark}")
+    if total:
+        lines.append(f"expected time from the last runs: {'at least ' if unknown else ''}{_clock(total)}")
+    return lines
+
+
+class _KernelEnvironment:
+    """``AVLIB_HOME`` for the kernels started inside the block (unless the caller set one)."""
+
+    def __init__(self, home: Path):
+        self.home = str(home)
+        self.set = False
+
+    def __enter__(self):
+        if not os.environ.get(HOME_ENV):
+            os.environ[HOME_ENV] = self.home
+            self.set = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.set:
+            os.environ.pop(HOME_ENV, None)
+
+
 def run(
     *,
     scale: str = "cpu",
@@ -242,81 +610,97 @@ def run(
     results_root: str = "results",
     output_dir=None,
     registry: Registry | None = None,
-    kernel: str = "python3",
+    kernel: str | None = None,
     fail_fast: bool = False,
     log=None,
+    progress: bool | None = None,
+    dry_run: bool = False,
 ) -> int:
-    """Execute the selected notebooks; returns the number of failures (see module docstring)."""
-    check_scale(scale)
+    """Execute the selected notebooks; returns the number of failures (see module docstring).
+
+    ``kernel`` None picks :func:`default_kernel`; ``progress`` None follows
+    :func:`progress_wanted`; ``dry_run`` checks everything and logs what would run, with which
+    parameters, without executing (returns 0).
+    """
     log = log or (lambda msg: print(msg, flush=True))
     registry = registry or load_registry()
     overrides = dict(overrides or {})
-    selected = [registry.get(n) for n in only] if only else list(registry.notebooks)
     # Validate everything before executing anything.
-    known = {e.name: notebook_parameters(e.path) for e in selected}
-    all_known = set().union(*known.values()) if known else set()
-    unknown = [k for k in overrides if k not in all_known]
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {unknown} for the selected notebook(s); valid: "
-                             f"{', '.join(sorted(all_known))}")
-    plans = [(e, resolve_parameters(e, scale, overrides, data_root=data_root, results_root=results_root,
-                                    known=known[e.name])) for e in selected]
+    plans = plan(scale=scale, only=only, overrides=overrides, data_root=data_root, results_root=results_root,
+                 registry=registry)
+    kernel = kernel or default_kernel()
+    root = registry.root
+    output_dir = Path(output_dir) if output_dir else root / "book" / "generated"
+    manifest_path = output_dir / "manifest.json"
+    manifest = _load_manifest(manifest_path)
+    if dry_run:
+        for line in _describe_plan(plans, scale=scale, kernel=kernel, root=root, manifest=manifest,
+                                   overrides=overrides):
+            log(line)
+        return 0
 
     import papermill as pm
 
-    root = registry.root
-    output_dir = Path(output_dir) if output_dir else root / "book" / "generated"
+    _register_engine()
     output_dir.mkdir(parents=True, exist_ok=True)
     work_dir = root / "_build" / "runs"
     failed_dir = root / "_build" / "failed"
     work_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = output_dir / "manifest.json"
-    manifest = _load_manifest(manifest_path)
+    expected = [_last_seconds(manifest, e.name, scale) for e, _ in plans]
     manifest.update({"git_commit": git_commit(root), "device": describe_device(),
                      "numerics": describe_numerics(),
-                     "python": sys.version.split()[0], "last_scale": scale, "last_started": _now()})
+                     "python": sys.version.split()[0], "kernel": kernel, "last_scale": scale,
+                     "last_started": _now()})
+    bar = _Progress(enabled=progress_wanted() if progress is None else progress)
     failures = 0
     total_t0 = time.perf_counter()
-    for i, (entry, params) in enumerate(plans, 1):
-        log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}) ...")
-        tmp_out = work_dir / f"{entry.name}.ipynb"
-        record = {"name": entry.name, "title": entry.title, "part": entry.part, "notebook": str(entry.path.relative_to(root)),
-                  "scale": scale, "parameters": params, "started": _now(), "git_commit": manifest["git_commit"],
-                  "device": manifest["device"]}
-        t0 = time.perf_counter()
-        error = None
-        with _PeakMemory() as mem:
-            try:
-                pm.execute_notebook(str(entry.path), str(tmp_out), parameters=params, kernel_name=kernel,
-                                    cwd=str(root), progress_bar=sys.stderr.isatty(), log_output=False)
-            except pm.PapermillExecutionError as exc:
-                error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename,
-                         "evalue": str(exc.evalue)[:500]}
-            except Exception as exc:  # kernel death, missing kernel, ...
-                error = {"cell": None, "execution_count": None, "ename": type(exc).__name__,
-                         "evalue": str(exc)[:500]}
-        seconds = time.perf_counter() - t0
-        record.update({"ended": _now(), "seconds": round(seconds, 1), "peak_memory_mb": round(mem.peak / 2**20, 1),
-                       "status": "ok" if error is None else "failed"})
-        if error is None:
-            _tag_injected_cell(tmp_out)
-            shutil.move(str(tmp_out), output_dir / f"{entry.name}.ipynb")
-            log(f"    ok in {seconds:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB")
-        else:
-            failures += 1
-            failed_dir.mkdir(parents=True, exist_ok=True)
-            kept = failed_dir / f"{entry.name}.ipynb"
-            if tmp_out.exists():
-                shutil.move(str(tmp_out), kept)
-            record["error"] = error
-            record["failed_notebook"] = str(kept.relative_to(root))
-            log(f"    FAILED: notebook {entry.name} ({record['notebook']}), cell {error['cell']} "
-                f"(execution count {error['execution_count']}): {error['ename']}: {error['evalue']}\n"
-                f"    partial output kept in {record['failed_notebook']}")
-        manifest["runs"][entry.name] = record
-        _write_json_atomic(manifest_path, manifest)
-        if error is not None and fail_fast:
-            break
+    with _KernelEnvironment(root):
+        for i, (entry, params) in enumerate(plans, 1):
+            log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}) ...")
+            tmp_out = work_dir / f"{entry.name}.ipynb"
+            record = {"name": entry.name, "title": entry.title, "part": entry.part,
+                      "notebook": _shown(entry.path, root), "scale": scale, "parameters": params,
+                      "started": _now(), "git_commit": manifest["git_commit"], "device": manifest["device"]}
+            later = expected[i:]
+            bar.start(entry.name, i, len(plans), expected=expected[i - 1],
+                      after=sum(x for x in later if x is not None), unknown_after=any(x is None for x in later))
+            t0 = time.perf_counter()
+            error = None
+            with _PeakMemory() as mem:
+                try:
+                    pm.execute_notebook(str(entry.path), str(tmp_out), parameters=params, kernel_name=kernel,
+                                        engine_name=_ENGINE, on_cell=bar.on_cell, cwd=str(root),
+                                        progress_bar=False, log_output=False)
+                except pm.PapermillExecutionError as exc:
+                    error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename,
+                             "evalue": str(exc.evalue)[:500]}
+                except Exception as exc:  # kernel death, missing kernel, ...
+                    error = {"cell": bar.cell, "execution_count": None, "ename": type(exc).__name__,
+                             "evalue": str(exc)[:500], "kernel_stopped": bar.cell is not None}
+                finally:
+                    bar.stop()
+            seconds = time.perf_counter() - t0
+            record.update({"ended": _now(), "seconds": round(seconds, 1),
+                           "peak_memory_mb": round(mem.peak / 2**20, 1),
+                           "status": "ok" if error is None else "failed"})
+            if error is None:
+                _tag_injected_cell(tmp_out)
+                shutil.move(str(tmp_out), output_dir / f"{entry.name}.ipynb")
+                log(f"    ok in {seconds:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB")
+            else:
+                failures += 1
+                error["cells"] = bar.cells or None
+                failed_dir.mkdir(parents=True, exist_ok=True)
+                kept = failed_dir / f"{entry.name}.ipynb"
+                if tmp_out.exists():
+                    shutil.move(str(tmp_out), kept)
+                record["error"] = error
+                record["failed_notebook"] = _shown(kept, root)
+                log(failure_block(entry.name, error, record["failed_notebook"]))
+            manifest["runs"][entry.name] = record
+            _write_json_atomic(manifest_path, manifest)
+            if error is not None and fail_fast:
+                break
     manifest["last_ended"] = _now()
     manifest["last_seconds"] = round(time.perf_counter() - total_t0, 1)
     _write_json_atomic(manifest_path, manifest)
@@ -345,8 +729,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None,
                    help="where executed notebooks and manifest.json go (default book/generated)")
     p.add_argument("--registry", default=None, help="registry file (default notebooks/registry.yaml)")
-    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    p.add_argument("--kernel", default=None,
+                   help=f"Jupyter kernel name (default {PROJECT_KERNEL!r} when `make kernel` registered it "
+                        f"for this environment, else 'python3')")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the notebooks and -p parameters, print what would run with which parameters, "
+                        "execute nothing")
     p.add_argument("--list", action="store_true", help="list the notebooks and their presets, then exit")
     return p
 
@@ -359,6 +748,8 @@ def main(argv=None) -> int:
         if args.list:
             for e in registry.notebooks:
                 print(f"{e.name:28s} [{e.part}] {e.title}")
+                if e.config:
+                    print(f"    config: {e.config} (-p 'config={{\"key.sub\": value}}')")
                 for scale in SCALES:
                     print(f"    {scale:6s} {e.presets.get(scale) or {}}")
             return 0
@@ -368,7 +759,9 @@ def main(argv=None) -> int:
         overrides = dict(parse_override(p) for p in args.param)
         if args.data_root is None:
             data_root = "data"
-            (registry.root / data_root).mkdir(exist_ok=True)
+            if not args.dry_run:
+                home = Path(os.environ[HOME_ENV]) if os.environ.get(HOME_ENV) else registry.root
+                (home / data_root).mkdir(parents=True, exist_ok=True)
         else:
             if not Path(args.data_root).is_dir():
                 raise ParameterError(f"data root {args.data_root!r} does not exist; create it or omit "
@@ -376,8 +769,7 @@ def main(argv=None) -> int:
             data_root = str(Path(args.data_root).resolve())
         failures = run(scale=args.scale, only=only or None, overrides=overrides, data_root=data_root,
                        results_root=args.results_root, output_dir=args.output_dir, registry=registry,
-                       kernel=args.kernel,
-                       fail_fast=args.fail_fast)
+                       kernel=args.kernel, fail_fast=args.fail_fast, dry_run=args.dry_run)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,61 @@ from avlib.data.fcvid import fusion_matrix, locate_videos, read_feature_file, wr
 from avlib.errors import DataError
 
 META = M.default_metadata_dir()
-needs_shared = pytest.mark.skipif(META is None, reason="shared ICMR metadata absent")
+needs_shared = pytest.mark.skipif(META is None, reason="ICMR metadata absent")
+
+
+def test_lists_ship_with_avlib():
+    """A fresh clone reads the lists from the package, not from a folder outside the repository."""
+    from pathlib import Path
+
+    import avlib
+
+    packaged = M.packaged_metadata_dir()
+    assert META == packaged
+    assert packaged.is_relative_to(Path(avlib.__file__).resolve().parent)
+    files = [p for p in packaged.iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {"fcvid_videos.csv.xz", "yt8m_videos.csv.xz", "fcvid_durations_unlisted.csv",
+                                       "yt8m_durations_unlisted.csv", "README.md"}
+    assert sum(p.stat().st_size for p in files) < 1_000_000
+
+
+def test_lists_are_package_data():
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["avlib"]
+    assert any(p.startswith("reference/icmr2017/") and p.endswith(".xz") for p in patterns)
+    assert any(p.startswith("reference/icmr2017/") and p.endswith(".csv") for p in patterns)
+
+
+def test_packaged_lists_equal_the_shared_copy():
+    from avlib.paths import shared_root
+
+    root = shared_root()
+    shared = None if root is None else root / "data" / "icmr2017"
+    if shared is None or not (shared / "fcvid_videos.csv").exists():
+        pytest.skip("no shared copy to compare with")
+    for name in ("fcvid", "yt8m"):
+        ours = M._load(name, M.packaged_metadata_dir(), False, None)
+        theirs = M._load(name, shared, False, None)
+        pd.testing.assert_frame_equal(ours, theirs)
+        pd.testing.assert_frame_equal(M.load_unlisted_durations(name), M.load_unlisted_durations(name, shared))
+
+
+def test_compressed_or_plain_metadata_dir(tmp_path):
+    import shutil
+
+    plain = pd.DataFrame({"video_id": ["a", "b"], "category": ["celloPerformance", "pianoPerformance"],
+                          "label": [10, 11], "duration_s": [60.0, 120.0], "fps": [25, 30]})
+    plain.to_csv(tmp_path / "fcvid_videos.csv", index=False)
+    assert M.load_fcvid_list(tmp_path)["video_id"].tolist() == ["a", "b"]
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    plain.to_csv(packed / "fcvid_videos.csv.xz", index=False)
+    shutil.copy(M.packaged_metadata_dir() / "fcvid_durations_unlisted.csv", packed)
+    assert M.load_fcvid_list(packed)["label"].tolist() == [10, 11]
+    assert len(M.load_unlisted_durations("fcvid", packed)) == 4
 
 
 @needs_shared
@@ -109,11 +163,14 @@ def test_missing_metadata_dir(tmp_path):
         M.load_fcvid_list(tmp_path)
 
 
-@needs_shared
 def test_real_feature_file():
-    d = read_feature_file(META / "demo.mp4.multimodal.h5")
+    try:
+        path = M.demo_feature_file()  # not packaged (the project's shared copy or a download cache)
+    except DataError:
+        pytest.skip("the authors' demo feature file is not available offline here")
+    d = read_feature_file(path)
     assert d["demo"]["audio"].shape == (1, 1024) and d["demo"]["video"].shape == (20, 2048)
-    m = fusion_matrix(d["demo"], n_frames=20)
+    m = fusion_matrix(d["demo"]["audio"], d["demo"]["video"], n_frames=20)
     assert m.shape == (41, 1024)
     np.testing.assert_array_equal(m[0], d["demo"]["video"][0, :1024])
     np.testing.assert_array_equal(m[1], d["demo"]["video"][0, 1024:])
@@ -126,9 +183,9 @@ def test_feature_file_roundtrip_missing_modality(tmp_path):
     p = write_feature_file(tmp_path / "f.h5", feats)
     d = read_feature_file(p)
     assert d["b"]["video"] is None
-    m = fusion_matrix(d["b"], n_frames=5)
+    m = fusion_matrix(d["b"]["audio"], d["b"]["video"], n_frames=5)
     assert m.shape == (11, 1024) and not m[:10].any() and m[10].any()
-    m = fusion_matrix(d["a"], n_frames=2)  # extra frames dropped
+    m = fusion_matrix(d["a"]["audio"], d["a"]["video"], n_frames=2)  # extra frames dropped
     assert m.shape == (5, 1024)
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"garbage")

@@ -126,3 +126,190 @@ def test_manifest_numerics_name_the_cpu_and_the_math_libraries():
     assert n["machine"] and "cpu_model" in n
     assert n["torch_cpu_capability"] and n["torch_threads"] >= 1
     assert n["torch_blas"] and n["numpy_blas"]   # the BLAS builds the numbers depend on
+
+
+# ---------------------------------------------------------------- dry run, output, progress, kernel
+def test_dry_run_executes_nothing(project, capsys, monkeypatch):
+    monkeypatch.delenv("AVLIB_HOME", raising=False)
+    code = runner.main(["--registry", str(project / "notebooks" / "registry.yaml"), "--scale", "smoke",
+                        "-p", "epochs=9", "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "dry run" in out and "2 notebook(s) at scale smoke" in out
+    assert "[1/2] echo_params" in out and "[2/2] raises" in out
+    assert "epochs = 9  <- -p" in out and "scale = 'smoke'" in out
+    assert not (project / "book").exists() and not (project / "_build").exists()
+    assert not (project / "data").exists() and not (project / "results").exists()
+
+
+def test_dry_run_still_rejects_bad_parameters(project, capsys):
+    code = runner.main(["--registry", str(project / "notebooks" / "registry.yaml"), "--only", "echo_params",
+                        "-p", "epoch=3", "--dry-run"])
+    assert code == 2 and "unknown parameter(s) ['epoch']" in capsys.readouterr().err
+
+
+def test_dry_run_shows_the_last_duration(project):
+    _run(project, scale="smoke", only=["echo_params"])
+    registry = runner.load_registry(project / "notebooks" / "registry.yaml")
+    lines = []
+    assert runner.run(registry=registry, scale="smoke", dry_run=True, log=lines.append) == 0
+    text = "\n".join(lines)
+    assert "echo_params (notebooks/echo_params.ipynb; last run 0:" in text
+    assert "raises (notebooks/raises.ipynb; no earlier run at this scale)" in text
+
+
+def test_no_tcp_warning_and_no_shutdown_noise(project, capfd):
+    failures, _ = _run(project, scale="smoke", only=["echo_params"], progress=False)
+    assert failures == 0
+    captured = capfd.readouterr()
+    both = captured.out + captured.err
+    assert "without encryption" not in both
+    assert "KeyboardInterrupt" not in both and "Traceback" not in both
+
+
+def test_kernel_manager_uses_ipc_and_no_interrupt_at_shutdown():
+    import asyncio
+
+    km_class = runner._kernel_manager_class()
+    km = km_class(kernel_name="python3")
+    assert km.transport == "ipc"
+    calls = []
+
+    async def fake_super_interrupt(self):
+        calls.append("sigint")
+
+    base = km_class.__mro__[1]
+    original = base._async_interrupt_kernel
+    base._async_interrupt_kernel = fake_super_interrupt
+    try:
+        km.shutting_down = True
+        asyncio.run(km._async_interrupt_kernel())
+        assert calls == []
+        km.shutting_down = False
+        asyncio.run(km._async_interrupt_kernel())
+        assert calls == ["sigint"]
+    finally:
+        base._async_interrupt_kernel = original
+
+
+def test_failure_is_one_short_block(project):
+    failures, lines = _run(project, scale="smoke", only=["raises"])
+    assert failures == 1
+    block = next(line for line in lines if "FAILED" in line)
+    assert block.splitlines() == [
+        "    FAILED: notebook raises, cell 5 of 5 (execution count [4])",
+        "        ValueError: deliberate failure for the runner test",
+        "        executed notebook kept in _build/failed/raises.ipynb",
+    ]
+
+
+def test_kernel_death_names_the_running_cell(project):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('scale = "cpu"\ndata_root = "data"\nresults_root = "results"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("import os\nos._exit(3)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, project / "notebooks" / "dies.ipynb")
+    reg = yaml.safe_load((project / "notebooks" / "registry.yaml").read_text())
+    reg["notebooks"].append({"name": "dies", "path": "notebooks/dies.ipynb", "title": "Dies", "part": "t",
+                             "presets": {}})
+    (project / "notebooks" / "registry.yaml").write_text(yaml.safe_dump(reg))
+    failures, lines = _run(project, scale="smoke", only=["dies"])
+    assert failures == 1
+    block = next(line for line in lines if "FAILED" in line)
+    assert "notebook dies, cell 4 of 4 (running when the kernel stopped)" in block
+    assert "DeadKernelError" in block and "_build/failed/dies.ipynb" in block
+
+
+def test_progress_shows_cell_and_time_left(project, capsys):
+    _run(project, scale="smoke", only=["echo_params"], progress=False)
+    assert "cell " not in capsys.readouterr().err  # quiet when progress is off
+    _run(project, scale="smoke", progress=True)  # not a terminal: one line per cell
+    err = capsys.readouterr().err
+    assert "echo_params: cell 1/4" in err and "echo_params: cell 4/4" in err
+    assert "(last run 0:" in err or "longer than the last run" in err
+    assert "raises: cell 1/5" in err and "no earlier run at this scale" in err
+
+
+def test_progress_follows_avlib_progress(monkeypatch):
+    import io
+
+    monkeypatch.setenv("AVLIB_PROGRESS", "0")
+    assert runner.progress_wanted() is False
+    monkeypatch.setenv("AVLIB_PROGRESS", "1")
+    assert runner.progress_wanted(io.StringIO()) is True
+    monkeypatch.delenv("AVLIB_PROGRESS")
+    assert runner.progress_wanted(io.StringIO()) is False  # not a terminal
+
+
+def test_progress_line_estimates_from_the_last_run():
+    import io
+
+    bar = runner._Progress(io.StringIO(), enabled=True)
+    bar.start("icmr_audio", 2, 4, expected=400.0, after=100.0, unknown_after=True)
+    bar.t0 -= 100
+    bar.on_cell(6, 12)
+    line = bar.line()
+    assert "icmr_audio: cell 7/12, 1:40 elapsed, about 5:00 left (last run 6:40)" in line
+    assert "2 more notebook(s): at least 6:40 left in all" in line
+    bar.t0 -= 400
+    assert "longer than the last run (6:40)" in bar.line()
+    bar.stop()
+
+
+def test_default_kernel_is_the_project_kernel_of_this_environment(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(runner, "_kernel_python", lambda name: None)
+    assert runner.default_kernel() == "python3"
+    monkeypatch.setattr(runner, "_kernel_python", lambda name: Path(sys.executable))
+    assert runner.default_kernel() == "avlib"
+    monkeypatch.setattr(runner, "_kernel_python", lambda name: Path("/elsewhere/env/bin/python"))
+    assert runner.default_kernel() == "python3"  # another environment's kernel of the same name
+
+
+def test_kernel_runs_in_the_project_with_avlib_home(project, monkeypatch):
+    import nbformat
+
+    monkeypatch.delenv("AVLIB_HOME", raising=False)
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('scale = "cpu"\ndata_root = "data"\nresults_root = "results"')
+    params.metadata["tags"] = ["parameters"]
+    probe = ("import json, os, pathlib\nfrom avlib.paths import resolve\n"
+             "pathlib.Path(os.environ['AVLIB_HOME'], 'probe.json').write_text(json.dumps("
+             "{'home': os.environ['AVLIB_HOME'], 'cwd': os.getcwd(), 'results': str(resolve(results_root))}))")
+    nb.cells = [params, nbformat.v4.new_code_cell(probe)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, project / "notebooks" / "probe.ipynb")
+    reg = yaml.safe_load((project / "notebooks" / "registry.yaml").read_text())
+    reg["notebooks"].append({"name": "probe", "path": "notebooks/probe.ipynb", "title": "P", "part": "t",
+                             "presets": {}})
+    (project / "notebooks" / "registry.yaml").write_text(yaml.safe_dump(reg))
+    registry = runner.load_registry(project / "notebooks" / "registry.yaml")
+    assert runner.run(registry=registry, scale="smoke", only=["probe"], log=lambda m: None) == 0
+    seen = json.loads((project / "probe.json").read_text())
+    assert Path(seen["home"]) == project and Path(seen["cwd"]).resolve() == project.resolve()
+    assert seen["results"] == "results"  # the kernel starts in the home: relative paths keep their form
+    import os
+
+    assert "AVLIB_HOME" not in os.environ  # restored after the run
+
+
+def test_config_overrides_are_checked_against_the_registry_class():
+    from avlib.run import NotebookEntry, check_config
+
+    entry = NotebookEntry(name="page", path=Path("page.ipynb"), title="P", part="t",
+                          config="avlib.config.icmr.ICMRConfig")
+    check_config(entry, "smoke", {"seeds": [0]})  # a known key: fine
+    check_config(entry, "smoke", {})  # nothing to check
+    with pytest.raises(ParameterError, match="page: .*epoch"):
+        check_config(entry, "smoke", {"audio.epoch": 2})
+    with pytest.raises(ParameterError, match="mapping of dotted keys"):
+        check_config(entry, "smoke", "audio.epochs=2")
+    missing = NotebookEntry(name="page", path=Path("page.ipynb"), title="P", part="t", config="avlib.nope.Nope")
+    with pytest.raises(ParameterError, match="cannot be imported"):
+        check_config(missing, "smoke", {"a": 1})
+    plain = NotebookEntry(name="page", path=Path("page.ipynb"), title="P", part="t")
+    check_config(plain, "smoke", {"anything": 1})  # no class named: the notebook checks its own config

@@ -3,12 +3,13 @@ video lists, official splits and the statistics of the paper's Table 1.
 
 Sources. The authors' public repository Veleslavia/ICMR2017 (GPL-3.0) ships the lists
 ``datasets/fcvid_dataset.csv`` (lines ``./<category>/<video_id>,<label>``) and
-``datasets/yt8m_dataset.csv`` (``<video_id>,<label>``), plus durations in pickles. The
-project's ``shared/data/icmr2017/`` holds the same lists joined with the durations as plain
-CSV (``fcvid_videos.csv``, ``yt8m_videos.csv``, ``*_durations_unlisted.csv``; nothing is
-ever unpickled). :func:`load_fcvid_list` / :func:`load_yt8m_list` read either: a
-``metadata_dir`` with the CSVs, or ``download=True`` to fetch the raw lists (no durations)
-from GitHub.
+``datasets/yt8m_dataset.csv`` (``<video_id>,<label>``), plus durations in pickles. avlib ships
+the same lists joined with the durations as CSV in ``avlib/reference/icmr2017/``
+(``fcvid_videos.csv.xz``, ``yt8m_videos.csv.xz``, ``*_durations_unlisted.csv``; nothing is
+ever unpickled), so a fresh clone needs neither a download nor a folder outside the
+repository. :func:`load_fcvid_list` / :func:`load_yt8m_list` read, in order: a given
+``metadata_dir`` (plain or ``.xz`` / ``.gz`` compressed CSVs), the packaged copy, or with
+``download=True`` the raw lists (no durations) from GitHub.
 
 Official splits (reference code): list order, ``train_test_split(ids, labels,
 test_size=0.3, random_state=10)``, then the 30 % split again with ``test_size=0.5,
@@ -32,6 +33,7 @@ __all__ = [
     "FCVID_CATEGORIES",
     "RAW_URLS",
     "default_metadata_dir",
+    "packaged_metadata_dir",
     "download_lists",
     "fetch_url",
     "DEMO_FEATURE_URL",
@@ -67,15 +69,39 @@ _FILES = {"fcvid": "fcvid_videos.csv", "yt8m": "yt8m_videos.csv"}
 _UNLISTED = {"fcvid": "fcvid_durations_unlisted.csv", "yt8m": "yt8m_durations_unlisted.csv"}
 
 
-def default_metadata_dir() -> Path | None:
-    """``<shared>/data/icmr2017`` when the project's shared folder exists, else None."""
+_COMPRESSED = ("", ".xz", ".gz")
+
+
+def _find(folder: Path, filename: str) -> Path | None:
+    """``folder/filename`` or its ``.xz`` / ``.gz`` compressed form, whichever exists first."""
+    for suffix in _COMPRESSED:
+        path = folder / f"{filename}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def packaged_metadata_dir() -> Path:
+    """``avlib/reference/icmr2017``: the lists shipped with avlib (see its README.md)."""
+    return Path(__file__).resolve().parent.parent / "reference" / "icmr2017"
+
+
+def _shared_metadata_dir() -> Path | None:
     from avlib.paths import shared_root
 
     root = shared_root()
-    if root is None:
-        return None
-    path = root / "data" / "icmr2017"
-    return path if path.is_dir() else None
+    path = None if root is None else root / "data" / "icmr2017"
+    return path if path is not None and path.is_dir() else None
+
+
+def default_metadata_dir() -> Path | None:
+    """The folder the readers use when no ``metadata_dir`` is given: the packaged copy
+    (:func:`packaged_metadata_dir`), or, should it be missing from an installation, the
+    project's shared copy (``<shared>/data/icmr2017``); None when neither exists."""
+    packaged = packaged_metadata_dir()
+    if _find(packaged, _FILES["fcvid"]) is not None:
+        return packaged
+    return _shared_metadata_dir()
 
 
 # ------------------------------------------------------------------ download
@@ -126,8 +152,9 @@ def download_lists(dest, *, which=("fcvid", "yt8m"), timeout: float = 30.0) -> d
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    hint = ("pass metadata_dir= pointing to a folder with fcvid_videos.csv / yt8m_videos.csv (e.g. the "
-            "project's shared/data/icmr2017), or retry with network access.")
+    hint = ("leave metadata_dir unset to use the lists shipped in avlib/reference/icmr2017, pass "
+            "metadata_dir= pointing to a folder with fcvid_videos.csv / yt8m_videos.csv, or retry "
+            "with network access.")
     return {name: fetch_url(RAW_URLS[name], dest / Path(RAW_URLS[name]).name, timeout=timeout, hint=hint)
             for name in which}
 
@@ -139,8 +166,9 @@ def _default_cache(cache_dir) -> Path:
 def demo_feature_file(metadata_dir=None, *, download: bool = False, cache_dir=None, timeout: float = 30.0) -> Path:
     """The authors' real one-video feature file ``demo.mp4.multimodal.h5``.
 
-    Looked up in ``metadata_dir`` (default: the project's shared copy), then in
-    ``cache_dir`` (default ``~/.cache/avlib/icmr2017``); with ``download=True`` it is fetched
+    Looked up in ``metadata_dir`` (default: the packaged metadata folder, then the project's
+    shared copy; the packaged folder does not hold it), then in ``cache_dir`` (default
+    ``~/.cache/avlib/icmr2017``); with ``download=True`` it is fetched
     from the authors' repository (:data:`DEMO_FEATURE_URL`) into ``cache_dir``. Read it with
     :func:`avlib.data.fcvid.read_feature_file`.
 
@@ -149,8 +177,8 @@ def demo_feature_file(metadata_dir=None, *, download: bool = False, cache_dir=No
     DataError
         Not found locally and not downloadable (offline, or ``download=False``).
     """
-    folder = Path(metadata_dir) if metadata_dir else default_metadata_dir()
-    for candidate in ([folder / _DEMO_NAME] if folder else []) + [_default_cache(cache_dir) / _DEMO_NAME]:
+    folders = [Path(metadata_dir)] if metadata_dir else [packaged_metadata_dir(), _shared_metadata_dir()]
+    for candidate in [f / _DEMO_NAME for f in folders if f] + [_default_cache(cache_dir) / _DEMO_NAME]:
         if candidate.is_file() and candidate.stat().st_size > 0:
             return candidate
     if not download:
@@ -171,10 +199,12 @@ def _load(name: str, metadata_dir, download: bool, cache_dir) -> pd.DataFrame:
         return df
     folder = Path(metadata_dir) if metadata_dir else default_metadata_dir()
     if folder is None:
-        raise DataError(f"no metadata_dir given and no shared copy found; pass metadata_dir= or download=True")
-    path = folder / _FILES[name]
-    if not path.exists():
-        raise DataError(f"{path} not found; pass metadata_dir= (folder with {_FILES[name]}) or download=True")
+        raise DataError(f"no metadata_dir given and no packaged copy found in {packaged_metadata_dir()}; "
+                        f"pass metadata_dir= or download=True")
+    path = _find(folder, _FILES[name])
+    if path is None:
+        raise DataError(f"{folder / _FILES[name]} not found; pass metadata_dir= (folder with {_FILES[name]}) "
+                        f"or download=True")
     df = pd.read_csv(path, dtype={"video_id": str}, keep_default_na=False, na_values=[""])
     df.attrs["source"] = str(path)
     return df
@@ -186,7 +216,7 @@ def load_fcvid_list(metadata_dir=None, *, download: bool = False, cache_dir=None
     Parameters
     ----------
     metadata_dir : path, optional
-        Folder with ``fcvid_videos.csv`` (default: the project's shared copy).
+        Folder with ``fcvid_videos.csv`` (or ``.csv.xz``); default: the copy shipped with avlib.
     download : bool
         Fetch the authors' raw list from GitHub instead (durations are then NaN).
     cache_dir : path, optional
@@ -210,9 +240,10 @@ def load_yt8m_list(metadata_dir=None, *, download: bool = False, cache_dir=None)
 def load_unlisted_durations(name: str, metadata_dir=None) -> pd.DataFrame:
     """Videos that have durations in the authors' files but are not in the list (4 FCVID, 68 YT8M)."""
     folder = Path(metadata_dir) if metadata_dir else default_metadata_dir()
-    if folder is None or not (folder / _UNLISTED[name]).exists():
+    path = None if folder is None else _find(folder, _UNLISTED[name])
+    if path is None:
         return pd.DataFrame(columns=["video_id", "duration_s", "fps"])
-    return pd.read_csv(folder / _UNLISTED[name], dtype={"video_id": str}, keep_default_na=False, na_values=[""])
+    return pd.read_csv(path, dtype={"video_id": str}, keep_default_na=False, na_values=[""])
 
 
 # ------------------------------------------------------------------ splits
