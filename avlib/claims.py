@@ -23,6 +23,7 @@ import yaml
 
 from .errors import ParameterError
 from .metrics.stats import corrected_resampled_effect, mean_ci
+from .paths import resolve
 from .report import load_result, save_result
 
 __all__ = [
@@ -279,7 +280,7 @@ def collect(results_root, scale: str) -> pd.DataFrame:
     Adds ``page`` (the notebook folder) and the provenance columns ``source``, ``seed``.
     """
     frames = []
-    base = Path(results_root) / scale
+    base = resolve(results_root) / scale
     for path in sorted(base.glob(f"*/{EVIDENCE_FILE}")):
         df, prov = load_result(path)
         df = df.copy()

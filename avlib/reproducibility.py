@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .paths import resolve
+
 __all__ = ["load_artifacts", "status_table", "manifest_table", "count_mismatches"]
 
 
@@ -61,7 +63,7 @@ def _status(artifact: dict, run: dict | None, results_root: Path) -> tuple[str, 
 
 def status_table(manifest_path, results_root) -> pd.DataFrame:
     """One row per table/figure: paper, item, title, status, notebook, scale, detail."""
-    manifest_path, results_root = Path(manifest_path), Path(results_root)
+    manifest_path, results_root = resolve(manifest_path), resolve(results_root)
     runs = json.loads(manifest_path.read_text()).get("runs", {}) if manifest_path.exists() else {}
     rows = []
     for art in load_artifacts():
@@ -74,7 +76,8 @@ def status_table(manifest_path, results_root) -> pd.DataFrame:
 
 def manifest_table(manifest_path) -> tuple[pd.DataFrame, dict]:
     """The run manifest as a table (one row per notebook) plus its header fields."""
-    manifest = json.loads(Path(manifest_path).read_text()) if Path(manifest_path).exists() else {"runs": {}}
+    manifest_path = resolve(manifest_path)
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"runs": {}}
     rows = []
     for run in manifest.get("runs", {}).values():
         rows.append({"notebook": run["name"], "part": run.get("part"), "scale": run.get("scale"),
