@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import ParameterError
 
 __all__ = [
+    "PARAMETERS_ENV",
     "SCALES",
     "check_scale",
     "project_home",
@@ -35,6 +36,8 @@ __all__ = [
 SCALES = ("smoke", "cpu", "paper")
 
 HOME_ENV = "AVLIB_HOME"
+#: The runner puts the parameters it injects into a notebook here (JSON), for the page's settings box.
+PARAMETERS_ENV = "AVLIB_PARAMETERS"
 
 
 def check_scale(scale: str) -> str:

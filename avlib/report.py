@@ -7,14 +7,17 @@ paper has one, stands beside the paper's value (:func:`side_by_side`).
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import Markdown, display
 
 from .errors import ParameterError
-from .paths import resolve
+from .paths import PARAMETERS_ENV, resolve
 
 __all__ = [
     "Provenance",
@@ -25,6 +28,9 @@ __all__ = [
     "load_result",
     "show_table",
     "style_table",
+    "settings_box",
+    "readable_column",
+    "format_column",
 ]
 
 
@@ -55,16 +61,14 @@ class Provenance:
         return "embedded" in self.source.lower()
 
     def caption(self, title: str) -> str:
-        """A caption such as ``"Table 3. Ours: embedded benchmark, scale cpu, seed 0 ..."``."""
-        where = (
-            f"{self.source} (synthetic stand-in, not the paper's dataset)"
-            if self.is_embedded
-            else self.source
-        )
-        text = f"{title}. Ours: {where}; scale preset `{self.scale}`; seed {self.seed}."
-        if self.notes:
-            text += f" {self.notes}"
-        return text
+        """A short caption: ``"Table 3 .... Ours: synthetic stand-in, scale cpu, seeds 0, 1."``.
+
+        What the scale changes from the paper (``notes``) is said once per page, in its settings
+        box (:func:`settings_box`), not under every table."""
+        where = "synthetic stand-in" if self.is_embedded else self.source
+        seeds = ", ".join(str(s) for s in self.seed) if isinstance(self.seed, (list, tuple)) else str(self.seed)
+        label = "seeds" if isinstance(self.seed, (list, tuple)) and len(self.seed) > 1 else "seed"
+        return f"{title.rstrip('.')}. Ours: {where}, scale {self.scale}, {label} {seeds}."
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,18 +141,95 @@ def load_result(path) -> tuple[pd.DataFrame, Provenance]:
     return pd.read_csv(path), Provenance(**meta)
 
 
+#: Column names as a reader says them.
+_WORDS = {"hit_at_1": "Hit@1", "hit_at_3": "Hit@3", "f1": "weighted F1", "f1_macro": "macro F1", "n": "n",
+          "n_test": "test videos", "params": "parameters", "lr": "learning rate", "ci": "95 % interval",
+          "acc": "accuracy", "std": "s.d.", "se": "s.e.", "df": "d.f.", "p": "p", "q_bh": "q (BH)"}
+
+
+def readable_column(name) -> str:
+    """``"hit_at_1 (ours)"`` -> ``"Hit@1 (ours)"``; other snake_case names become words."""
+    text = str(name)
+    for key in sorted(_WORDS, key=len, reverse=True):
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(key)}(?![A-Za-z0-9])", _WORDS[key], text)
+    return text.replace("_", " ")
+
+
+def format_column(values: pd.Series, precision: int = 2):
+    """A formatter for one column: integers (also integers stored as floats, e.g. counts after a
+    merge) with thousands separators, other numbers at ``precision`` decimals, the rest as text."""
+    num = pd.to_numeric(values, errors="coerce")
+    numeric = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)) | values.isna()
+    if not numeric.all() or num.notna().sum() == 0:
+        return lambda v: "–" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+    finite = num.dropna()
+    if ((finite % 1) == 0).all() and (finite.abs() >= 1).any():
+        return lambda v: "–" if pd.isna(v) else f"{v:,.0f}"
+    return lambda v: "–" if pd.isna(v) else f"{v:,.{precision}f}"
+
+
 def style_table(df: pd.DataFrame, provenance: Provenance, title: str, *, precision: int = 2):
-    """A pandas Styler of ``df`` with the provenance caption on top."""
-    styler = df.style.format(precision=precision, na_rep="–").hide(axis="index")
+    """A pandas Styler of ``df`` for the book: readable column names, integers as integers with
+    thousands separators, other numbers at ``precision`` decimals, a short caption on top."""
+    shown = df.rename(columns=readable_column)
+    fmt = {c: format_column(shown[c], precision) for c in shown.columns}
+    styler = shown.style.format(fmt).hide(axis="index")
     styler = styler.set_caption(provenance.caption(title))
     styler = styler.set_table_styles(
-        [{"selector": "caption", "props": "caption-side: top; text-align: left; font-style: italic;"}]
+        [{"selector": "caption", "props": "caption-side: top; text-align: left;"}]
     )
     return styler
 
 
 def show_table(df: pd.DataFrame, provenance: Provenance, title: str, *, precision: int = 2) -> None:
-    """Display ``df`` in a notebook with a provenance caption (see :func:`style_table`)."""
-    from IPython.display import display
-
+    """Display ``df`` in a notebook with a short caption (see :func:`style_table`)."""
     display(style_table(df, provenance, title, precision=precision))
+
+
+def _value_text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_text(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k} = {_value_text(v)}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = None,
+                 extra: dict | None = None, show: bool = True) -> str:
+    """The page's settings, once: data, scale, seeds, what the scale changes from the paper,
+    and the parameters that were injected into this run.
+
+    ``cfg``: the page's configuration (:class:`avlib.config.Config`): its differences from the
+    paper's settings and its scale note are listed. ``parameters``: the injected values; by
+    default those the runner passes (the ``AVLIB_PARAMETERS`` environment variable), so a page
+    shows what ran, not its defaults. ``extra``: more rows (``{"folds": "5 speaker folds"}``).
+    Displays a MyST admonition (rendered by the book) and returns its text.
+    """
+    if parameters is None:
+        raw = os.environ.get(PARAMETERS_ENV)
+        parameters = json.loads(raw) if raw else None
+    where = (f"{provenance.source}: a synthetic stand-in in the real dataset's format, not the paper's data"
+             if provenance.is_embedded else provenance.source)
+    rows = [("data", where), ("scale", provenance.scale), ("seeds", _value_text(provenance.seed))]
+    rows += [(k, _value_text(v)) for k, v in (extra or {}).items()]
+    if parameters:
+        rows.append(("run with", "; ".join(f"`{k}` = `{_value_text(v)}`" for k, v in parameters.items())))
+    else:
+        rows.append(("run with", "the defaults of the notebook's parameters cell"))
+    lines = [":::{admonition} Settings of this page", ":class: note", ""]
+    lines += [f"- **{k}**: {v}" for k, v in rows]
+    if cfg is not None:
+        changes = cfg.changes()
+        changes.pop("scale", None)
+        if changes:
+            shown = "; ".join(f"`{k}` {_value_text(a)} → {_value_text(b)}" for k, (a, b) in changes.items())
+            lines.append(f"- **changed from the paper's settings**: {shown}")
+        if cfg.note():
+            lines.append(f"- **why**: {cfg.note()}")
+    elif provenance.notes:
+        lines.append(f"- **how this scale differs from the paper**: {provenance.notes}")
+    lines.append(":::")
+    text = "\n".join(lines)
+    if show:
+        display(Markdown(text))
+    return text

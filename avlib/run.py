@@ -39,7 +39,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ParameterError
-from .paths import HOME_ENV, SCALES, check_scale, repo_root
+from .paths import HOME_ENV, PARAMETERS_ENV, SCALES, check_scale, repo_root
 from .utils import git_commit
 
 __all__ = ["Registry", "NotebookEntry", "load_registry", "resolve_parameters", "plan", "default_kernel",
@@ -266,14 +266,16 @@ def _write_json_atomic(path: Path, data: dict):
 
 
 def _tag_injected_cell(path: Path):
-    """Give papermill's injected-parameters cell a tag the book understands (it has none)."""
+    """Keep the parameter cells out of the book page: the defaults cell and papermill's injected
+    cell get ``remove-cell`` (the page's settings box, :func:`avlib.report.settings_box`, shows
+    the values that ran). The notebooks in ``notebooks/`` keep their parameters cell visible."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if ("injected-parameters" in tags or "parameters" in tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
     nbformat.write(nb, path)
 
 
@@ -666,6 +668,7 @@ def run(
                       after=sum(x for x in later if x is not None), unknown_after=any(x is None for x in later))
             t0 = time.perf_counter()
             error = None
+            os.environ[PARAMETERS_ENV] = json.dumps(params, default=str)  # read by the page's settings box
             with _PeakMemory() as mem:
                 try:
                     pm.execute_notebook(str(entry.path), str(tmp_out), parameters=params, kernel_name=kernel,
@@ -679,6 +682,7 @@ def run(
                              "evalue": str(exc)[:500], "kernel_stopped": bar.cell is not None}
                 finally:
                     bar.stop()
+                    os.environ.pop(PARAMETERS_ENV, None)
             seconds = time.perf_counter() - t0
             record.update({"ended": _now(), "seconds": round(seconds, 1),
                            "peak_memory_mb": round(mem.peak / 2**20, 1),

@@ -11,7 +11,8 @@ import yaml
 from avlib import bookcheck, reproducibility
 from avlib.errors import ParameterError
 from avlib.paths import embedded_root, results_dir
-from avlib.report import Provenance, paper_table, paper_table_names, save_result, load_result, side_by_side
+from avlib.report import (Provenance, load_result, paper_table, paper_table_names, readable_column, save_result,
+                          settings_box, side_by_side, style_table)
 from avlib.run import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,8 +77,14 @@ def test_side_by_side_pairs_columns_and_keeps_unmatched_rows():
 def test_provenance_caption_never_hides_the_source(tmp_path):
     prov = Provenance(source="embedded benchmark", scale="cpu", seed=3)
     cap = prov.caption("Table 4")
-    assert "embedded benchmark" in cap and "not the paper's dataset" in cap and "cpu" in cap and "3" in cap
-    assert "not the paper" not in Provenance(source="FCVID", scale="paper", seed=0).caption("T")
+    assert "synthetic stand-in" in cap and "cpu" in cap and "seed 3" in cap
+    assert "stand-in" not in Provenance(source="FCVID", scale="paper", seed=0).caption("T")
+    # the long notes go to the page's settings box, once, not under every table
+    noted = Provenance(source="embedded benchmark", scale="cpu", seed=[0, 1], notes="four epochs instead of 100")
+    assert "four epochs" not in noted.caption("T") and "seeds 0, 1" in noted.caption("T")
+    box = settings_box(noted, parameters={"scale": "cpu", "config": {"audio.epochs": 4}}, show=False)
+    assert "not the paper's data" in box and "four epochs instead of 100" in box and "audio.epochs = 4" in box
+    assert box.startswith(":::{admonition}") and box.endswith(":::")
     path = save_result(pd.DataFrame({"x": [1]}), tmp_path / "r", prov)
     frame, back = load_result(path)
     assert back == prov and frame["x"].tolist() == [1]
@@ -160,3 +167,30 @@ def test_every_registry_preset_names_real_notebook_parameters():
         for scale in SCALES:
             unknown = set(entry.presets.get(scale) or {}) - set(known)
             assert not unknown, f"{entry.name} preset {scale}: {sorted(unknown)}"
+
+
+def test_settings_box_shows_the_injected_values_and_the_config_changes(monkeypatch):
+    from avlib.config.base import Config
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class _Cfg(Config):
+        scale: str = "paper"
+        epochs: int = 100
+        SCALES = {"paper": {}, "cpu": {"epochs": 4}}
+        NOTES = {"cpu": "two cores"}
+
+    monkeypatch.setenv("AVLIB_PARAMETERS", '{"scale": "cpu", "seed": 1}')
+    box = settings_box(Provenance("FCVID", "cpu", 1), cfg=_Cfg.for_scale("cpu"), show=False)
+    assert "`seed` = `1`" in box and "`epochs` 100 → 4" in box and "two cores" in box
+    monkeypatch.delenv("AVLIB_PARAMETERS")
+    assert "defaults of the notebook's parameters cell" in settings_box(Provenance("FCVID", "cpu", 1), show=False)
+
+
+def test_tables_print_integers_as_integers_and_readable_column_names():
+    prov = Provenance("embedded benchmark", "cpu", 0)
+    df = pd.DataFrame({"hit_at_1 (ours)": [73.1, 50.0], "n_test": [5154.0, 12.0], "f1_macro": [0.5, 0.25]})
+    html = style_table(df, prov, "T").to_html()
+    assert "5,154" in html and "5154.00" not in html and "73.10" in html and "50.00" in html
+    assert "Hit@1 (ours)" in html and "test videos" in html and "macro F1" in html and "n_test" not in html
+    assert readable_column("q_bh") == "q (BH)" and readable_column("some_name") == "some name"

@@ -313,3 +313,19 @@ def test_config_overrides_are_checked_against_the_registry_class():
         check_config(missing, "smoke", {"a": 1})
     plain = NotebookEntry(name="page", path=Path("page.ipynb"), title="P", part="t")
     check_config(plain, "smoke", {"anything": 1})  # no class named: the notebook checks its own config
+
+
+def test_the_book_page_hides_both_parameter_cells(tmp_path):
+    import nbformat
+
+    from avlib import run
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("scale = 'cpu'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("scale = 'smoke'", metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("print(scale)")]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    run._tag_injected_cell(path)
+    tags = [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
+    assert "remove-cell" in tags[0] and "remove-cell" in tags[1] and "remove-cell" not in tags[2]
