@@ -149,8 +149,10 @@ def check_outputs(generated) -> list[str]:
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "stream":
                     text = out.get("text", "")
+                    text = "".join(text) if isinstance(text, list) else text
                     if out.get("name") == "stderr" and text.strip():
                         problems.append(f"{path.name}: cell {i} writes to stderr ({text.strip()[:60]!r})")
+                        continue
                 elif out.get("output_type") in ("execute_result", "display_data"):
                     text = out.get("data", {}).get("text/plain", "") if "text/html" not in out.get("data", {}) \
                         and not any(k.startswith("image/") for k in out.get("data", {})) else ""

@@ -195,7 +195,7 @@ def _value_text(value) -> str:
 
 
 def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = None,
-                 extra: dict | None = None, show: bool = True) -> str:
+                 extra: dict | None = None, show: bool = True) -> str | None:
     """The page's settings, once: data, scale, seeds, what the scale changes from the paper,
     and the parameters that were injected into this run.
 
@@ -203,7 +203,7 @@ def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = 
     paper's settings and its scale note are listed. ``parameters``: the injected values; by
     default those the runner passes (the ``AVLIB_PARAMETERS`` environment variable), so a page
     shows what ran, not its defaults. ``extra``: more rows (``{"folds": "5 speaker folds"}``).
-    Displays a MyST admonition (rendered by the book) and returns its text.
+    Displays a MyST admonition (rendered by the book; ``show=False`` returns its text instead).
     """
     if parameters is None:
         raw = os.environ.get(PARAMETERS_ENV)
@@ -232,4 +232,5 @@ def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = 
     text = "\n".join(lines)
     if show:
         display(Markdown(text))
+        return None
     return text

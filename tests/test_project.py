@@ -85,6 +85,7 @@ def test_provenance_caption_never_hides_the_source(tmp_path):
     box = settings_box(noted, parameters={"scale": "cpu", "config": {"audio.epochs": 4}}, show=False)
     assert "not the paper's data" in box and "four epochs instead of 100" in box and "audio.epochs = 4" in box
     assert box.startswith(":::{admonition}") and box.endswith(":::")
+    assert settings_box(noted, show=True) is None  # displayed once, not echoed as the cell result
     path = save_result(pd.DataFrame({"x": [1]}), tmp_path / "r", prov)
     frame, back = load_result(path)
     assert back == prov and frame["x"].tolist() == [1]
