@@ -299,7 +299,7 @@ def test_bad_clips_are_skipped_and_named(data_root, tmp_path):
 
 def test_xflow_arrays_take_a_per_dataset_downsample(datasets):
     """The cpu preset pools Digits/CUAVE frames more than AVletters: a dict keyed by dataset."""
-    from avlib.train.protocols import dataset_setting, xflow_arrays
+    from avlib.experiments.xflow.inputs import dataset_setting, xflow_arrays
 
     ds = datasets["cuave"]
     full = xflow_arrays(ds, "cnnxmlp", downsample=1, cache=False)[0]
@@ -382,10 +382,12 @@ def test_calibration_probe_informative_audio_uninformative_video():
 
 
 def test_probe_pooling_is_the_cpu_presets():
-    from avlib.data.speech.calibration import PROBE_DOWNSAMPLE, TARGET_BANDS
-    from avlib.train.protocols import XFLOW_PRESETS
+    import dataclasses
 
-    assert PROBE_DOWNSAMPLE == XFLOW_PRESETS["cpu"]["downsample"]
+    from avlib.config.xflow import XFlowConfig
+    from avlib.data.speech.calibration import PROBE_DOWNSAMPLE, TARGET_BANDS
+
+    assert PROBE_DOWNSAMPLE == dataclasses.asdict(XFlowConfig.for_scale("cpu").data.downsample)
     for name, bands in TARGET_BANDS.items():
         chance = 1.0 / DATASET_INFO[name].n_classes
         (alo, ahi), (vlo, vhi) = bands["audio"], bands["video"]

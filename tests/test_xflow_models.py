@@ -506,3 +506,57 @@ def test_cnnxmlp_connection_wiring(variant):
     assert torch.equal(inp["merge"][:, -128:], mlp_final)
     if cross:
         assert torch.equal(inp["merge"][:, :128], out["x2d1d_2"])
+
+
+# ----------------------------------------------------------------- registry, shared exchange, DTN output
+def test_xflow_models_are_built_through_the_model_registry(monkeypatch):
+    from avlib import models
+
+    a = build_xflow_model("CNNxMLP-LSTM", "digits", "baseline")
+    b = models.get_model("cnn_x_mlp_lstm", dataset="digits", variant="baseline")
+    assert type(a) is type(b) is CNNxMLPLSTM
+    assert count_trainable_parameters(a) == count_trainable_parameters(b)
+    seen = []
+    monkeypatch.setitem(models.MODELS, "cnn_x_mlp", lambda **kw: seen.append(kw) or "built")
+    assert build_xflow_model("cnnxmlp", "cuave", "xflow", n_frames=4) == "built"
+    assert seen == [dict(dataset="cuave", variant="xflow", n_frames=4)]
+    with pytest.raises(ParameterError):
+        xflow.family_key("transformer")
+
+
+@pytest.mark.parametrize("family", ["cnnxmlp", "lstm"])
+def test_both_rounds_of_both_families_use_the_shared_exchange(family, monkeypatch):
+    calls = []
+    original = xflow.CrossModalNet._exchange
+
+    def spy(self, r, *args, **kwargs):
+        calls.append((r, kwargs.get("join_mlp", True)))
+        return original(self, r, *args, **kwargs)
+
+    monkeypatch.setattr(xflow.CrossModalNet, "_exchange", spy)
+    torch.manual_seed(0)
+    if family == "cnnxmlp":
+        m = CNNxMLP(HW, n_frames=3, n_mfcc=5, num_classes=4, variant="xflow")
+        m(torch.randn(2, 3, *HW), torch.randn(2, 15))
+    else:
+        m = CNNxMLPLSTM(HW, n_frames=6, n_mfcc=5, num_classes=4, variant="xflow")
+        m(*_seq_batch(n=2))
+    assert calls == [(1, True), (2, False)]
+
+
+def test_dtn_returns_its_outputs_and_keeps_no_state():
+    from avlib.models.dtn import DTNLogits
+
+    torch.manual_seed(0)
+    m = WeaklySharedDTN(12, 30, 3, audio_hidden=(16, 8, 8, 8), image_hidden=(20, 8, 8, 8)).train()
+    x_img, x_mfcc, y = torch.randn(6, 5, 6), torch.randn(6, 12), torch.randint(0, 3, (6,))
+    out = m(x_img, x_mfcc)
+    assert isinstance(out, DTNLogits) and len(out.streams) == 2 and len(out.hidden) == 2
+    za, zi = out.streams
+    assert torch.equal(out, 0.5 * (za + zi))
+    assert type(out.argmax(1)) is torch.Tensor  # derived tensors are plain
+    assert not any(k.startswith("last_") for k in vars(m))
+    loss_fn = DTNLoss(m, eta=1e-2, gamma=1e-1)
+    ce = torch.nn.functional.cross_entropy
+    assert loss_fn(out.as_subclass(torch.Tensor), y).item() == pytest.approx(ce(out, y).item())
+    assert loss_fn(out, y).item() > (ce(za, y) + ce(zi, y)).item() - 1e-6

@@ -1,4 +1,5 @@
-"""XFlow protocols and statistics: t-test vs SciPy, folds, paper vs clean protocol."""
+"""XFlow protocols and statistics: t-test vs SciPy, folds, paper vs clean protocol; the XFlow
+experiment helpers (inputs, analyses, evidence, tables)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,7 +168,7 @@ def test_crossval_is_deterministic_and_holdout_runs():
 
 
 def test_downsample_images_averages_blocks():
-    from avlib.train.protocols import downsample_images
+    from avlib.experiments.xflow.inputs import downsample_images
 
     x = torch.arange(2 * 3 * 8 * 6, dtype=torch.float32).reshape(2, 3, 8, 6)
     y = downsample_images(x, 2)
@@ -179,8 +180,8 @@ def test_downsample_images_averages_blocks():
 
 
 def test_equation1_and_one_per_speaker_class():
-    from avlib.analysis.xflow import (cluster_separation, one_per_speaker_class,
-                                      residual_differences)
+    from avlib.experiments.xflow.analysis import (cluster_separation, one_per_speaker_class,
+                                                  residual_differences)
     from avlib.models.xflow import CNNxMLPLSTM
 
     spk = np.repeat(["a", "b", "c"], 8)
@@ -211,7 +212,7 @@ def test_max_train_subsamples_training_part_only():
 
 # --------------------------------------------------------------------- seeds, evidence, presets
 def test_flattened_epoch_on_known_curves():
-    from avlib.train.protocols import flattened_epoch
+    from avlib.experiments.xflow.analysis import flattened_epoch
 
     rising = np.r_[np.linspace(0.1, 0.8, 20), np.full(30, 0.8)]
     # the 5-epoch average reaches 0.8 - 0.01 only when the window holds the plateau
@@ -234,7 +235,8 @@ def _seed_runs(seed, scores, max_scores):
 
 
 def test_merge_seeds_paper_rule_and_table4_with_intervals():
-    from avlib.train.protocols import merge_seeds, paper_rule, table4_frame
+    from avlib.experiments.xflow.tables import table4_frame
+    from avlib.train.protocols import merge_seeds, paper_rule
 
     b = merge_seeds([_seed_runs(0, [.5, .6, .7], [.6, .6, .8]),
                      _seed_runs(1, [.4, .6, .6], [.5, .7, .6])])
@@ -264,8 +266,8 @@ def test_merge_seeds_paper_rule_and_table4_with_intervals():
 
 
 def test_crossval_evidence_ids_and_orientation():
-    from avlib.analysis.xflow import crossval_evidence, holdout_evidence
     from avlib.claims import load_claims
+    from avlib.experiments.xflow.evidence import crossval_evidence, holdout_evidence
     from avlib.train.protocols import merge_seeds
 
     def pair(lo, hi):
@@ -296,7 +298,7 @@ def test_crossval_evidence_ids_and_orientation():
 
 def test_xflow_evidence_interval_is_the_hand_computed_corrected_t():
     """Known answer: per-fold means of 2 seeds, Nadeau-Bengio variance s^2 (1/k + n_test/n_train)."""
-    from avlib.analysis.xflow import crossval_evidence
+    from avlib.experiments.xflow.evidence import crossval_evidence
     from avlib.train.protocols import merge_seeds
 
     base = [[.50, .60, .55, .70], [.52, .58, .57, .66]]
@@ -323,8 +325,8 @@ def test_paper_numbers_come_out_on_the_paper_side_of_every_xflow_row():
 
     import pandas as pd
 
-    from avlib.analysis.xflow import crossval_evidence, holdout_evidence
     from avlib.claims import load_claims, null_value
+    from avlib.experiments.xflow.evidence import crossval_evidence, holdout_evidence
     from avlib.train.protocols import merge_seeds
 
     ref = Path(__file__).parents[1] / "avlib" / "reference"
@@ -368,31 +370,34 @@ def test_paper_numbers_come_out_on_the_paper_side_of_every_xflow_row():
         assert e.effect > 0
 
 
-def test_xflow_preset_cpu_runs_all_folds_seeds_and_architectures():
-    from avlib.train.protocols import XFLOW_CPU_FULL, xflow_preset
+def test_cpu_config_runs_all_folds_seeds_and_architectures():
+    from avlib.config.xflow import CPU_FULL, XFlowConfig
 
-    for p in (xflow_preset("cpu"), xflow_preset("cpu", **XFLOW_CPU_FULL)):
-        assert p["max_folds"] is None and set(p["datasets"]) == {"avletters", "digits", "cuave"}
-        assert min(len(v) for v in p["seeds"].values()) >= 1 and len(p["holdout_seeds"]) >= 3
-        assert set(p["families"]) == {"cnnxmlp", "lstm"}
-    book = xflow_preset("cpu")  # the book's setting says what it changes and checks its convergence
-    assert "convergence check" in book["changes"][0].lower() and book["lr_schedule"] == "onecycle"
-    assert book["check_epochs_factor"] == 0.5
-    from avlib.train.protocols import scale_epochs
+    book = XFlowConfig.for_scale("cpu")
+    for c in (book, book.with_overrides(CPU_FULL)):
+        assert c.crossval.max_folds is None and set(c.crossval.datasets) == {"avletters", "digits", "cuave"}
+        assert min(len(c.training.family(f).seeds) for f in ("cnnxmlp", "lstm")) >= 1
+        assert len(c.holdout.seeds) >= 3 and set(c.crossval.families) == {"cnnxmlp", "lstm"}
+    # the book's setting says what it changes and checks its convergence
+    assert "convergence check" in book.note().lower() and book.training.lr_schedule == "onecycle"
+    assert book.training.check_epochs_factor == 0.5
+    half = {k: book.epochs(*k, factor=0.5) for k in book.training.epochs.as_dict()}
+    assert half[("avletters", "cnnxmlp", "xflow")] == book.epochs("avletters", "cnnxmlp", "xflow") // 2
+    assert min(half.values()) >= 1
+    assert book.with_overrides(CPU_FULL).training.lr_schedule is None
+    paper = XFlowConfig.for_scale("paper")
+    assert paper.training.lr_schedule is None and paper.dtn.max_folds is None
+    assert XFlowConfig.for_scale("smoke").with_overrides({"crossval.max_folds": 1}).crossval.max_folds == 1
+    with pytest.raises(ParameterError):
+        book.with_overrides({"no_such_key": 1})
+    with pytest.raises(ParameterError):
+        XFlowConfig.for_scale("gpu")
 
-    half = scale_epochs(book["epochs"], book["check_epochs_factor"])
-    assert half["avletters/cnnxmlp"] == book["epochs"]["avletters/cnnxmlp"] // 2 and min(half.values()) >= 1
-    assert xflow_preset("cpu", **XFLOW_CPU_FULL)["lr_schedule"] is None
-    assert xflow_preset("paper")["lr_schedule"] is None and xflow_preset("paper")["dtn_max_folds"] is None
-    p = xflow_preset("smoke", max_folds=1)
-    assert p["max_folds"] == 1 and any("max_folds" in c for c in p["changes"])
-    with pytest.raises(ParameterError):
-        xflow_preset("cpu", no_such_key=1)
-    with pytest.raises(ParameterError):
-        xflow_preset("gpu")
+
 def test_summarize_cv_writes_plain_fold_numbers():
     # the per-fold column is written to CSV as text: plain numbers, not NumPy scalar reprs
-    from avlib.train.protocols import CVResult, RunResult, summarize_cv
+    from avlib.experiments.xflow.tables import summarize_cv
+    from avlib.train.protocols import CVResult, RunResult
 
     runs = [RunResult(fold=k, run=0, seed=k, protocol="clean", test_acc=a, max_test_acc=a + 0.1,
                       val_acc=0.5, selected_epoch=1, seconds=0.0, n_train=4, n_val=2, n_test=2)
@@ -405,22 +410,22 @@ def test_summarize_cv_writes_plain_fold_numbers():
     assert set(df.protocol) == {"clean", "paper-rule"}
 
 
-def test_training_seeds_lists_every_seed_of_a_setting():
-    from avlib.train.protocols import training_seeds, xflow_preset
+def test_training_seeds_lists_every_seed_of_the_crossvalidation():
+    from avlib.config.xflow import XFlowConfig
 
-    assert training_seeds(None) == []
-    assert training_seeds([2, 0, 1]) == [0, 1, 2]
-    assert training_seeds(3) == [3]
-    assert training_seeds({"cnnxmlp": [0, 1], "lstm/xflow": (4,), "digits/lstm": 2}) == [0, 1, 2, 4]
-    # the smoke preset's cross-validation runs two seeds for the CNN x MLP: captions name both
-    assert training_seeds(xflow_preset("smoke")["seeds"]) == [0, 1]
+    # the smoke cross-validation runs two seeds for the CNN x MLP: captions name both
+    assert XFlowConfig.for_scale("smoke").training_seeds() == [0, 1]
+    cfg = XFlowConfig.for_scale("cpu").with_overrides({"training.lstm.seeds": [4, 2]})
+    assert cfg.training_seeds() == [0, 2, 4]
+    assert cfg.with_overrides({"crossval.families": ["cnnxmlp"]}).training_seeds() == [0]
 
 
 def test_run_curves_average_the_validation_histories_of_the_chosen_runs():
     import matplotlib
 
     matplotlib.use("Agg")
-    from avlib.analysis.xflow import plot_run_curves, run_curves
+    from avlib.experiments.xflow.analysis import run_curves
+    from avlib.experiments.xflow.figures import plot_run_curves
     from avlib.train.protocols import merge_seeds
 
     cvs = []
@@ -437,3 +442,45 @@ def test_run_curves_average_the_validation_histories_of_the_chosen_runs():
     assert c.val_sd.iloc[0] == pytest.approx(np.std([0.10, 0.11, 0.11, 0.12], ddof=1))
     fig = plot_run_curves(c)
     assert fig.axes[0].get_ylabel() == "validation accuracy (%)"
+
+
+def test_dataset_setting_reads_dicts_config_sections_and_plain_values():
+    from avlib.config.xflow import PerDataset
+    from avlib.experiments.xflow.inputs import chance_levels, dataset_setting
+
+    assert dataset_setting(PerDataset(4, 6, 4), "Digits") == 6
+    assert dataset_setting({"cuave": 3}, "cuave") == 3 and dataset_setting(2, "avletters") == 2
+    with pytest.raises(ParameterError, match="digits"):
+        dataset_setting({"cuave": 3}, "digits")
+    assert chance_levels(["avletters", "cuave"]) == pytest.approx({"avletters": 1 / 26, "cuave": 0.1})
+
+
+def test_run_tasks_keeps_the_task_order_in_worker_processes():
+    from avlib.train.parallel import run_tasks, use_threads
+
+    tasks = [-3, 1, -2, 5]
+    assert run_tasks(abs, tasks) == [3, 1, 2, 5]
+    assert run_tasks(abs, tasks, workers=2, cost=lambda t: t) == [3, 1, 2, 5]
+    assert use_threads(None) >= 1
+    with pytest.raises(ParameterError):
+        use_threads(0)
+
+
+def test_table6_and_protocol_gap_from_results():
+    from avlib.experiments.xflow.evidence import with_convergence_check
+    from avlib.experiments.xflow.tables import protocol_gap, summarize_cv, table6
+    from avlib.train.protocols import merge_seeds
+
+    def ho(acc):
+        return merge_seeds([_seed_runs(s, [a], [a + 0.05]) for s, a in enumerate(acc)])
+
+    res = {"cuave": {("lstm", "baseline", "clean"): ho([.5, .6]), ("lstm", "xflow", "clean"): ho([.7, .8])}}
+    t6 = table6(res, ["cuave"])
+    assert set(t6) == {"clean", "paper-rule"}
+    clean = t6["clean"].set_index("model")
+    assert clean.loc["CNNxMLP-LSTM XFlow", "cuave_pct (ours)"] == pytest.approx(75.0)
+    assert clean.loc["CNNxMLP-LSTM XFlow", "cuave_pct (paper)"] == pytest.approx(96.9)
+    assert clean.loc["CNNxMLP-LSTM baseline", "cuave_ci"].startswith("[")
+    gap = protocol_gap(summarize_cv(res))
+    assert gap["gap (paper-rule - clean)"].tolist() == pytest.approx([5.0, 5.0])
+    assert with_convergence_check([], None, 0.5) is None

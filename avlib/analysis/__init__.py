@@ -1,6 +1,6 @@
 """Analyses of trained models: ISMIR 2017 feature importance, Spearman correspondence and
-Grad-CAM (:mod:`.importance`, :mod:`.correlation`, :mod:`.gradcam`); XFlow analyses live in
-:mod:`.xflow` (imported on first use).
+Grad-CAM (:mod:`.importance`, :mod:`.correlation`, :mod:`.gradcam`). The XFlow analyses are
+part of the XFlow experiments (:mod:`avlib.experiments.xflow.analysis`).
 
 Submodules are imported lazily, so ``import avlib.analysis`` does no work.
 """
@@ -35,7 +35,7 @@ __all__ = [
 _WHERE = {name: "importance" for name in __all__[:5]}
 _WHERE.update({name: "correlation" for name in __all__[5:12]})
 _WHERE.update({name: "gradcam" for name in __all__[12:]})
-_SUBMODULES = ("importance", "correlation", "gradcam", "xflow")
+_SUBMODULES = ("importance", "correlation", "gradcam")
 
 
 def __getattr__(name):

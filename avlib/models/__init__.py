@@ -18,8 +18,10 @@ name                      input                                   penultimate fe
 ``late_fusion``           (N, 2k+1, 1024) feature matrix          (N, 1024)
 ========================  ======================================  ======================
 
-Other contributors add their names (XFlow: ``avlib.models.xflow``, ``avlib.models.dtn``) to
-``MODELS`` with :class:`LazyBuilder`.
+Other contributors add their names to ``MODELS`` with :class:`LazyBuilder`. XFlow
+(:mod:`avlib.models.xflow`, :mod:`avlib.models.dtn`): ``cnn_x_mlp`` and ``cnn_x_mlp_lstm``
+(``dataset=``, ``variant=`` and geometry keywords; :func:`avlib.models.xflow.build_xflow_model`
+builds them by family name through this registry) and ``dtn``.
 """
 
 from __future__ import annotations

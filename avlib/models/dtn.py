@@ -20,6 +20,11 @@ knowledge propagation" (ACM MM 2015), as the XFlow paper (Section III-A.3) confi
 
 The prediction averages the two streams' logits. This is our reading of Shu et al.; their
 exact J2 form (a logistic co-occurrence loss) is followed, the weighting is the XFlow one.
+
+The model keeps no state between calls: ``forward`` returns the averaged logits as a
+:class:`DTNLogits` tensor that also carries what the loss needs (``streams``: both streams'
+logits, ``hidden``: their top hidden representations), and :class:`DTNLoss` reads them from
+the output it is given. The trainer sees an ordinary ``(N, C)`` logits tensor.
 """
 from __future__ import annotations
 
@@ -29,8 +34,28 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
+from .xflow import DATASET_CONFIGS
 
-__all__ = ["WeaklySharedDTN", "DTNLoss", "pretrain_autoencoders", "dtn"]
+__all__ = ["WeaklySharedDTN", "DTNLogits", "DTNLoss", "pretrain_autoencoders", "dtn"]
+
+
+class DTNLogits(torch.Tensor):
+    """The averaged logits ``(N, C)`` of a :class:`WeaklySharedDTN`, carrying the outputs the
+    training loss needs: ``streams = (z_audio, z_image)`` and ``hidden = (h_audio, h_image)``.
+
+    It is the logits tensor itself (same storage, same autograd graph); any operation on it
+    returns a plain tensor, so only the forward's direct output carries the extras.
+    """
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+    streams: tuple = ()
+    hidden: tuple = ()
+
+    @classmethod
+    def wrap(cls, logits: torch.Tensor, streams: tuple, hidden: tuple) -> "DTNLogits":
+        out = logits.as_subclass(cls)
+        out.streams, out.hidden = tuple(streams), tuple(hidden)
+        return out
 
 
 def _mlp(sizes):
@@ -54,9 +79,9 @@ class WeaklySharedDTN(nn.Module):
         Number of upper hidden-to-hidden layers whose weights are weakly shared (Omega);
         the classifiers are always included. Needs equal widths in both streams.
 
-    Inputs: ``x_img (N, ...)`` and ``x_mfcc (N, ...)`` (flattened inside). In training mode
-    the last forward pass keeps ``last_hidden = (h_audio, h_image)`` and
-    ``last_logits = (z_audio, z_image)`` for :class:`DTNLoss`.
+    Inputs: ``x_img (N, ...)`` and ``x_mfcc (N, ...)`` (flattened inside). Output: the
+    averaged logits as :class:`DTNLogits` (with both streams' logits and hidden
+    representations for :class:`DTNLoss`).
     """
 
     def __init__(self, n_audio: int, n_image: int, num_classes: int, *,
@@ -78,8 +103,6 @@ class WeaklySharedDTN(nn.Module):
         self.num_features = int(audio_hidden[-1])
         self.audio_head = nn.Linear(audio_hidden[-1], self.num_classes)
         self.image_head = nn.Linear(image_hidden[-1], self.num_classes)
-        self.last_hidden = None
-        self.last_logits = None
 
     @staticmethod
     def _run(layers, x, upto=None):
@@ -109,12 +132,10 @@ class WeaklySharedDTN(nn.Module):
             return torch.cat([ha, hi], 1)
         return self.audio_head(self.drop(ha)), self.image_head(self.drop(hi))
 
-    def forward(self, x_img, x_mfcc):
+    def forward(self, x_img, x_mfcc) -> DTNLogits:
         feats = self.forward_features(x_img, x_mfcc)
         za, zi = self.forward_head(feats)
-        if self.training:
-            self.last_hidden, self.last_logits = feats, (za, zi)
-        return 0.5 * (za + zi)
+        return DTNLogits.wrap(0.5 * (za + zi), (za, zi), feats)
 
     def reset_classifier(self, num_classes: int):
         self.num_classes = int(num_classes)
@@ -126,9 +147,9 @@ class DTNLoss(nn.Module):
     """``J1 + lam * J3 + eta * J2 + gamma * Omega`` of a :class:`WeaklySharedDTN`.
 
     Usable as ``loss_fn`` of :func:`avlib.train.loop.fit` (called as ``loss(logits, y)``):
-    in training mode it reads the streams' outputs kept by the model's last forward pass;
-    in evaluation it is the cross-entropy of the averaged logits. ``components`` holds the
-    last values of each term.
+    in training mode it reads the streams' outputs from the :class:`DTNLogits` it is given;
+    in evaluation (or for plain logits) it is the cross-entropy of the averaged logits.
+    ``components`` holds the last values of each term.
     """
 
     def __init__(self, model: WeaklySharedDTN, *, eta: float = 1e-6, gamma: float = 1e-2,
@@ -153,14 +174,13 @@ class DTNLoss(nn.Module):
 
     def forward(self, logits, target):
         ce = nn.functional.cross_entropy
-        if not self.model.training or self.model.last_logits is None:
+        if not self.model.training or not isinstance(logits, DTNLogits) or not logits.streams:
             return ce(logits, target)
-        za, zi = self.model.last_logits
-        ha, hi = self.model.last_hidden
+        za, zi = logits.streams
+        ha, hi = logits.hidden
         j1 = ce(za.float(), target) + ce(zi.float(), target)
         j2 = self.cooccurrence(ha.float(), hi.float())
         om = self.omega()
-        self.model.last_logits = self.model.last_hidden = None
         self.components = {"J1": j1.item(), "J2": j2.item(), "Omega": om.item()}
         return j1 + self.eta * j2 + self.gamma * om
 
@@ -214,8 +234,6 @@ def dtn(dataset: str = "avletters", **kwargs) -> WeaklySharedDTN:
 
     ``kwargs`` override ``n_audio``, ``n_image``, ``num_classes`` (e.g. for a stand-in).
     """
-    from .xflow import DATASET_CONFIGS
-
     key = str(dataset).lower()
     if key not in DATASET_CONFIGS:
         raise ParameterError(f"unknown dataset {dataset!r}; choose from {sorted(DATASET_CONFIGS)}")

@@ -12,6 +12,10 @@ Each class has two switches, ``cross_connections`` (inner 2D->1D / 1D->2D cross-
 and ``residual_connections`` (cross-modal residual connections from the raw input of the
 other stream). Both on = XFlow; both off = the paper's baseline; one on = the ablations of
 Table V ("No x-conns" = residual only, "No res-conns" = cross only). See :data:`VARIANTS`.
+Both families and both rounds of connections share one implementation of the exchange
+(:class:`CrossModalNet`; the rounds differ only in sizes and in their
+:class:`RoundRegularisation`). Models are built through the registry of :mod:`avlib.models`
+(:func:`build_xflow_model` -> ``get_model("cnn_x_mlp" | "cnn_x_mlp_lstm", ...)``).
 
 Layer details follow the authors' reference implementation as recorded in
 ``shared/spec/reference-implementations.md``; with them the trainable-parameter counts equal
@@ -51,14 +55,14 @@ the per-frame outputs are zero.
 """
 from __future__ import annotations
 
-import math
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..errors import ParameterError
+from . import get_model
 
 __all__ = [
     "VARIANTS",
@@ -72,6 +76,10 @@ __all__ = [
     "cnn_x_mlp",
     "cnn_x_mlp_lstm",
     "build_xflow_model",
+    "family_key",
+    "FAMILY_MODELS",
+    "CrossModalNet",
+    "RoundRegularisation",
     "count_trainable_parameters",
     "lstm_time_bn_parameters",
     "default_deconv_kernels",
@@ -263,6 +271,93 @@ def _keras_init(module: nn.Module) -> None:
                     p.requires_grad_(False)
 
 
+class RoundRegularisation(NamedTuple):
+    """Regularisation of one round of connections (reference code, per family and round)."""
+
+    batch_norm: bool           # BN in the 2D->1D cross-connection and after the FC of both 1D->2D ones
+    cross_dropout: float       # dropout of the 1D->2D cross-connection
+    res2d1d_dropout: float     # dropout of the 2D->1D residual connection
+    res1d2d_dropout: float     # dropout of the 1D->2D residual connection
+    res1d2d_out_bn: bool       # BN after the 1D->2D residual connection's deconvolution
+
+
+class CrossModalNet(nn.Module):
+    """What both XFlow families share: the variant switches and the cross-modal exchange.
+
+    After each of the two blocks of the image and MLP streams (Figs. 2 and 4) a *round* of
+    connections exchanges information between them. Round ``r`` has up to four connections,
+    registered as ``x2d1d_r``, ``x1d2d_r`` (cross-connections, from the other stream's block
+    output) and ``r2d1d_r``, ``r1d2d_r`` (residual connections, from the other stream's raw
+    input). :meth:`_add_round` creates them and :meth:`_exchange` applies them; both families
+    and both rounds go through these two methods.
+    """
+
+    def _init_variant(self, cross_connections, residual_connections, variant):
+        cross, res = _check_variant(cross_connections, residual_connections, variant)
+        self.cross_connections, self.residual_connections = cross, res
+        self.variant = _variant_name(cross, res)
+        return cross, res
+
+    def _add_round(self, r: int, *, img_chw, mlp_width: int, cross_width: int, raw_chw,
+                   raw_width: int, pool, kernel: int, reg: RoundRegularisation, prelu_init: float):
+        """Create round ``r``'s connections.
+
+        ``img_chw``: the image block's output map (what the 1D->2D connections produce);
+        ``mlp_width``: the MLP block's output width (what the 2D->1D residual produces and the
+        1D->2D cross-connection reads); ``cross_width``: the 2D->1D cross-connection's width;
+        ``raw_chw`` / ``raw_width``: the raw image / MFCC input the residual connections read;
+        ``pool``: ``(kernel, stride)`` of the 2D->1D residual max-pool; ``kernel``: the
+        deconvolution kernel. The four connections are created in the order x2d1d, x1d2d,
+        r2d1d, r1d2d, which fixes the parameter order and the draws of the initialisation.
+        """
+        if self.cross_connections:
+            setattr(self, f"x2d1d_{r}", _Cross2Dto1D(img_chw, cross_width, batch_norm=reg.batch_norm,
+                                                     prelu_init=prelu_init))
+            setattr(self, f"x1d2d_{r}", _Conn1Dto2D(mlp_width, img_chw, kernel, fc_bn=reg.batch_norm,
+                                                    dropout=reg.cross_dropout, out_bn=False,
+                                                    prelu_init=prelu_init))
+        if self.residual_connections:
+            setattr(self, f"r2d1d_{r}", _Res2Dto1D(raw_chw, pool[0], pool[1], mlp_width,
+                                                   dropout=reg.res2d1d_dropout, prelu_init=prelu_init))
+            setattr(self, f"r1d2d_{r}", _Conn1Dto2D(raw_width, img_chw, kernel, fc_bn=reg.batch_norm,
+                                                    dropout=reg.res1d2d_dropout,
+                                                    out_bn=reg.res1d2d_out_bn, prelu_init=prelu_init))
+
+    def _exchange(self, r: int, img, mlp, raw_img, raw_mfcc, store=None, *, join_mlp: bool = True):
+        """Round ``r`` of the exchange on the block outputs ``img`` / ``mlp``.
+
+        Residual connections are added to the streams (``img + r1d2d(raw_mfcc)``,
+        ``mlp + r2d1d(raw_img)``), cross-connections concatenated (``[img, x1d2d(mlp)]``, and
+        ``[mlp, x2d1d(img)]`` when ``join_mlp``; otherwise the 2D->1D output is returned apart,
+        as the last round feeds it to the merge directly). Returns ``(img, mlp, x2d1d or
+        None)``; ``store`` (a dict) receives every connection's output.
+        """
+        img_new, mlp_new, side = img, mlp, None
+        if self.residual_connections:
+            r1d2d = getattr(self, f"r1d2d_{r}")(raw_mfcc)
+            r2d1d = getattr(self, f"r2d1d_{r}")(raw_img)
+            img_new, mlp_new = img + r1d2d, mlp + r2d1d
+        if self.cross_connections:
+            x1d2d = getattr(self, f"x1d2d_{r}")(mlp)
+            x2d1d = getattr(self, f"x2d1d_{r}")(img)
+            img_new = torch.cat([img_new, x1d2d], 1)
+            if join_mlp:
+                mlp_new = torch.cat([mlp_new, x2d1d], 1)
+            else:
+                side = x2d1d
+        if store is not None:
+            if self.residual_connections:
+                store.update({f"r1d2d_{r}": r1d2d, f"r2d1d_{r}": r2d1d})
+            if self.cross_connections:
+                store.update({f"x1d2d_{r}": x1d2d, f"x2d1d_{r}": x2d1d})
+        return img_new, mlp_new, side
+
+    def reset_classifier(self, num_classes: int):
+        self.num_classes = int(num_classes)
+        self.classifier = nn.Linear(self.num_features, self.num_classes) if num_classes > 0 \
+            else nn.Identity()
+
+
 def _check_variant(cross_connections, residual_connections, variant):
     if variant is not None:
         if variant not in VARIANTS:
@@ -275,8 +370,23 @@ def _variant_name(cross, res):
     return {v: k for k, v in VARIANTS.items()}[(cross, res)]
 
 
+#: CNN x MLP rounds (reference code x21 / x12 / short1_* / short2_*): BN inside the
+#: connections, dropout .5 in the 1D->2D cross-connections and .25 in the 2D->1D residuals;
+#: the first 1D->2D residual drops out with .25 and ends in BN, the second drops out with .5
+#: and has no trailing BN (short2_1dto2d).
+_CNNXMLP_ROUNDS = (
+    RoundRegularisation(batch_norm=True, cross_dropout=0.5, res2d1d_dropout=0.25,
+                        res1d2d_dropout=0.25, res1d2d_out_bn=True),
+    RoundRegularisation(batch_norm=True, cross_dropout=0.5, res2d1d_dropout=0.25,
+                        res1d2d_dropout=0.5, res1d2d_out_bn=False),
+)
+#: {CNN x MLP}-LSTM rounds: no BN and no dropout inside the per-frame connections.
+_LSTM_ROUNDS = (RoundRegularisation(batch_norm=False, cross_dropout=0.0, res2d1d_dropout=0.0,
+                                    res1d2d_dropout=0.0, res1d2d_out_bn=False),) * 2
+
+
 # --------------------------------------------------------------------------- CNN x MLP
-class CNNxMLP(nn.Module):
+class CNNxMLP(CrossModalNet):
     """CNN x MLP baseline / XFlow model (XFlow paper, Section II-A, Table I, Fig. 2-3).
 
     Parameters
@@ -309,12 +419,10 @@ class CNNxMLP(nn.Module):
                  cross_connections=True, residual_connections=True, variant=None,
                  deconv_kernels=None, prelu_init=0.25):
         super().__init__()
-        cross, res = _check_variant(cross_connections, residual_connections, variant)
+        cross, res = self._init_variant(cross_connections, residual_connections, variant)
         h, w = (int(v) for v in image_hw)
         if h < 8 or w < 8 or n_frames < 1 or n_mfcc < 1 or num_classes < 1:
             raise ParameterError(f"bad CNNxMLP geometry image_hw={image_hw} n_frames={n_frames}")
-        self.cross_connections, self.residual_connections = cross, res
-        self.variant = _variant_name(cross, res)
         self.image_hw, self.n_frames, self.n_mfcc = (h, w), int(n_frames), int(n_mfcc)
         self.num_classes = int(num_classes)
         m, d_in = self.n_frames, self.n_mfcc * self.n_frames
@@ -346,15 +454,9 @@ class CNNxMLP(nn.Module):
         self.mlp1 = nn.Sequential(nn.Linear(d_in, 128), nn.ReLU(inplace=True),
                                   nn.BatchNorm1d(128), nn.Dropout(0.5))
         d1 = 128 + (64 if cross else 0)
-        if cross:
-            self.x2d1d_1 = _Cross2Dto1D((16, h1, w1), 64, batch_norm=True, prelu_init=pi)
-            self.x1d2d_1 = _Conn1Dto2D(128, (16, h1, w1), k1, fc_bn=True, dropout=0.5,
-                                       out_bn=False, prelu_init=pi)
-        if res:
-            self.r2d1d_1 = _Res2Dto1D((m, h, w), (4, 4), (4, 4), 128, dropout=0.25,
-                                      prelu_init=pi)
-            self.r1d2d_1 = _Conn1Dto2D(d_in, (16, h1, w1), k1, fc_bn=True, dropout=0.25,
-                                       out_bn=True, prelu_init=pi)
+        self._add_round(1, img_chw=(16, h1, w1), mlp_width=128, cross_width=64, raw_chw=(m, h, w),
+                        raw_width=d_in, pool=((4, 4), (4, 4)), kernel=k1, reg=_CNNXMLP_ROUNDS[0],
+                        prelu_init=pi)
         if xflow:  # merge points: BN -> dropout .5
             self.img_merge1 = nn.Sequential(nn.BatchNorm2d(c1), nn.Dropout(0.5))
             self.mlp_merge1 = nn.Sequential(nn.BatchNorm1d(d1), nn.Dropout(0.5))
@@ -369,17 +471,9 @@ class CNNxMLP(nn.Module):
             mlp2 += [nn.BatchNorm1d(128), nn.Dropout(0.5)]
         self.mlp2 = nn.Sequential(*mlp2)
         c2 = 32 + (32 if cross else 0)
-        if cross:
-            self.x2d1d_2 = _Cross2Dto1D((32, h2, w2), 128, batch_norm=True, prelu_init=pi)
-            self.x1d2d_2 = _Conn1Dto2D(128, (32, h2, w2), k2, fc_bn=True, dropout=0.5,
-                                       out_bn=False, prelu_init=pi)
-        if res:
-            self.r2d1d_2 = _Res2Dto1D((m, h, w), (8, 8), (8, 4), 128, dropout=0.25,
-                                      prelu_init=pi)
-            # the second 1D->2D residual drops out with .5 (the first with .25) and has no
-            # trailing BN (reference code, short2_1dto2d)
-            self.r1d2d_2 = _Conn1Dto2D(d_in, (32, h2, w2), k2, fc_bn=True, dropout=0.5,
-                                       out_bn=False, prelu_init=pi)
+        self._add_round(2, img_chw=(32, h2, w2), mlp_width=128, cross_width=128, raw_chw=(m, h, w),
+                        raw_width=d_in, pool=((8, 8), (8, 4)), kernel=k2, reg=_CNNXMLP_ROUNDS[1],
+                        prelu_init=pi)
         if xflow:
             self.img_merge2 = nn.Sequential(nn.BatchNorm2d(c2), nn.Dropout(0.5))
         self.img_fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * h2 * w2, 256),
@@ -395,49 +489,20 @@ class CNNxMLP(nn.Module):
 
     # timm-like contract ---------------------------------------------------------------
     def _features(self, x_img, x_mfcc, store=None):
-        cross, res = self.cross_connections, self.residual_connections
         xi = self.img_bn(x_img)                         # N x m x H x W (normalised image)
         img = self.block1(xi)                           # N x 16 x H/2 x W/2
         mlp = self.mlp1(x_mfcc)                         # N x 128
-        if res:
-            r1d2d = self.r1d2d_1(x_mfcc)                # N x 16 x H/2 x W/2
-            r2d1d = self.r2d1d_1(xi)                    # N x 128
-            img_new, mlp_new = img + r1d2d, mlp + r2d1d
-        else:
-            img_new, mlp_new = img, mlp
-        if cross:
-            x1d2d = self.x1d2d_1(mlp)                   # N x 16 x H/2 x W/2
-            x2d1d = self.x2d1d_1(img)                   # N x 64
-            img_new = torch.cat([img_new, x1d2d], 1)    # N x 32 x H/2 x W/2
-            mlp_new = torch.cat([mlp_new, x2d1d], 1)    # N x 192
-        if store is not None:
-            if res:
-                store.update(r1d2d_1=r1d2d, r2d1d_1=r2d1d)
-            if cross:
-                store.update(x1d2d_1=x1d2d, x2d1d_1=x2d1d)
-        if cross or res:
-            img_new, mlp_new = self.img_merge1(img_new), self.mlp_merge1(mlp_new)
-        img = self.block2(img_new)                      # N x 32 x H/4 x W/4
-        mlp = self.mlp2(mlp_new)                        # N x 128
-        img_new, mlp_new, extra = img, mlp, []
-        if res:
-            r1d2d = self.r1d2d_2(x_mfcc)
-            r2d1d = self.r2d1d_2(xi)
-            img_new, mlp_new = img + r1d2d, mlp + r2d1d
-        if cross:
-            x1d2d = self.x1d2d_2(mlp)                   # N x 32 x H/4 x W/4
-            x2d1d = self.x2d1d_2(img)                   # N x 128
-            img_new = torch.cat([img_new, x1d2d], 1)    # N x 64 x H/4 x W/4
-            extra = [x2d1d]
-        if store is not None:
-            if res:
-                store.update(r1d2d_2=r1d2d, r2d1d_2=r2d1d)
-            if cross:
-                store.update(x1d2d_2=x1d2d, x2d1d_2=x2d1d)
-        if cross or res:
-            img_new = self.img_merge2(img_new)
-        img = self.img_fc(img_new)                      # N x 256
-        merged = torch.cat(extra + [img, mlp_new], 1)   # N x 512 (XFlow) / 384
+        img, mlp, _ = self._exchange(1, img, mlp, xi, x_mfcc, store)  # N x 32 x H/2 x W/2, N x 192
+        if self.cross_connections or self.residual_connections:
+            img, mlp = self.img_merge1(img), self.mlp_merge1(mlp)
+        img = self.block2(img)                          # N x 32 x H/4 x W/4
+        mlp = self.mlp2(mlp)                            # N x 128
+        img, mlp, x2d1d = self._exchange(2, img, mlp, xi, x_mfcc, store, join_mlp=False)
+        if self.cross_connections or self.residual_connections:
+            img = self.img_merge2(img)                  # N x 64 x H/4 x W/4
+        img = self.img_fc(img)                          # N x 256
+        extra = [] if x2d1d is None else [x2d1d]        # N x 128
+        merged = torch.cat(extra + [img, mlp], 1)       # N x 512 (XFlow) / 384
         return self.merge(merged)                       # N x 512
 
     def forward_features(self, x_img, x_mfcc):
@@ -458,14 +523,8 @@ class CNNxMLP(nn.Module):
         store["features"] = feats
         return XFlowOutput(self.forward_head(feats), store)
 
-    def reset_classifier(self, num_classes: int):
-        self.num_classes = int(num_classes)
-        self.classifier = nn.Linear(self.num_features, self.num_classes) if num_classes > 0 \
-            else nn.Identity()
-
-
 # --------------------------------------------------------------------------- LSTM model
-class CNNxMLPLSTM(nn.Module):
+class CNNxMLPLSTM(CrossModalNet):
     """{CNN x MLP}-LSTM baseline / XFlow model (XFlow paper, Section II-B, Table II, Fig. 4-5).
 
     Per time step (weights shared over time) a small CNN x MLP extractor with optional
@@ -496,13 +555,11 @@ class CNNxMLPLSTM(nn.Module):
                  cross_connections=True, residual_connections=True, variant=None,
                  deconv_kernels=None, prelu_init=0.25, lstm_hidden=64):
         super().__init__()
-        cross, res = _check_variant(cross_connections, residual_connections, variant)
+        cross, res = self._init_variant(cross_connections, residual_connections, variant)
         h, w = (int(v) for v in image_hw)
         if h < 8 or w < 8 or n_frames < 1 or n_mfcc < 1 or num_classes < 1:
             raise ParameterError(f"bad CNNxMLPLSTM geometry image_hw={image_hw} "
                                  f"n_frames={n_frames}")
-        self.cross_connections, self.residual_connections = cross, res
-        self.variant = _variant_name(cross, res)
         self.image_hw, self.n_frames, self.n_mfcc = (h, w), int(n_frames), int(n_mfcc)
         self.num_classes = int(num_classes)
         k1, k2 = deconv_kernels or default_deconv_kernels((h, w), "lstm")
@@ -520,26 +577,16 @@ class CNNxMLPLSTM(nn.Module):
         self.conv1 = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(inplace=True),
                                    nn.MaxPool2d(2))                     # 8 x H/2 x W/2
         self.fc1 = nn.Sequential(nn.Linear(d, 32), nn.ReLU(inplace=True))  # 32
-        if cross:
-            self.x2d1d_1 = _Cross2Dto1D((8, h1, w1), 32, batch_norm=False, prelu_init=pi)
-            self.x1d2d_1 = _Conn1Dto2D(32, (8, h1, w1), k1, fc_bn=False, dropout=0.0,
-                                       out_bn=False, prelu_init=pi)
-        if res:
-            self.r2d1d_1 = _Res2Dto1D((1, h, w), (4, 4), (4, 4), 32, dropout=0.0, prelu_init=pi)
-            self.r1d2d_1 = _Conn1Dto2D(d, (8, h1, w1), k1, fc_bn=False, dropout=0.0,
-                                       out_bn=False, prelu_init=pi)
+        self._add_round(1, img_chw=(8, h1, w1), mlp_width=32, cross_width=32, raw_chw=(1, h, w),
+                        raw_width=d, pool=((4, 4), (4, 4)), kernel=k1, reg=_LSTM_ROUNDS[0],
+                        prelu_init=pi)
         c1, d1 = 8 + (8 if cross else 0), 32 + (32 if cross else 0)
         self.conv2 = nn.Sequential(nn.Conv2d(c1, 16, 3, padding=1), nn.ReLU(inplace=True),
                                    nn.MaxPool2d(2))                     # 16 x H/4 x W/4
         self.fc2 = nn.Sequential(nn.Linear(d1, 32), nn.ReLU(inplace=True))
-        if cross:
-            self.x2d1d_2 = _Cross2Dto1D((16, h2, w2), 64, batch_norm=False, prelu_init=pi)
-            self.x1d2d_2 = _Conn1Dto2D(32, (16, h2, w2), k2, fc_bn=False, dropout=0.0,
-                                       out_bn=False, prelu_init=pi)
-        if res:
-            self.r2d1d_2 = _Res2Dto1D((1, h, w), (8, 8), (8, 4), 32, dropout=0.0, prelu_init=pi)
-            self.r1d2d_2 = _Conn1Dto2D(d, (16, h2, w2), k2, fc_bn=False, dropout=0.0,
-                                       out_bn=False, prelu_init=pi)
+        self._add_round(2, img_chw=(16, h2, w2), mlp_width=32, cross_width=64, raw_chw=(1, h, w),
+                        raw_width=d, pool=((8, 8), (8, 4)), kernel=k2, reg=_LSTM_ROUNDS[1],
+                        prelu_init=pi)
         c2 = 16 + (16 if cross else 0)
         self.img_fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * h2 * w2, 64),
                                     nn.ReLU(inplace=True))
@@ -553,39 +600,15 @@ class CNNxMLPLSTM(nn.Module):
 
     # per-frame extractor on M valid frames ------------------------------------------------
     def _frame(self, xi, xm, store=None):
-        cross, res = self.cross_connections, self.residual_connections
         img = self.conv1(xi)                                # M x 8 x H/2 x W/2
         mlp = self.fc1(xm)                                  # M x 32
-        img_new, mlp_new = img, mlp
-        if res:
-            r1d2d, r2d1d = self.r1d2d_1(xm), self.r2d1d_1(xi)
-            img_new, mlp_new = img + r1d2d, mlp + r2d1d
-        if cross:
-            x1d2d, x2d1d = self.x1d2d_1(mlp), self.x2d1d_1(img)
-            img_new = torch.cat([img_new, x1d2d], 1)        # M x 16 x H/2 x W/2
-            mlp_new = torch.cat([mlp_new, x2d1d], 1)        # M x 64
-        if store is not None:
-            if res:
-                store.update(r1d2d_1=r1d2d, r2d1d_1=r2d1d)
-            if cross:
-                store.update(x1d2d_1=x1d2d, x2d1d_1=x2d1d)
-        img = self.conv2(img_new)                           # M x 16 x H/4 x W/4
-        mlp = self.fc2(mlp_new)                             # M x 32
-        img_new, mlp_new, extra = img, mlp, []
-        if res:
-            r1d2d, r2d1d = self.r1d2d_2(xm), self.r2d1d_2(xi)
-            img_new, mlp_new = img + r1d2d, mlp + r2d1d
-        if cross:
-            x1d2d, x2d1d = self.x1d2d_2(mlp), self.x2d1d_2(img)
-            img_new = torch.cat([img_new, x1d2d], 1)        # M x 32 x H/4 x W/4
-            extra = [x2d1d]
-        if store is not None:
-            if res:
-                store.update(r1d2d_2=r1d2d, r2d1d_2=r2d1d)
-            if cross:
-                store.update(x1d2d_2=x1d2d, x2d1d_2=x2d1d)
-        img = self.img_fc(img_new)                          # M x 64
-        return torch.cat([img, mlp_new] + extra, 1)        # M x 96 / 160
+        img, mlp, _ = self._exchange(1, img, mlp, xi, xm, store)  # M x 16 x H/2 x W/2, M x 64
+        img = self.conv2(img)                               # M x 16 x H/4 x W/4
+        mlp = self.fc2(mlp)                                 # M x 32
+        img, mlp, x2d1d = self._exchange(2, img, mlp, xi, xm, store, join_mlp=False)
+        img = self.img_fc(img)                              # M x 64
+        extra = [] if x2d1d is None else [x2d1d]            # M x 64
+        return torch.cat([img, mlp] + extra, 1)             # M x 96 / 160
 
     @staticmethod
     def infer_mask(x_img, x_mfcc):
@@ -650,12 +673,6 @@ class CNNxMLPLSTM(nn.Module):
         store["features"] = feats
         return XFlowOutput(self.forward_head(feats), store)
 
-    def reset_classifier(self, num_classes: int):
-        self.num_classes = int(num_classes)
-        self.classifier = nn.Linear(self.num_features, self.num_classes) if num_classes > 0 \
-            else nn.Identity()
-
-
 # --------------------------------------------------------------------------- builders
 def _dataset_cfg(dataset):
     key = str(dataset).lower()
@@ -685,12 +702,22 @@ def cnn_x_mlp_lstm(dataset: str = "avletters", variant: str = "xflow", **kwargs)
     return CNNxMLPLSTM(variant=variant, **args)
 
 
+#: XFlow family -> the name its builder is registered under in :data:`avlib.models.MODELS`.
+FAMILY_MODELS = {"cnnxmlp": "cnn_x_mlp", "lstm": "cnn_x_mlp_lstm"}
+
+
+def family_key(family: str) -> str:
+    """``"cnnxmlp"`` or ``"lstm"`` for any spelling of a family ("CNNxMLP", "CNNxMLP-LSTM", ...)."""
+    f = str(family).lower().replace("-", "").replace("_", "")
+    if f == "cnnxmlp":
+        return "cnnxmlp"
+    if f in ("lstm", "cnnxmlplstm"):
+        return "lstm"
+    raise ParameterError(f"unknown XFlow model family {family!r}")
+
+
 def build_xflow_model(family: str, dataset: str = "avletters", variant: str = "xflow",
                       **kwargs) -> nn.Module:
-    """``family`` in {"cnnxmlp", "lstm"} (also "CNNxMLP", "CNNxMLP-LSTM")."""
-    f = str(family).lower().replace("-", "").replace("_", "")
-    if f in ("cnnxmlp",):
-        return cnn_x_mlp(dataset, variant, **kwargs)
-    if f in ("lstm", "cnnxmlplstm"):
-        return cnn_x_mlp_lstm(dataset, variant, **kwargs)
-    raise ParameterError(f"unknown XFlow model family {family!r}")
+    """The model of ``family`` ("cnnxmlp" or "lstm", any spelling of :func:`family_key`) from
+    the model registry (:func:`avlib.models.get_model` with the name of :data:`FAMILY_MODELS`)."""
+    return get_model(FAMILY_MODELS[family_key(family)], dataset=dataset, variant=variant, **kwargs)
