@@ -1,6 +1,6 @@
-"""Known-answer tests for issue 11 (fidelity), ICMR part: items 2 (missing videos in icmr.py),
-3 (log-mel scale), 4 (audio Xception exit), 5 (Han 2016), 6 (frame model), 7 (late fusion)
-and the models' Grad-CAM layer names. Each test fails on the code before the fix."""
+"""Known-answer tests of the ICMR 2017 fidelity choices: videos without scores, the log-mel scale,
+the audio Xception exit, Han et al. 2016, the frame model, late fusion, the paper's F1 and the
+models' Grad-CAM layer names."""
 from __future__ import annotations
 
 import math
@@ -98,15 +98,15 @@ def test_han_segment_seconds_sets_rate():
     assert seg.shape == (3, 128, 43)
 
 
-def test_icmr_presets_key_audio_cache_on_scale_and_segment_length():
-    from avlib.train.icmr import get_preset
+def test_icmr_config_keys_audio_cache_on_scale_and_segment_length():
+    from avlib.config.icmr import ICMRConfig
 
-    paper, cpu = get_preset("paper"), get_preset("cpu")
-    assert paper.han_segment_seconds == 3.0 and cpu.han_segment_seconds == 1.0
-    assert "1 s" in cpu.changes and "3 s" in cpu.changes
-    assert paper.logmel_scale == "power_squared"
-    keys = ("logmel_scale", "han_segment_seconds")
-    assert cpu.key(*keys) != get_preset("cpu", logmel_scale="power").key(*keys)
+    paper, cpu = ICMRConfig.for_scale("paper"), ICMRConfig.for_scale("cpu")
+    assert paper.audio.han_segment_seconds == 3.0 and cpu.audio.han_segment_seconds == 1.0
+    assert "1 s" in cpu.note() and "3 s" in cpu.note()
+    assert paper.audio.logmel_scale == "power_squared"
+    keys = ("audio.logmel_scale", "audio.han_segment_seconds")
+    assert cpu.key(*keys) != cpu.with_overrides({"audio.logmel_scale": "power"}).key(*keys)
 
 
 # ----------------------------------------------------------------- item 4: Xception exit
@@ -172,7 +172,7 @@ def test_uniform_frame_indices_span_a_long_video():
 
 
 def test_frame_scores_use_frames_from_the_whole_video_and_mark_missing():
-    from avlib.train.icmr import frame_scores
+    from avlib.experiments.icmr.visual import frame_scores
 
     class Probe(torch.nn.Module):  # logits = mean pixel of channel 0 -> the frame's index
         num_classes = 2
@@ -198,21 +198,21 @@ def test_frame_scores_use_frames_from_the_whole_video_and_mark_missing():
 
 # ----------------------------------------------------------------- item 7: late fusion
 def test_late_fusion_default_is_reference_one_layer():
+    from avlib.config.icmr import ICMRConfig
     from avlib.models.late_fusion import FUSION_HIDDEN, LateFusion
-    from avlib.train.icmr import get_preset
 
     ref = LateFusion(12, n_frames=50)
     text = LateFusion(12, n_frames=50, hidden=FUSION_HIDDEN["paper_text"])
     assert n_params(ref) == 106_128_396  # 106.1 M, reference code
     assert n_params(text) == 107_177_996  # 107.2 M, paper text
-    assert get_preset("paper").fusion_hidden == FUSION_HIDDEN["reference"]
-    assert "fusion_hidden=(1024, 1024)" in get_preset("paper").changes
+    assert ICMRConfig.for_scale("paper").fusion.hidden == FUSION_HIDDEN["reference"]
+    assert "fusion.hidden = (1024, 1024)" in ICMRConfig.for_scale("paper").note()
 
 
 # ----------------------------------------------------------------- item 2 (icmr part)
 def test_metric_summary_reports_videos_without_scores_as_missing():
     from avlib.metrics.classification import classification_summary
-    from avlib.train.icmr import metric_summary
+    from avlib.experiments.icmr.scoring import metric_summary
 
     y = np.array([0, 1, 2, 2])
     p = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [np.nan] * 3])
@@ -224,7 +224,7 @@ def test_metric_summary_reports_videos_without_scores_as_missing():
 
 
 def test_degradation_counts_videos_without_frames_as_missing():
-    from avlib.train.icmr import degradation_table
+    from avlib.experiments.icmr.robustness import degradation_table
 
     torch.manual_seed(0)
     from avlib.models.late_fusion import LateFusion
@@ -273,26 +273,29 @@ def test_gradcam_layer_names_resolve_to_the_last_spatial_block(name, kwargs, sha
 
 
 def test_fidelity_options_say_which_variant_ran():
-    from dataclasses import replace
+    from avlib.config.icmr import ICMRConfig
+    from avlib.experiments.icmr.tables import fidelity_options
 
-    from avlib.train import icmr
-
-    t = icmr.fidelity_options(icmr.get_preset("paper")).set_index("option")
+    paper = ICMRConfig.for_scale("paper")
+    t = fidelity_options(paper).set_index("option")
     assert t.loc["log-mel scale", "this run"] == "power_squared"
     assert t.loc["late-fusion hidden layers", "this run"].startswith("reference: 1 x FC-1024")
     assert t.loc["Han et al. segment", "this run"].startswith("3 s")
-    two = icmr.fidelity_options(replace(icmr.get_preset("paper"), fusion_hidden=(1024, 1024))).set_index("option")
+    two = fidelity_options(paper.with_overrides({"fusion.hidden": [1024, 1024]})).set_index("option")
     assert two.loc["late-fusion hidden layers", "this run"].startswith("paper_text: 2 x")
-    assert icmr.fidelity_options(icmr.get_preset("cpu")).set_index("option").loc["frame backbone", "this run"] == "frozen"
+    cpu = ICMRConfig.for_scale("cpu")
+    assert fidelity_options(cpu).set_index("option").loc["frame backbone", "this run"] == "frozen"
 
 
-# ----------------------------------------------------------------- the paper's F1 (statistical review, item 1)
+# ----------------------------------------------------------------- the paper's F1
 def test_metric_summary_f1_is_the_papers_weighted_f1_with_macro_beside_it():
     """The authors print scikit-learn's classification_report (experiments/evaluate.py), whose
     "avg / total" row was support-weighted in 2017: the tables' "f1" is the weighted F1."""
     from sklearn.metrics import f1_score
 
-    from avlib.train.icmr import fidelity_options, get_preset, metric_summary
+    from avlib.config.icmr import ICMRConfig
+    from avlib.experiments.icmr.scoring import metric_summary
+    from avlib.experiments.icmr.tables import fidelity_options
 
     y = np.array([0] * 6 + [1] * 3 + [2, 2])
     pred = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 2])
@@ -302,5 +305,5 @@ def test_metric_summary_f1_is_the_papers_weighted_f1_with_macro_beside_it():
     assert out["f1"] == pytest.approx(100 * f1_score(y[:-1], pred[:-1], average="weighted"))
     assert out["f1_macro"] == pytest.approx(100 * f1_score(y[:-1], pred[:-1], average="macro"))
     assert abs(out["f1"] - out["f1_macro"]) > 5 and out["n_missing"] == 1
-    row = fidelity_options(get_preset("cpu")).set_index("option").loc["F1 average"]
+    row = fidelity_options(ICMRConfig.for_scale("cpu")).set_index("option").loc["F1 average"]
     assert "weighted" in row["this run"] and "avg / total" in row["authors' code"]

@@ -132,16 +132,18 @@ def test_late_fusion_paper_and_code_variants():
     assert n_params(paper) - n_params(code) == 1024 * 1024 + 1024
 
 
-def test_presets_and_book_tables():
+def test_config_and_book_tables():
     import pandas as pd
 
-    from avlib.train.icmr import get_preset, table3_side_by_side, table4_side_by_side, titan_x_estimate
+    from avlib.config.icmr import ICMRConfig
+    from avlib.experiments.icmr.tables import table3_side_by_side, table4_side_by_side
+    from avlib.experiments.icmr.throughput import titan_x_estimate
 
-    assert get_preset("cpu", audio_epochs=2).audio_epochs == 2
+    assert ICMRConfig.for_scale("cpu").with_overrides({"audio.epochs": 2}).audio.epochs == 2
     with pytest.raises(ParameterError):
-        get_preset("cpu", no_such_field=1)
+        ICMRConfig.for_scale("cpu").with_overrides({"no_such_field": 1})
     with pytest.raises(ParameterError):
-        get_preset("laptop")
+        ICMRConfig.for_scale("laptop")
     ours = pd.DataFrame({"method": ["Han et al. 2016", "Xception + UC"], "params_paper_input": [1.45e6, 9.65e6],
                          "hit_at_1": [1.0, 2.0], "hit_at_3": [3.0, 4.0], "f1": [5.0, 6.0]})
     t3 = table3_side_by_side(ours)
@@ -172,7 +174,7 @@ def test_xception_cpu_depthwise_gradient_matches_native():
 
 
 def test_training_flops_counts_forward_and_backward_by_hand():
-    from avlib.train.icmr import training_flops
+    from avlib.experiments.icmr.throughput import training_flops
 
     # fwd 2*(10*8 + 8*3); bwd: grad weights of both layers (2*80 + 2*24) + grad input of layer 2 (2*24)
     mlp = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
@@ -181,7 +183,7 @@ def test_training_flops_counts_forward_and_backward_by_hand():
 
 
 def test_titan_x_estimate_compute_bound_and_utilisation():
-    from avlib.train.icmr import titan_x_estimate
+    from avlib.experiments.icmr.throughput import titan_x_estimate
 
     est = titan_x_estimate(10.0, flops_per_frame=17e9, peak_tflops={"G": 10.0})
     r = est.iloc[0]
@@ -207,7 +209,7 @@ def test_audio_training_does_not_depend_on_earlier_random_draws():
     # the model's initial weights come from the seed, not from whatever consumed the RNG before
     import numpy as np
 
-    from avlib.train.icmr import train_audio_model
+    from avlib.experiments.icmr.audio import train_audio_model
     from avlib.train.loop import TrainConfig
 
     rng = np.random.default_rng(0)
@@ -228,7 +230,7 @@ def test_audio_training_accepts_read_only_labels_without_warning():
 
     import numpy as np
 
-    from avlib.train.icmr import train_audio_model
+    from avlib.experiments.icmr.audio import train_audio_model
     from avlib.train.loop import TrainConfig
 
     rng = np.random.default_rng(1)
@@ -242,22 +244,26 @@ def test_audio_training_accepts_read_only_labels_without_warning():
     assert len(hist.epochs) == 1 and not y.flags.writeable
 
 
-def test_han_dropout_comes_from_the_preset_and_keys_the_stored_run():
-    # the cpu preset trains Han et al. without dropout (one epoch with it stays at chance);
-    # the paper preset keeps .25 / .5; a different dropout must not reuse a stored run
+def test_han_dropout_comes_from_the_config_and_keys_the_stored_run():
+    # the cpu scale trains Han et al. without dropout (one epoch with it stays at chance);
+    # the paper scale keeps .25 / .5; a different dropout must not reuse a stored run
     import numpy as np
 
-    from avlib.train import icmr
+    from avlib.config.icmr import ICMRConfig
+    from avlib.experiments.icmr import audio as icmr
     from avlib.train.loop import TrainConfig
 
-    cpu, paper = icmr.get_preset("cpu"), icmr.get_preset("paper")
+    cpu, paper = ICMRConfig.for_scale("cpu"), ICMRConfig.for_scale("paper")
     assert icmr.audio_model_kwargs(paper, "han2016") == {"conv_dropout": 0.25, "dropout": 0.5}
     assert icmr.audio_model_kwargs(cpu, "han2016") == {"conv_dropout": 0.0, "dropout": 0.0}
     assert icmr.audio_model_kwargs(cpu, "choi2016") == {}
-    key = icmr._audio_run_key(cpu, "han2016", "UC", 0)
-    assert key == icmr._audio_run_key(icmr.get_preset("cpu"), "han2016", "UC", 0)
-    assert key != icmr._audio_run_key(icmr.get_preset("cpu", han_dropout=(0.1, 0.0)), "han2016", "UC", 0)
-    assert key != icmr._audio_run_key(cpu, "han2016", "UC", 1)
+    key = icmr.audio_run_key(cpu, "han2016", "UC", 0)
+    assert key == icmr.audio_run_key(ICMRConfig.for_scale("cpu"), "han2016", "UC", 0)
+    assert key != icmr.audio_run_key(cpu.with_overrides({"audio.han_dropout": [0.1, 0.0]}), "han2016", "UC", 0)
+    assert key != icmr.audio_run_key(cpu, "han2016", "UC", 1)
+    # the key follows the audio settings only: the seeds, the frames or the fusion do not change an audio run
+    assert key == icmr.audio_run_key(cpu.with_overrides({"seeds": [5], "fusion.epochs": 9}), "han2016", "UC", 0)
+    assert key != icmr.audio_run_key(cpu.with_overrides({"audio.epochs": 3}), "han2016", "UC", 0)
 
     rng = np.random.default_rng(0)
     x = [rng.normal(size=(2, 128, 43)).astype(np.float32) for _ in range(4)]
@@ -268,3 +274,49 @@ def test_han_dropout_comes_from_the_preset_and_keys_the_stored_run():
     rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
     assert rates and all(r == 0.0 for r in rates)
     assert n_params(model.model) == n_params(get_model("han2016", num_classes=2))  # same network otherwise
+
+
+def test_inception_workloads_read_the_benchmark_json(tmp_path):
+    """The visual page's throughput section: a CUDA record of the benchmark file is preferred."""
+    import json
+
+    from avlib.experiments.icmr.throughput import inception_workloads
+
+    rec = {"model": "inception_frames", "train": True, "input_shape": [3, 75, 75], "device": "cuda:0", "amp": True,
+           "channels_last": True, "examples_per_s": 100.0}
+    path = tmp_path / "icmr.json"
+    path.write_text(json.dumps({"results": [dict(rec, device="cpu", examples_per_s=2.0), rec]}))
+    work = inception_workloads(path, size=75)
+    assert work["device"] == "cuda:0 AMP channels_last" and work["measured"]["examples_per_s"] == 100.0
+    first = work["estimate"].iloc[0]
+    assert first["our_hours"] == pytest.approx(first["steps"] * 64 / 100.0 / 3600)
+    assert work["flops"] > 0 and "paper utilisation %, Titan X (Pascal)" in work["estimate"]
+
+
+def test_table1_split_sizes_and_embedded_statistics(tmp_path):
+    from avlib.data import icmr_metadata as M
+    from avlib.experiments.icmr.tables import embedded_table1, official_split_sizes
+
+    meta = M.default_metadata_dir()
+    if meta is None:
+        pytest.skip("ICMR metadata absent")
+    sizes = official_split_sizes(meta).set_index("dataset")
+    assert list(sizes.columns) == ["train", "val", "test"]
+    assert sizes.loc["FCVID"].sum() == len(M.load_fcvid_list(meta))
+    M.load_fcvid_list(meta).head(24).to_csv(tmp_path / "videos.csv", index=False)
+    table = embedded_table1(tmp_path, meta).set_index("property")
+    assert table.loc["total_videos", "embedded benchmark"] == 24
+    assert table.loc["total_videos", "FCVID (real lists)"] == len(M.load_fcvid_list(meta))
+
+
+def test_same_as_memory_fusion_compares_the_fusion_row_of_the_same_method():
+    import pandas as pd
+
+    from avlib.experiments.icmr.tables import same_as_memory_fusion
+
+    t4 = pd.DataFrame({"method": ["Xception", "Xception", "Choi et al. 2016"], "model": ["fusion", "audio only", "fusion"],
+                       "hit_at_1": [50.0, 40.0, 45.0], "hit_at_3": [70.0, 60.0, 65.0], "f1": [48.0, 38.0, 44.0]})
+    row = pd.DataFrame({"method": ["Xception"], "model": ["fusion"], "hit_at_1": [50.0], "hit_at_3": [70.0],
+                        "f1": [48.0]})
+    assert same_as_memory_fusion(t4, row)
+    assert not same_as_memory_fusion(t4, row.assign(f1=47.0))

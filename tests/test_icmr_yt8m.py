@@ -93,7 +93,7 @@ def test_floor_and_bad_inputs():
 
 def test_presets_are_imbalanced_and_often_away():
     cpu = YT8M_PRESETS["cpu"].counts()
-    assert 0.15 * sum(cpu) >= 240 and min(cpu) >= 4  # issue 12: >= 240 test videos at cpu (70/15/15 split)
+    assert 0.15 * sum(cpu) >= 240 and min(cpu) >= 4  # >= 240 test videos at cpu (70/15/15 split)
     ratio = max(cpu) / min(cpu)
     assert 10 < ratio <= YT8M_COUNTS[0] / YT8M_COUNTS[11] + 1e-9
     fcvid = PRESETS["cpu"].counts()
@@ -191,17 +191,17 @@ def test_marker_reuse_and_regeneration(tmp_path):
 
 # ------------------------------------------------------------------ ICMR entry points
 def test_load_benchmark_keeps_its_own_folders(bench_root, monkeypatch):
-    from avlib.train import icmr
+    from avlib.experiments import icmr
 
     data_root, root, preset = bench_root
     monkeypatch.setitem(YT8M_PRESETS, "smoke", preset)
-    bench = icmr.load_benchmark(data_root, scale="smoke", seed=SEED, source=icmr.YT8M_SOURCE)
+    bench = icmr.data.load_benchmark(data_root, scale="smoke", seed=SEED, source=icmr.data.YT8M_SOURCE)
     assert bench.root == root and "embedded" in bench.source
     assert bench.cache_dir.name == "instruments_yt8m"
-    store = icmr.FeatureStore.for_run(data_root, scale="smoke", seed=SEED, source=icmr.YT8M_SOURCE)
-    fcvid = icmr.FeatureStore.for_run(data_root, scale="smoke", seed=SEED, source="embedded")
+    store = icmr.store.FeatureStore.for_run(data_root, scale="smoke", seed=SEED, source=icmr.data.YT8M_SOURCE)
+    fcvid = icmr.store.FeatureStore.for_run(data_root, scale="smoke", seed=SEED, source="embedded")
     assert store.root != fcvid.root
-    counts = icmr.youtube8m_class_counts(bench)
+    counts = icmr.youtube8m.youtube8m_class_counts(bench)
     assert counts["videos"].sum() == len(bench.videos)
     assert counts["yt8m_videos"].is_monotonic_decreasing
     assert counts["videos"].is_monotonic_decreasing
@@ -210,26 +210,35 @@ def test_load_benchmark_keeps_its_own_folders(bench_root, monkeypatch):
     assert (counts[["train", "val", "test"]].sum(axis=1) == counts["videos"]).all()
 
 
-def test_youtube8m_preset_caps_frames_at_20():
-    from avlib.train import icmr
+def test_youtube8m_config_caps_frames_at_20():
+    from avlib.config.icmr import ICMRConfig
+    from avlib.experiments.icmr.youtube8m import youtube8m_note
 
-    paper = icmr.youtube8m_preset(icmr.get_preset("paper"))
-    assert paper.fusion_frames == 20 and paper.fusion_visual == (20, True)
-    assert "YouTube-8M" in paper.changes
-    small = icmr.get_preset("smoke")
-    assert icmr.youtube8m_preset(small) == small
+    paper = ICMRConfig.for_scale("paper")
+    yt = paper.for_youtube8m()
+    assert yt.fusion.frames == 20 and yt.fusion.visual == (20, True)
+    assert yt.seeds == paper.seeds and yt.audio.epochs == paper.audio.epochs
+    assert "YouTube-8M: fusion over 20 frames" in youtube8m_note(paper)
+    small = ICMRConfig.for_scale("smoke")
+    assert small.for_youtube8m() == small and youtube8m_note(small) == small.note()
+    # the cpu scale: one seed and 2 audio epochs on this page only (it has no claim rows)
+    cpu = ICMRConfig.for_scale("cpu")
+    assert (cpu.for_youtube8m().seeds, cpu.for_youtube8m().audio.epochs) == ((0,), 2)
+    assert (cpu.seeds, cpu.audio.epochs) == ((0, 1), 4)
+    assert cpu.with_overrides({"youtube8m.audio_epochs": 3}).for_youtube8m().audio.epochs == 3
 
 
 def test_run_fusion_model_uses_the_given_audio_features(tmp_path):
     """The fusion trains on the stored features of the audio run it is given, on videos with both inputs."""
-    from avlib.train import icmr
+    from avlib.config.icmr import ICMRConfig
+    from avlib.experiments import icmr
 
     rng = np.random.default_rng(0)
     n, k, C = 30, 2, 3
     ids = [f"v{i:02d}" for i in range(n)]
     labels = np.arange(n) % C
     split = np.array(["train"] * 20 + ["val"] * 4 + ["test"] * 6)
-    store = icmr.FeatureStore(tmp_path)
+    store = icmr.store.FeatureStore(tmp_path)
     store.save("visual", key="v", ids=ids, split=split, labels=labels,
                features=np.zeros((n, k, 2048)), probs=np.full((n, C), 1 / C))
     audio = np.zeros((n, 1024), np.float32)
@@ -237,29 +246,30 @@ def test_run_fusion_model_uses_the_given_audio_features(tmp_path):
     probs = np.eye(C)[labels]
     store.save("good_audio", key="a", ids=ids[:-2], split=split[:-2], labels=labels[:-2], features=audio[:-2],
                probs=probs[:-2])
-    bench = icmr.Benchmark(pd.DataFrame({"video_id": ids, "label": labels, "split": split}), tmp_path, None,
-                           ["a", "b", "c"], "embedded benchmark", tmp_path)
-    preset = replace(icmr.get_preset("smoke"), fusion_frames=k, fusion_epochs=15, fusion_hidden=(32, 32))
-    out = icmr.run_fusion_model(bench, preset, {"tag": "good_audio"}, {"tag": "visual"}, seed=0, store=store)
+    bench = icmr.data.Benchmark(pd.DataFrame({"video_id": ids, "label": labels, "split": split}), tmp_path, None,
+                                ["a", "b", "c"], "embedded benchmark", tmp_path)
+    cfg = ICMRConfig.for_scale("smoke").with_overrides({"fusion.frames": k, "fusion.epochs": 15,
+                                                        "fusion.hidden": [32, 32]})
+    out = icmr.fusion.run_fusion_model(bench, cfg, {"tag": "good_audio"}, {"tag": "visual"}, seed=0, store=store)
     assert out["parts"]["test"] == ids[24:28]  # the last two videos have no audio features
     assert out["probs"].shape == (4, C) and out["audio_summary"]["hit_at_1"] == 100.0
     assert out["fusion_summary"]["hit_at_1"] >= 75.0
     with pytest.raises(Exception, match="stored features missing"):
-        icmr.run_fusion_model(bench, preset, {"tag": "absent"}, {"tag": "visual"}, seed=0, store=store)
+        icmr.fusion.run_fusion_model(bench, cfg, {"tag": "absent"}, {"tag": "visual"}, seed=0, store=store)
 
 
 def test_feature_store_follows_the_benchmark_generation(tmp_path):
+    from avlib.experiments.icmr.store import FeatureStore
     from avlib.paths import embedded_root
-    from avlib.train import icmr
 
-    plain = icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
+    plain = FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
     marker = embedded_root(tmp_path, "smoke", "instruments") / "generation.json"
     marker.parent.mkdir(parents=True)
     marker.write_text(json.dumps({"version": "1.1", "seed": 0, "preset": {"videos_per_class": 3}, "seconds": 1.0}))
-    first = icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
+    first = FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
     marker.write_text(json.dumps({"version": "1.1", "seed": 0, "preset": {"videos_per_class": 3}, "seconds": 9.0}))
-    assert icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root == first  # timing is not a parameter
+    assert FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root == first  # timing is not a parameter
     marker.write_text(json.dumps({"version": "1.1", "seed": 0, "preset": {"videos_per_class": 4}}))
-    second = icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
+    second = FeatureStore.for_run(tmp_path, scale="smoke", seed=0).root
     assert len({plain, first, second}) == 3
-    assert icmr.FeatureStore.for_run(tmp_path, scale="smoke", seed=0, source=icmr.YT8M_SOURCE).root != first
+    assert FeatureStore.for_run(tmp_path, scale="smoke", seed=0, source="embedded_yt8m").root != first

@@ -557,7 +557,7 @@ def test_schemes_end_to_end_tiny(tiny_av_data):
     ex = ismir.gradcam_examples(joint, data, per_category=1)
     assert ex and ex[0]["audio_map"].shape == (96, 26) and ex[0]["frame_map"].shape == (75, 75)
     assert all(0 <= e["audio_map"].min() and e["audio_map"].max() <= 1 + 1e-6 for e in ex)
-    # the heat maps come from the layers the models name (issue 11, item 1)
+    # the heat maps come from the layers the models name
     from avlib.models.choi2016 import Choi2016
 
     assert {e["frame_layer"] for e in ex} == {"backbone.Mixed_7c"}
@@ -601,7 +601,10 @@ def test_presets():
 def test_joint_scheme_starts_every_seed_from_the_shared_frozen_backbone(monkeypatch, tmp_path):
     """With the ICMR frozen-backbone preset the joint scheme of any seed loads the one seed-0
     image-bank pre-training from the shared folder (no per-seed pre-training)."""
-    from avlib.train import icmr, ismir
+    from avlib.config.icmr import ICMRConfig
+    from avlib.experiments.icmr import store as icmr_store
+    from avlib.experiments.icmr import visual as icmr_visual
+    from avlib.train import ismir
 
     calls, got = [], []
 
@@ -613,12 +616,12 @@ def test_joint_scheme_starts_every_seed_from_the_shared_frozen_backbone(monkeypa
         got.append(kw["backbone_state"]["w"].item())
         return ismir.SchemeResult("joint", None, None, None, None, None, None, {}, 0.0, {}, {})
 
-    monkeypatch.setattr(icmr, "_pretrained_backbone", fake_pretrained)
+    monkeypatch.setattr(icmr_visual, "pretrained_backbone", fake_pretrained)
     monkeypatch.setattr(ismir, "train_joint_scheme", fake_train)
-    ip = icmr.get_preset("smoke")
-    assert ip.visual_backbone == "frozen" and ip.fusion_visual[1]
+    ip = ICMRConfig.for_scale("smoke")
+    assert ip.visual.backbone == "frozen" and ip.fusion.visual[1]
     for seed in (1, 2):
-        store = icmr.FeatureStore(tmp_path / "icmr" / "embedded" / "smoke" / f"seed{seed}-abc")
+        store = icmr_store.FeatureStore(tmp_path / "icmr" / "embedded" / "smoke" / f"seed{seed}-abc")
         ismir.run_joint_scheme(None, None, ismir.get_preset("smoke"), ip, seed=seed, store=store)
     assert calls == [(0, "frozen_backbone-abc"), (0, "frozen_backbone-abc")]
     assert got == [0.0, 0.0]

@@ -104,7 +104,7 @@ def test_unreadable_feature_file_names_the_file(tmp_path):
 @pytest.mark.parametrize("scale, per_decade", [("power_squared", 20.0), ("power", 10.0)])
 def test_degrade_logmel_snr_semantics(scale, per_decade):
     # the ICMR log-mels are 10 log10 of the squared mel power (20 log10 of the power)
-    from avlib.train.icmr import degrade_logmel
+    from avlib.experiments.icmr.robustness import degrade_logmel
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-60, 0, size=(2, 96, 50)).astype(np.float32)
@@ -118,7 +118,7 @@ def test_degrade_logmel_snr_semantics(scale, per_decade):
 
 
 def test_drop_frames_zeroes_whole_frames_only():
-    from avlib.train.icmr import drop_frames
+    from avlib.experiments.icmr.robustness import drop_frames
 
     x = np.ones((3, 2 * 4 + 1, 8), np.float32)
     y = drop_frames(x, n_frames=4, keep=0.5, rng=np.random.default_rng(0))
@@ -131,11 +131,11 @@ def test_drop_frames_zeroes_whole_frames_only():
 # --------------------------------------------------------------------------- authors' feature files
 
 
-def _tiny_preset():
-    from avlib.train.icmr import get_preset
+def _tiny_cfg():
+    from avlib.config.icmr import ICMRConfig
 
-    return get_preset("smoke", fusion_frames=2, fusion_visual=(2, True), fusion_epochs=2, fusion_batch=8,
-                      fusion_hidden=(16,))
+    return ICMRConfig.for_scale("smoke").with_overrides({"fusion.frames": 2, "fusion.visual": [2, True],
+                                                          "fusion.epochs": 2, "fusion.batch": 8, "fusion.hidden": [16]})
 
 
 def _vid(i, n=30):
@@ -152,7 +152,8 @@ def _fake_store(tmp_path, n=30, seed=0, gaps=True):
     """
     import pandas as pd
 
-    from avlib.train.icmr import FeatureStore, _official_split
+    from avlib.experiments.icmr.data import official_split as _official_split
+    from avlib.experiments.icmr.store import FeatureStore
 
     rng = np.random.default_rng(seed)
     videos = pd.DataFrame({"video_id": [_vid(i, n) for i in range(n)], "label": np.arange(n) % 3})
@@ -175,10 +176,10 @@ def _fake_store(tmp_path, n=30, seed=0, gaps=True):
 
 def test_store_export_read_roundtrip(tmp_path):
     from avlib.data.fcvid import read_feature_file
-    from avlib.train.icmr import export_feature_file
+    from avlib.experiments.icmr.feature_files import export_feature_file
 
     store, _, videos, audio, frames = _fake_store(tmp_path)
-    path = export_feature_file(store, tmp_path / "feats.h5", preset=_tiny_preset())
+    path = export_feature_file(store, tmp_path / "feats.h5", cfg=_tiny_cfg())
     feats = read_feature_file(path)
     assert len(feats) == 29 and _vid(3) not in feats
     np.testing.assert_array_equal(feats[_vid(0)]["audio"], audio[0][None])
@@ -186,22 +187,26 @@ def test_store_export_read_roundtrip(tmp_path):
     assert feats[_vid(5)]["audio"] is None and feats[_vid(5)]["video"].shape == (2, 2048)
     assert feats[_vid(7)]["video"].shape == (1, 2048)  # the zero row of a missing frame is not a frame
     # the authors' layout: the same matrix as from the in-memory arrays
-    from avlib.data.fcvid import fusion_matrix as entry_matrix
+    from avlib.data.fcvid import entry_matrix  # one entry of a feature file
 
     np.testing.assert_array_equal(entry_matrix(feats[_vid(7)], n_frames=2),
                                   fusion_matrix(audio[7], frames[7], n_frames=2))
 
 
 def test_file_trained_fusion_equals_memory_trained(tmp_path):
-    from avlib.train.icmr import export_feature_file, run_fusion_from_feature_file, run_fusion_from_features
-    from avlib.train.icmr import store_features
+    from avlib.experiments.icmr.feature_files import (
+        export_feature_file,
+        run_fusion_from_feature_file,
+        run_fusion_from_features,
+        store_features,
+    )
 
     store, list_csv, _, _, _ = _fake_store(tmp_path)
-    preset = _tiny_preset()
-    path = export_feature_file(store, tmp_path / "feats.h5", preset=preset)
-    from_file = run_fusion_from_feature_file(path, list_csv, preset=preset, seed=3, method="Xception")
-    feats, stored_list = store_features(store, preset=preset)  # the store's own split and order
-    in_memory = run_fusion_from_features(feats, stored_list, preset=preset, seed=3, method="Xception")
+    cfg = _tiny_cfg()
+    path = export_feature_file(store, tmp_path / "feats.h5", cfg=cfg)
+    from_file = run_fusion_from_feature_file(path, list_csv, cfg=cfg, seed=3, method="Xception")
+    feats, stored_list = store_features(store, cfg=cfg)  # the store's own split and order
+    in_memory = run_fusion_from_features(feats, stored_list, cfg=cfg, seed=3, method="Xception")
     cols = ["method", "model", "frames", "hit_at_1", "hit_at_3", "f1", "n_train", "n_val", "n_test"]
     assert from_file["table"][cols].equals(in_memory["table"][cols])
     np.testing.assert_array_equal(from_file["probs"], in_memory["probs"])
@@ -219,22 +224,24 @@ def test_file_trained_fusion_equals_memory_trained(tmp_path):
     row = inputs.x[split_of_5][inputs.ids[split_of_5].index(_vid(5))]
     assert row.shape == (5, 1024) and not row[4].any() and row[:4].any()
     # another seed trains another model
-    other = run_fusion_from_feature_file(path, list_csv, preset=preset, seed=4)
+    other = run_fusion_from_feature_file(path, list_csv, cfg=cfg, seed=4)
     assert not np.array_equal(other["probs"], from_file["probs"])
 
 
 def test_notebook_path_equals_the_table4_fusion(tmp_path):
     """Export -> file -> train gives the in-memory Table 4 fusion (run_fusion_model), same seed."""
-    from avlib.train.icmr import Benchmark, read_video_list, run_fusion_from_files, run_fusion_model
+    from avlib.experiments.icmr.data import Benchmark, read_video_list
+    from avlib.experiments.icmr.feature_files import run_fusion_from_files
+    from avlib.experiments.icmr.fusion import run_fusion_model
 
     store, list_csv, videos, _, _ = _fake_store(tmp_path, gaps=False)
     bench = Benchmark(read_video_list(list_csv), tmp_path, None, list(videos["category"][:3]), "embedded benchmark",
                       tmp_path, tmp_path)
-    preset = _tiny_preset()
-    ff = run_fusion_from_files(bench, preset, store=store, seed=1)
+    cfg = _tiny_cfg()
+    ff = run_fusion_from_files(bench, cfg, store=store, seed=1)
     assert ff["exported"] and ff["feature_file"].endswith("features_xception_audio.h5")
     assert ff["table"]["method"].iloc[0] == "Xception" and ff["report"].empty
-    mem = run_fusion_model(bench, preset, {"tag": "audio_xception_audio_UC"}, {"tag": "visual_k2_pt"}, seed=1,
+    mem = run_fusion_model(bench, cfg, {"tag": "audio_xception_audio_UC"}, {"tag": "visual_k2_pt"}, seed=1,
                            store=store)
     np.testing.assert_array_equal(ff["probs"], mem["probs"])
     assert ff["test_ids"] == mem["parts"]["test"]
@@ -247,7 +254,7 @@ def test_video_list_official_split_and_bad_lists(tmp_path):
 
     from avlib.data.icmr_metadata import split_frame
     from avlib.errors import DataError
-    from avlib.train.icmr import read_video_list
+    from avlib.experiments.icmr.data import read_video_list
 
     df = pd.DataFrame({"video_id": [f"v{i}" for i in range(40)], "label": np.arange(40) % 4})
     got = read_video_list(df)
@@ -264,15 +271,15 @@ def test_video_list_official_split_and_bad_lists(tmp_path):
 def test_bad_feature_files_raise_media_error_naming_the_file(tmp_path):
     import h5py
 
-    from avlib.train.icmr import run_fusion_from_feature_file
+    from avlib.experiments.icmr.feature_files import run_fusion_from_feature_file
 
     _, list_csv, _, _, _ = _fake_store(tmp_path)
     junk = tmp_path / "junk_features.h5"
     junk.write_bytes(b"\x89HDF not really")
     with pytest.raises(MediaError, match="junk_features.h5"):
-        run_fusion_from_feature_file(junk, list_csv, preset=_tiny_preset())
+        run_fusion_from_feature_file(junk, list_csv, cfg=_tiny_cfg())
     with pytest.raises(MediaError, match="absent.h5"):
-        run_fusion_from_feature_file(tmp_path / "absent.h5", list_csv, preset=_tiny_preset())
+        run_fusion_from_feature_file(tmp_path / "absent.h5", list_csv, cfg=_tiny_cfg())
     wrong = tmp_path / "wrong_shape.h5"
     with h5py.File(wrong, "w") as h5:
         h5.create_group("v0").create_dataset("video", data=np.zeros((3, 1000), np.float32))
@@ -287,13 +294,13 @@ def test_bad_feature_files_raise_media_error_naming_the_file(tmp_path):
 
 def test_real_fixture_predicted_by_a_trained_fusion_model(tmp_path):
     from avlib.data.icmr_metadata import demo_feature_file
-    from avlib.train.icmr import predict_fusion, run_fusion_from_features, store_features
+    from avlib.experiments.icmr.feature_files import predict_fusion, run_fusion_from_features, store_features
 
     fixture = _fixture()
     assert demo_feature_file() == fixture  # the shared copy is found first, without the network
     store, _, _, _, _ = _fake_store(tmp_path)
-    feats, videos = store_features(store, preset=_tiny_preset())
-    run = run_fusion_from_features(feats, videos, preset=_tiny_preset(), seed=0)
+    feats, videos = store_features(store, cfg=_tiny_cfg())
+    run = run_fusion_from_features(feats, videos, cfg=_tiny_cfg(), seed=0)
     real = read_feature_file(fixture)
     _, X = feature_file_matrices(fixture)
     assert X.shape == (1, 41, 1024)  # 20 frames x 2 rows + audio

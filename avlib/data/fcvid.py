@@ -8,16 +8,28 @@
   :func:`load_yt8m_videos`.
 * The authors' released feature files (HDF5): one group per video with ``audio``
   float32 (1, 1024) and ``video`` float32 (k, 2048): :func:`read_feature_file`,
-  :func:`write_feature_file`, :func:`fusion_matrix`.
+  :func:`write_feature_file`, :func:`entry_matrix` (one file entry), :func:`feature_file_matrices`.
+* The late-fusion input layout of ICMR 2017 (Sec. 3.3, Figure 1), which those files feed:
+  :func:`fusion_matrix`, :func:`fusion_matrices`, :func:`modality_mask` (re-exported by
+  :mod:`avlib.models.late_fusion`, whose :class:`~avlib.models.late_fusion.LateFusion` reads it).
+
+Layout: ``k`` frame vectors of ``2 * dim`` (Inception v3, 2048) are each split into two rows of
+``dim`` (1024) and the audio vector is appended, giving a ``(2k + 1, dim)`` matrix: rows ``2i``
+and ``2i + 1`` are the two halves of frame ``i``, row ``2k`` is the audio vector; a missing
+modality, and the frames a video does not have, are zero rows (the paper's encoding).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from avlib.errors import DataError, MediaError
+from avlib.errors import DataError, MediaError, ParameterError
+from avlib.features.dataset import resolve_video_path
+
+from .icmr_metadata import FCVID_CATEGORIES, load_fcvid_list, load_yt8m_list
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -28,6 +40,10 @@ __all__ = [
     "read_feature_file",
     "write_feature_file",
     "fusion_matrix",
+    "fusion_matrices",
+    "modality_mask",
+    "entry_matrix",
+    "feature_file_matrices",
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".flv", ".3gp", ".mpg", ".mpeg", ".m4v", ".wmv")
@@ -38,8 +54,6 @@ def scan_video_root(video_root, *, categories=None) -> pd.DataFrame:
 
     ``label`` is the index in ``categories`` (default: FCVID order) or -1 for unknown folders.
     """
-    from .icmr_metadata import FCVID_CATEGORIES
-
     cats = list(categories or FCVID_CATEGORIES)
     root = Path(video_root)
     if not root.is_dir():
@@ -58,8 +72,6 @@ def locate_videos(videos_df: pd.DataFrame, video_root) -> tuple[pd.DataFrame, pd
     Returns ``(found, missing)``: ``found`` keeps list order with an absolute ``path``;
     ``missing`` lists the ids without a file (unknown ids, videos taken down on YouTube...).
     """
-    from avlib.features.dataset import resolve_video_path
-
     paths = [resolve_video_path(video_root, str(r.video_id), getattr(r, "category", None))
              for r in videos_df.itertuples(index=False)]
     df = videos_df.copy()
@@ -74,8 +86,6 @@ def load_fcvid_videos(video_root, metadata_dir=None, *, download: bool = False):
 
     Returns ``(found, missing)`` as :func:`locate_videos`.
     """
-    from .icmr_metadata import load_fcvid_list
-
     return locate_videos(load_fcvid_list(metadata_dir, download=download), video_root)
 
 
@@ -85,8 +95,6 @@ def load_yt8m_videos(video_root, metadata_dir=None, *, download: bool = False):
     Files may sit flat (``<root>/<id>.<ext>``) or under the label name
     (``<root>/<Guitar|Piano|...>/<id>.<ext>``). Returns ``(found, missing)``.
     """
-    from .icmr_metadata import load_yt8m_list
-
     return locate_videos(load_yt8m_list(metadata_dir, download=download), video_root)
 
 
@@ -162,8 +170,6 @@ def write_feature_file(path, features: dict[str, dict[str, np.ndarray]]) -> Path
     -------
     Path
     """
-    import os
-
     import h5py
 
     path = Path(path)
@@ -184,13 +190,85 @@ def write_feature_file(path, features: dict[str, dict[str, np.ndarray]]) -> Path
     return path
 
 
-def fusion_matrix(entry: dict, *, n_frames: int) -> np.ndarray:
+def fusion_matrix(audio, frames, *, n_frames: int, dim: int = 1024) -> np.ndarray:
+    """Stack one video's features into the ``(2 * n_frames + 1, dim)`` late-fusion input.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(dim,) or (1, dim)] or None
+        Audio-network penultimate features; ``None`` (missing audio) gives a zero row.
+    frames : np.ndarray [shape=(k, 2 * dim)] or None
+        Frame features (Inception v3 pooled, 2048 for dim 1024); ``None`` (missing video)
+        gives zero rows. The first ``n_frames`` are used; fewer frames leave zero rows.
+    n_frames : int
+        ``k`` of the layout (paper: 50 for FCVID, 20 for YouTube-8M).
+    dim : int
+        Row width (1024).
+
+    Returns
+    -------
+    np.ndarray [shape=(2 * n_frames + 1, dim), dtype=float32]
+    """
+    if n_frames < 0:
+        raise ParameterError(f"n_frames must be >= 0, got {n_frames}")
+    out = np.zeros((2 * n_frames + 1, dim), dtype=np.float32)
+    if frames is not None:
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != 2 * dim:
+            raise ParameterError(f"frames must have shape (k, {2 * dim}), got {frames.shape}")
+        k = min(n_frames, frames.shape[0])
+        out[: 2 * k] = frames[:k].reshape(2 * k, dim)
+    if audio is not None:
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if audio.shape[0] != dim:
+            raise ParameterError(f"audio must have {dim} values, got {audio.shape[0]}")
+        out[2 * n_frames] = audio
+    return out
+
+
+def fusion_matrices(audio: dict, frames: dict, video_ids, *, n_frames: int, dim: int = 1024) -> np.ndarray:
+    """:func:`fusion_matrix` for many videos: ``(len(video_ids), 2k+1, dim)`` float32.
+
+    ``audio`` and ``frames`` map video id -> features; an id absent from one of them (or
+    mapped to ``None``) is a missing modality (zero rows).
+    """
+    if not len(video_ids):
+        return np.zeros((0, 2 * n_frames + 1, dim), np.float32)
+    return np.stack([fusion_matrix(audio.get(v), frames.get(v), n_frames=n_frames, dim=dim) for v in video_ids])
+
+
+def modality_mask(x, *, n_frames: int, audio: bool = True, video: bool = True):
+    """Zero the audio row and/or the frame rows of fusion inputs ``(N, 2k+1, dim)`` (a copy;
+    NumPy arrays and torch tensors alike)."""
+    x = x.clone() if hasattr(x, "clone") else np.array(x, copy=True)
+    if not audio:
+        x[:, 2 * n_frames] = 0
+    if not video:
+        x[:, : 2 * n_frames] = 0
+    return x
+
+
+def entry_matrix(entry: dict, *, n_frames: int, dim: int = 1024) -> np.ndarray:
     """The late-fusion input of one entry of :func:`read_feature_file`.
 
-    ``entry`` is ``{"audio": ..., "video": ...}`` (either may be None or absent); the
-    ``(2 * n_frames + 1, 1024)`` layout is :func:`avlib.models.late_fusion.fusion_matrix`
-    (two rows per frame, the audio row last, zeros for what is missing).
+    ``entry`` is ``{"audio": ..., "video": ...}`` (either may be None or absent); the layout is
+    :func:`fusion_matrix`'s (two rows per frame, the audio row last, zeros for what is missing).
     """
-    from avlib.models.late_fusion import fusion_matrix as layout
+    return fusion_matrix(entry.get("audio"), entry.get("video"), n_frames=n_frames, dim=dim)
 
-    return layout(entry.get("audio"), entry.get("video"), n_frames=n_frames)
+
+def feature_file_matrices(path, *, n_frames: int | None = None, dim: int = 1024):
+    """Late-fusion inputs of every video in an authors'-layout feature file.
+
+    ``n_frames`` defaults to the largest frame count in the file (20 for YouTube-8M, 50 for
+    FCVID). Returns ``(video_ids, X)`` with ``X`` float32 ``(n_videos, 2 * n_frames + 1, dim)``;
+    :func:`avlib.experiments.icmr.feature_files.run_fusion_from_feature_file` trains on such a
+    file given the videos' labels.
+    """
+    feats = read_feature_file(path, dim=dim)
+    if n_frames is None:
+        n_frames = max((0 if f["video"] is None else len(f["video"])) for f in feats.values())
+    ids = list(feats)
+    X = fusion_matrices({v: f["audio"] for v, f in feats.items()}, {v: f["video"] for v, f in feats.items()},
+                        ids, n_frames=n_frames, dim=dim)
+    return ids, X

@@ -205,7 +205,7 @@ def icmr_inputs_preset(preset: ISMIRPreset, icmr_preset):
     ``preset.audio_seconds`` when given (the paper: 1 s), unchanged otherwise."""
     if preset.audio_seconds is None:
         return icmr_preset
-    return replace(icmr_preset, choi_seconds=float(preset.audio_seconds))
+    return icmr_preset.with_overrides({"audio.choi_seconds": float(preset.audio_seconds)})
 
 
 # --------------------------------------------------------------------------- data
@@ -305,10 +305,10 @@ def load_av_data(bench, *, audio_model: str, icmr_preset, n_jobs=None) -> AVData
     Uses the ICMR chapter's cached extraction (:func:`avlib.train.icmr.audio_inputs`,
     :func:`~avlib.train.icmr.frame_inputs`).
     """
-    from .icmr import audio_inputs, frame_inputs
+    from ..experiments.icmr.data import audio_inputs, frame_inputs
 
-    audio = audio_inputs(bench, model=audio_model, crop="UC", preset=icmr_preset, n_jobs=n_jobs)
-    frames = frame_inputs(bench, preset=icmr_preset, n_jobs=n_jobs)
+    audio = audio_inputs(bench, icmr_preset, model=audio_model, crop="UC", n_jobs=n_jobs)
+    frames = frame_inputs(bench, icmr_preset, n_jobs=n_jobs)
     df = bench.videos[bench.videos["video_id"].isin(audio) & bench.videos["video_id"].isin(frames)]
     df = df[[len(frames[v]) > 0 for v in df["video_id"]]].reset_index(drop=True)
     a = np.stack([np.asarray(audio[v], np.float32) for v in df["video_id"]])
@@ -416,10 +416,11 @@ def _safe_batch(n: int, batch: int) -> int:
 
 
 def _standardised_audio(name: str, num_classes: int, x_train: np.ndarray):
-    from .icmr import _build_audio_model, _Standardise
+    from ..experiments.icmr.audio import build_audio_model
+    from ..models.wrappers import Standardise
 
-    return _Standardise(_build_audio_model(name, num_classes, x_train.shape), float(x_train.mean()),
-                        float(x_train.std() + 1e-6))
+    return Standardise(build_audio_model(name, num_classes, x_train.shape), float(x_train.mean()),
+                       float(x_train.std() + 1e-6))
 
 
 # --------------------------------------------------------------------------- schemes
@@ -466,7 +467,9 @@ def train_feature_extraction_scheme(
         subnetworks.
     """
     from ..models.audiovisual import AudioVisualNet
-    from .icmr import train_audio_model, train_fusion, train_frame_model
+    from ..experiments.icmr.audio import train_audio_model
+    from ..experiments.icmr.fusion import train_fusion
+    from ..experiments.icmr.visual import train_frame_model
 
     C = len(data.categories)
     tr, va = data.indices("train"), data.indices("val")
@@ -569,39 +572,42 @@ def run_feature_extraction_scheme(bench, data: AVData, preset: ISMIRPreset, icmr
     :func:`avlib.train.icmr.train_audio_model` / ``train_frame_model`` and the ICMR preset's
     schedules. Either way the fusion is trained here over ``preset.n_frames`` frames.
     """
-    from . import icmr
+    from ..experiments.icmr import audio as icmr_audio
+    from ..experiments.icmr import fusion as icmr_fusion
+    from ..experiments.icmr import visual as icmr_visual
+    from ..models.wrappers import Standardise
 
     t0 = time.perf_counter()
     C = bench.num_classes
-    k, pt = icmr_preset.fusion_visual
-    fusion_config = icmr._config(icmr_preset, "fusion", seed)
+    k, pt = icmr_preset.fusion.visual
+    fusion_config = icmr_fusion.fusion_train_config(icmr_preset, seed)
     if preset.separate == "train":
         state = None
         if pt:
-            state, _, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=seed, store=store, weights=weights,
-                                                       device=device)
-        vcfg = icmr._config(icmr_preset, "visual", seed)
+            state, _, _, _ = icmr_visual.pretrained_backbone(bench, icmr_preset, seed=seed, store=store,
+                                                             weights=weights, device=device)
+        vcfg = icmr_visual.visual_train_config(icmr_preset, seed)
         if preset.visual_lr is not None:
             vcfg = replace(vcfg, lr=preset.visual_lr)
         res = train_feature_extraction_scheme(
             data, n_frames=preset.n_frames, audio_name=preset.audio_model, fusion_config=fusion_config,
-            fusion_hidden=icmr_preset.fusion_hidden, audio_config=icmr._config(icmr_preset, "audio", seed),
+            fusion_hidden=icmr_preset.fusion.hidden, audio_config=icmr_audio.audio_train_config(icmr_preset, seed),
             visual_config=vcfg, visual_frames=k, backbone_state=state, device=device)
         res.meta.update({"separate": "trained here", "visual_frames_per_video": k, "visual_pretrained": bool(pt)})
         return res
-    arun = icmr.run_audio_model(bench, icmr_preset, preset.audio_model, "UC", seed=seed, store=store,
-                                device=device, n_jobs=n_jobs)
+    arun = icmr_audio.run_audio_model(bench, icmr_preset, preset.audio_model, "UC", seed=seed, store=store,
+                                      device=device, n_jobs=n_jobs)
     frames = {v: f for v, f in zip(data.ids, data.frames)}
-    vrun = icmr.run_visual_model(bench, icmr_preset, k, pt, frames=frames, seed=seed, store=store,
-                                 weights=weights, device=device)
-    amodel = icmr._Standardise(icmr._build_audio_model(preset.audio_model, C, data.audio.shape), 0.0, 1.0)
+    vrun = icmr_visual.run_visual_model(bench, icmr_preset, k, pt, frames=frames, seed=seed, store=store,
+                                        weights=weights, device=device)
+    amodel = Standardise(icmr_audio.build_audio_model(preset.audio_model, C, data.audio.shape), 0.0, 1.0)
     amodel.load_state_dict(store.load_model(arun["tag"])["state"])
-    vmodel = icmr._frame_model(C)
+    vmodel = icmr_visual.frame_model(C)
     vmodel.load_state_dict(store.load_model(vrun["tag"])["state"])
     reuse_s = time.perf_counter() - t0
     res = train_feature_extraction_scheme(
         data, n_frames=preset.n_frames, audio_name=preset.audio_model, fusion_config=fusion_config,
-        fusion_hidden=icmr_preset.fusion_hidden, audio_model=amodel, visual_model=vmodel, device=device)
+        fusion_hidden=icmr_preset.fusion.hidden, audio_model=amodel, visual_model=vmodel, device=device)
     res.seconds_by_part.update({"audio (ICMR run)": float(arun.get("train_seconds", np.nan)),
                                 "visual (ICMR run)": float(vrun.get("train_seconds", np.nan)),
                                 "load or train subnetworks here": reuse_s})
@@ -629,23 +635,22 @@ def run_joint_scheme(bench, data: AVData, preset: ISMIRPreset, icmr_preset, *, s
     pre-training shared by all seeds (seed 0, as the paper's fixed ImageNet weights), read
     from the ICMR chapter's shared-backbone folder; otherwise the pre-training of ``seed``.
     """
-    from . import icmr
+    from ..experiments.icmr import store as icmr_store
+    from ..experiments.icmr import visual as icmr_visual
 
     state, source = None, "random initialisation"
     t0 = time.perf_counter()
-    if icmr_preset.fusion_visual[1]:
-        if icmr_preset.visual_backbone == "frozen":
-            from .icmr_seeds import _frozen_cache_dir
-
-            shared = icmr.FeatureStore(_frozen_cache_dir(store)) if store is not None else None
-            state, source, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=0, store=shared,
-                                                            weights=weights, device=device)
+    if icmr_preset.fusion.visual[1]:
+        if icmr_preset.visual.backbone == "frozen":
+            shared = icmr_store.FeatureStore(icmr_store.frozen_cache_dir(store)) if store is not None else None
+            state, source, _, _ = icmr_visual.pretrained_backbone(bench, icmr_preset, seed=0, store=shared,
+                                                                  weights=weights, device=device)
         else:
-            state, source, _, _ = icmr._pretrained_backbone(bench, icmr_preset, seed=seed, store=store,
-                                                            weights=weights, device=device)
+            state, source, _, _ = icmr_visual.pretrained_backbone(bench, icmr_preset, seed=seed, store=store,
+                                                                  weights=weights, device=device)
     pre_s = time.perf_counter() - t0
     res = train_joint_scheme(data, n_frames=preset.n_frames, audio_name=preset.audio_model,
-                             config=joint_config(preset, seed), fusion_hidden=icmr_preset.fusion_hidden,
+                             config=joint_config(preset, seed), fusion_hidden=icmr_preset.fusion.hidden,
                              backbone_state=state, random_frames=preset.joint_train_frames == "random",
                              max_train=preset.joint_max_train, checkpoint_dir=checkpoint_dir, device=device)
     res.seconds_by_part["load or pre-train backbone"] = pre_s
@@ -796,7 +801,7 @@ def run_schemes_seeds(bench, data: AVData, preset: ISMIRPreset, icmr_preset, *, 
     there if missing) and trains only the fusion; the joint scheme is trained end to end for
     the seeds of ``joint_seeds`` (default: all of ``seeds``), the expensive part.
     """
-    from .icmr import FeatureStore
+    from ..experiments.icmr.store import FeatureStore
 
     seeds = [int(x) for x in seeds]
     if not seeds:

@@ -5,7 +5,7 @@ batches. A training step is forward, cross-entropy, backward and an optimiser st
 ``amp=True`` on CUDA it runs under :func:`torch.autocast` with a
 :class:`torch.amp.GradScaler` (on the CPU ``amp`` is ignored and the step is fp32, as in
 :func:`avlib.train.loop.fit`). CUDA work is synchronised before the clock is read.
-Used by :func:`avlib.train.icmr.measure_throughput`, ``benchmarks/bench_xflow.py`` and
+Used by :func:`avlib.experiments.icmr.throughput.measure_throughput`, ``benchmarks/bench_xflow.py`` and
 ``benchmarks/bench_ismir.py``. :func:`save_benchmark` writes a benchmark's records with the
 machine facts as JSON (``{"meta": ..., "results": [...]}``).
 """
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
+from ..utils import git_commit
 
 __all__ = ["time_steps", "save_benchmark"]
 
@@ -132,8 +133,6 @@ def save_benchmark(out, results: list, *, threads: int, **extra) -> Path:
     Machine facts: torch version, threads, platform, processor, CPU count, 1-minute load
     average (CPU numbers depend on it), git commit, GPU name, UTC time.
     """
-    from ..utils import git_commit
-
     meta = {"torch": torch.__version__, "threads": threads, "platform": platform.platform(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
