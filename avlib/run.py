@@ -143,6 +143,34 @@ def parse_override(text: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(value)
 
 
+def collect_overrides(texts) -> dict:
+    """The ``-p`` values as one mapping. ``config.<dotted key>=value`` entries are gathered into
+    the ``config`` parameter (``-p config.audio.epochs=3`` is ``config={"audio.epochs": 3}``), merged
+    with a ``-p config={...}`` given as well; a key given twice is an error."""
+    out: dict = {}
+    config: dict = {}
+    for text in texts:
+        key, value = parse_override(text)
+        if key.startswith("config."):
+            dotted = key[len("config."):]
+            if not dotted or dotted in config:
+                raise ParameterError(f"bad or repeated configuration key {key!r}")
+            config[dotted] = value
+        elif key in out:
+            raise ParameterError(f"parameter {key!r} is given twice")
+        else:
+            out[key] = value
+    if config:
+        given = out.get("config") or {}
+        if not isinstance(given, dict):
+            raise ParameterError(f"config must be a mapping of dotted keys, not {given!r}")
+        twice = sorted(set(given) & set(config))
+        if twice:
+            raise ParameterError(f"configuration key(s) {twice} given twice")
+        out["config"] = {**given, **config}
+    return out
+
+
 def resolve_parameters(entry: NotebookEntry, scale: str, overrides: dict, *, data_root: str,
                        results_root: str, known: dict | None = None) -> dict:
     """Parameters injected into one notebook: preset of ``scale`` + overrides; names checked.
@@ -727,7 +755,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="run only this notebook (repeat or comma-separate)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a notebook parameter (value parsed as YAML)")
+                   help="override a notebook parameter (value parsed as YAML); config.<dotted key>=VALUE "
+                        "sets one configuration value, e.g. -p config.audio.epochs=3")
     p.add_argument("--data-root", default=None, help="data folder (default ./data, created); a given one must exist")
     p.add_argument("--results-root", default="results", help="where notebooks write tables (default ./results)")
     p.add_argument("--output-dir", default=None,
@@ -760,7 +789,7 @@ def main(argv=None) -> int:
         only = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
         for name in only:
             registry.get(name)
-        overrides = dict(parse_override(p) for p in args.param)
+        overrides = collect_overrides(args.param)
         if args.data_root is None:
             data_root = "data"
             if not args.dry_run:

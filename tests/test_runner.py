@@ -329,3 +329,21 @@ def test_the_book_page_hides_both_parameter_cells(tmp_path):
     run._tag_injected_cell(path)
     tags = [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
     assert "remove-cell" in tags[0] and "remove-cell" in tags[1] and "remove-cell" not in tags[2]
+
+
+def test_dotted_config_parameters_are_gathered_and_validated_before_anything_runs(capsys):
+    from avlib import run as runner
+    from avlib.errors import ParameterError
+
+    got = runner.collect_overrides(["config.audio.epochs=3", "config.visual.epochs=2", "seed=1"])
+    assert got == {"config": {"audio.epochs": 3, "visual.epochs": 2}, "seed": 1}
+    merged = runner.collect_overrides(['config={"fusion.epochs": 1}', "config.audio.epochs=3"])
+    assert merged["config"] == {"fusion.epochs": 1, "audio.epochs": 3}
+    with pytest.raises(ParameterError, match="twice"):
+        runner.collect_overrides(['config={"audio.epochs": 1}', "config.audio.epochs=3"])
+    # checked against the notebook's configuration class: a typo stops the run before it starts
+    assert runner.main(["--scale", "smoke", "--only", "icmr_audio", "-p", "config.audio.epochs=3", "--dry-run"]) == 0
+    with pytest.raises((ParameterError, SystemExit)):
+        rc = runner.main(["--scale", "smoke", "--only", "icmr_audio", "-p", "config.audio.epoch=3", "--dry-run"])
+        if rc:
+            raise SystemExit(rc)
