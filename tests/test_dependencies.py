@@ -28,7 +28,7 @@ AVLIB = Path(__file__).resolve().parents[1] / "avlib"
 #: it belongs to the ``book`` extra that a plain library install lacks. Every other import,
 #: avlib's own included, sits at the top of its module.
 LAZY_OK = frozenset({
-    "torch", "torchvision",                # ~2.5 s; a CPU-only reader of tables never needs them
+    "torch", "torchvision", "torchaudio",  # ~2.5 s; a CPU-only reader of tables never needs them
     "pytorch_grad_cam",                    # ~7 s (pulls in torch, cv2, ...)
     "sklearn", "scipy",                    # ~1.5 s; submodules (scipy.stats) load on demand
     "librosa",                             # numba-compiled feature code, first call only

@@ -4,7 +4,8 @@ and the per-frame MFCCs of XFlow.
 Submodules (imported on first use; nothing happens at import time):
 
 - :mod:`avlib.features.audio`: ``load_audio``, ``mfcc_per_video_frame``, ``logmel``,
-  ``crop_choi``, ``logmel_choi`` (96 x 1366), ``logmel_han`` (10 x 128 x 43).
+  ``logmel_batch``, ``crop_choi``, ``logmel_choi`` (96 x 1366), ``logmel_han`` (10 x 128 x 43);
+  log-mels on librosa or torchaudio (``backend=``, ``device=``; ``default_logmel_backend``).
 - :mod:`avlib.features.frames`: ``frame_times``, ``sample_frames``, ``resize_frames``,
   ``preprocess_frames``.
 - :mod:`avlib.features.cache`: ``FeatureCache`` (atomic, keyed by file + parameters).
@@ -13,13 +14,15 @@ Submodules (imported on first use; nothing happens at import time):
 from importlib import import_module
 
 __all__ = [
-    "load_audio", "mfcc_per_video_frame", "logmel", "crop_choi", "logmel_choi", "logmel_han",
+    "load_audio", "mfcc_per_video_frame", "logmel", "logmel_batch", "crop_choi", "logmel_choi", "logmel_han",
+    "default_logmel_backend", "LOGMEL_BACKENDS",
     "frame_times", "sample_frames", "resize_frames", "preprocess_frames",
     "FeatureCache", "extract_features", "SkipReport",
 ]
 
 _WHERE = {
-    **{n: "audio" for n in ("load_audio", "mfcc_per_video_frame", "logmel", "crop_choi", "logmel_choi", "logmel_han")},
+    **{n: "audio" for n in ("load_audio", "mfcc_per_video_frame", "logmel", "logmel_batch", "crop_choi", "logmel_choi",
+                            "logmel_han", "default_logmel_backend", "LOGMEL_BACKENDS")},
     **{n: "frames" for n in ("frame_times", "sample_frames", "resize_frames", "preprocess_frames")},
     "FeatureCache": "cache",
     "extract_features": "dataset",

@@ -1,8 +1,12 @@
 """On-disk feature cache keyed by file identity and extraction parameters.
 
 An entry's key is the SHA-256 of (absolute path, size, modification time in ns, feature
-kind, parameters, cache format version): change the file or a parameter and the entry
-is not found. Entries are ``.npy`` files written to a temporary name in the same folder
+kind, parameters, cache format version, log-mel backend): change the file or a parameter and
+the entry is not found. The ``backend`` and ``device`` parameters of the log-mel features
+enter the key as one tag (:func:`avlib.features.audio.logmel_backend_tag`: ``"librosa"``,
+``"torchaudio:cpu"``, ``"torchaudio:cuda"``), so arrays from the two backends, which agree
+only to a tolerance, never mix; the librosa tag leaves the key as it was before backends
+existed, so caches written then stay valid. Entries are ``.npy`` files written to a temporary name in the same folder
 and renamed with :func:`os.replace` (atomic on POSIX and Windows), so an interrupted run
 never leaves a half-written entry under a valid name; a damaged entry is treated as a miss
 and removed. Files that cannot be decoded are remembered as small ``.err.json`` entries
@@ -20,17 +24,31 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import logmel_backend_tag
+
 __all__ = ["FeatureCache", "file_key"]
 
 CACHE_VERSION = 1
 
 
 def file_key(path, kind: str, params: dict) -> str:
-    """Hex key of (file identity, kind, params)."""
+    """Hex key of (file identity, kind, params, log-mel backend).
+
+    ``params["backend"]`` and ``params["device"]`` (absent = None) are replaced by their
+    backend tag: the same key for every way of asking for librosa (``backend`` None or
+    ``"librosa"``, ``device`` None or ``"cpu"``), another for torchaudio on the CPU, another
+    for torchaudio on a CUDA device (any index). Raises
+    :class:`~avlib.errors.ParameterError` for an unknown backend or device.
+    """
+    params = dict(params)
+    tag = logmel_backend_tag(params.pop("backend", None), params.pop("device", None))
     p = Path(path).resolve()
     st = p.stat()
-    blob = json.dumps({"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "kind": kind,
-                       "params": params, "v": CACHE_VERSION}, sort_keys=True, default=str)
+    fields = {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "kind": kind,
+              "params": params, "v": CACHE_VERSION}
+    if tag != "librosa":  # librosa keys stay those of the caches written before backends existed
+        fields["backend"] = tag
+    blob = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
