@@ -10,10 +10,13 @@ compares two training schemes of this network (see :mod:`avlib.train.ismir`):
   (:meth:`AudioVisualNet.freeze_subnetworks`), and only the fusion is trained;
 * joint training: all weights are trained together, end to end.
 
-Contract (timm-like): ``forward_features(audio, frames) -> AVFeatures(audio (N, Da),
-frames (N, k, Dv))`` (the penultimate features the ISMIR analysis correlates),
-``forward_head(features, pre_logits=False)`` -> logits (or the fusion's own penultimate
-features), ``forward(audio, frames)``, ``reset_classifier(num_classes)``.
+Contract (:mod:`avlib.models.base`, two inputs): ``forward_features(audio, frames) ->
+AVFeatures(audio (N, Da), frames (N, k, Dv))`` (the penultimate features the ISMIR analysis
+correlates), ``forward_head(features, pre_logits=False)`` -> logits (or the fusion's own
+penultimate features, ``head_dim`` wide), ``forward(audio, frames)``,
+``reset_classifier(num_classes)`` (the fusion's classifier), ``stream_dims`` (``{"audio": Da,
+"frames": Dv}``) and ``gradcam_layer``, one layer per modality (``{"audio": ..., "frames":
+...}``, the names :func:`avlib.analysis.gradcam.multimodal_gradcam` uses).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
-from . import get_model
+from .base import ClassifierModel, prefixed_layer
+from .registry import get_model
 
 __all__ = ["AVFeatures", "AudioVisualNet", "audio_visual_net"]
 
@@ -45,7 +49,7 @@ class AVFeatures(NamedTuple):
         return self.frames.mean(dim=1)
 
 
-class AudioVisualNet(nn.Module):
+class AudioVisualNet(ClassifierModel):
     """Audio subnetwork + frame subnetwork + a fusion head over their features.
 
     Parameters
@@ -73,6 +77,23 @@ class AudioVisualNet(nn.Module):
     @property
     def num_classes(self) -> int:
         return getattr(self.fusion, "num_classes", 0)
+
+    @property
+    def head_dim(self):
+        """Width of the fusion's penultimate features (``forward_head(..., pre_logits=True)``)."""
+        return getattr(self.fusion, "head_dim", None)
+
+    @property
+    def stream_dims(self) -> dict:
+        """Penultimate width of each subnetwork: ``{"audio": Da, "frames": Dv}`` (per frame)."""
+        return {"audio": getattr(self.audio, "head_dim", None), "frames": getattr(self.visual, "head_dim", None)}
+
+    @property
+    def gradcam_layer(self) -> dict:
+        """Grad-CAM layer of each modality (dotted names in this model; None where the
+        subnetwork declares none): ``{"audio": "audio....", "frames": "visual...."}``."""
+        return {"audio": prefixed_layer("audio", getattr(self.audio, "gradcam_layer", None)),
+                "frames": prefixed_layer("visual", getattr(self.visual, "gradcam_layer", None))}
 
     def _audio_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.audio.forward_head(self.audio.forward_features(x), pre_logits=True)
@@ -110,10 +131,10 @@ class AudioVisualNet(nn.Module):
             return self.fusion.forward_head(self.fusion.forward_features(x), pre_logits=True)
         return self.fusion(x)
 
-    def forward(self, audio: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(audio, frames))
+    # forward(audio, frames) = forward_head(forward_features(audio, frames)) (ClassifierModel)
 
     def reset_classifier(self, num_classes: int) -> None:
+        """A fresh classifier with ``num_classes`` outputs in the fusion model."""
         self.fusion.reset_classifier(num_classes)
 
     def freeze_subnetworks(self, frozen: bool = True) -> "AudioVisualNet":

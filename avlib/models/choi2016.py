@@ -13,7 +13,8 @@ same for both. The flatten size is derived from ``input_size``.
 
 Contract: ``forward_features(x) -> (N, 128 * h * w)`` flattened conv map,
 ``forward_head(f, pre_logits=True) -> (N, 1024)`` penultimate features (late fusion, ISMIR),
-``forward_head(f) -> (N, num_classes)``, ``reset_classifier(num_classes)``.
+``forward_head(f) -> (N, num_classes)``, ``reset_classifier(num_classes)``, ``gradcam_layer``
+(:mod:`avlib.models.base`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch.nn import functional as F
 
 from avlib.errors import ParameterError
 
-from ._contract import ClassifierModel
+from .base import ClassifierModel, classifier_layer
 
 __all__ = ["Choi2016", "choi2016"]
 
@@ -106,7 +107,7 @@ class Choi2016(ClassifierModel):
         self.drop = nn.Dropout(dropout)
         self.head_dim = hidden
         self.num_classes = num_classes
-        self.classifier = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = classifier_layer(hidden, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         # N x 1 x 96 x 1366 -> N x 1 x 96 x 1440

@@ -21,41 +21,87 @@ knowledge propagation" (ACM MM 2015), as the XFlow paper (Section III-A.3) confi
 The prediction averages the two streams' logits. This is our reading of Shu et al.; their
 exact J2 form (a logistic co-occurrence loss) is followed, the weighting is the XFlow one.
 
-The model keeps no state between calls: ``forward`` returns the averaged logits as a
-:class:`DTNLogits` tensor that also carries what the loss needs (``streams``: both streams'
-logits, ``hidden``: their top hidden representations), and :class:`DTNLoss` reads them from
-the output it is given. The trainer sees an ordinary ``(N, C)`` logits tensor.
+Contract (:mod:`avlib.models.base`, two inputs): ``forward_features(x_img, x_mfcc) ->
+(h_audio, h_image)``, the top hidden representations; ``forward_head(features)`` -> the
+averaged logits ``(N, C)``, with ``pre_logits=True`` -> ``[h_audio, h_image]`` (``head_dim`` =
+512; ``stream_dims`` = ``{"audio": 256, "image": 256}``); ``stream_logits(features)`` -> both
+streams' logits; ``reset_classifier(num_classes)`` replaces both classifiers;
+``gradcam_layer`` is None (fully connected streams).
+
+The model keeps no state between calls. :meth:`WeaklySharedDTN.forward_all` returns everything
+the loss needs as a :class:`DTNOutput` ``(logits, streams, hidden)``. ``forward`` returns the
+same averaged logits as a :class:`DTNLogits` tensor that carries ``streams`` and ``hidden``:
+the training loop calls ``loss_fn(model(*inputs), target)`` and scores ``model(*inputs)`` as
+logits, so the output must be a logits tensor and, at the same time, hold what
+:class:`DTNLoss` needs. :class:`DTNLoss` takes either form.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..errors import ParameterError
+from .base import ClassifierModel
 from .xflow import DATASET_CONFIGS
 
-__all__ = ["WeaklySharedDTN", "DTNLogits", "DTNLoss", "pretrain_autoencoders", "dtn"]
+__all__ = ["WeaklySharedDTN", "DTNOutput", "DTNLogits", "DTNLoss", "pretrain_autoencoders", "dtn"]
+
+
+class DTNOutput(NamedTuple):
+    """Everything one pass of a :class:`WeaklySharedDTN` gives (:meth:`~WeaklySharedDTN.forward_all`).
+
+    logits : (N, C) tensor, the average of the two streams' logits (the prediction)
+    streams : ``(z_audio, z_image)``, each stream's logits (N, C)
+    hidden : ``(h_audio, h_image)``, the top hidden representations (N, 256)
+    """
+
+    logits: torch.Tensor
+    streams: tuple
+    hidden: tuple
+
+
+def _plain(x):
+    """``x`` with every :class:`DTNLogits` in it viewed as a plain tensor (tuples, lists, dicts)."""
+    if isinstance(x, DTNLogits):
+        return x.as_subclass(torch.Tensor)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_plain(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return x
 
 
 class DTNLogits(torch.Tensor):
     """The averaged logits ``(N, C)`` of a :class:`WeaklySharedDTN`, carrying the outputs the
     training loss needs: ``streams = (z_audio, z_image)`` and ``hidden = (h_audio, h_image)``.
 
-    It is the logits tensor itself (same storage, same autograd graph); any operation on it
-    returns a plain tensor, so only the forward's direct output carries the extras.
+    It is a view of the logits tensor (same storage, same autograd graph). Every torch
+    operation on it sees plain tensors (its ``__torch_function__`` unwraps them with the public
+    ``Tensor.as_subclass``), so results are plain tensors and only the forward's direct output
+    carries the extras. :meth:`output` gives them as a :class:`DTNOutput`.
     """
 
-    __torch_function__ = torch._C._disabled_torch_function_impl
     streams: tuple = ()
     hidden: tuple = ()
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return func(*_plain(args), **_plain(kwargs or {}))
+
+    def __hash__(self):  # identity, as torch.Tensor (not the hash of an unwrapped view)
+        return id(self)
 
     @classmethod
     def wrap(cls, logits: torch.Tensor, streams: tuple, hidden: tuple) -> "DTNLogits":
         out = logits.as_subclass(cls)
         out.streams, out.hidden = tuple(streams), tuple(hidden)
         return out
+
+    def output(self) -> DTNOutput:
+        """The same outputs as a :class:`DTNOutput` (logits as a plain tensor)."""
+        return DTNOutput(self.as_subclass(torch.Tensor), self.streams, self.hidden)
 
 
 def _mlp(sizes):
@@ -65,7 +111,7 @@ def _mlp(sizes):
     return layers
 
 
-class WeaklySharedDTN(nn.Module):
+class WeaklySharedDTN(ClassifierModel):
     """Two-stream weakly-shared DTN (XFlow Table IV baseline).
 
     Parameters
@@ -81,7 +127,8 @@ class WeaklySharedDTN(nn.Module):
 
     Inputs: ``x_img (N, ...)`` and ``x_mfcc (N, ...)`` (flattened inside). Output: the
     averaged logits as :class:`DTNLogits` (with both streams' logits and hidden
-    representations for :class:`DTNLoss`).
+    representations for :class:`DTNLoss`); :meth:`forward_all` gives them as a
+    :class:`DTNOutput`.
     """
 
     def __init__(self, n_audio: int, n_image: int, num_classes: int, *,
@@ -101,6 +148,8 @@ class WeaklySharedDTN(nn.Module):
         self.image = _mlp([self.n_image] + list(image_hidden))
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
         self.num_features = int(audio_hidden[-1])
+        self.stream_dims = {"audio": int(audio_hidden[-1]), "image": int(image_hidden[-1])}
+        self.head_dim = self.stream_dims["audio"] + self.stream_dims["image"]
         self.audio_head = nn.Linear(audio_hidden[-1], self.num_classes)
         self.image_head = nn.Linear(image_hidden[-1], self.num_classes)
 
@@ -126,30 +175,50 @@ class WeaklySharedDTN(nn.Module):
         hi = self._run(self.image, torch.flatten(x_img, 1).float())
         return ha, hi
 
-    def forward_head(self, feats, pre_logits: bool = False):
+    def stream_logits(self, feats):
+        """Each stream's logits ``(z_audio, z_image)`` from ``(h_audio, h_image)``."""
         ha, hi = feats
-        if pre_logits:
-            return torch.cat([ha, hi], 1)
         return self.audio_head(self.drop(ha)), self.image_head(self.drop(hi))
 
-    def forward(self, x_img, x_mfcc) -> DTNLogits:
+    @staticmethod
+    def _average(za, zi):
+        return 0.5 * (za + zi)
+
+    def forward_head(self, feats, pre_logits: bool = False):
+        """The averaged logits ``(N, C)``; with ``pre_logits=True`` ``[h_audio, h_image]``."""
+        if pre_logits:
+            ha, hi = feats
+            return torch.cat([ha, hi], 1)
+        return self._average(*self.stream_logits(feats))
+
+    def forward_all(self, x_img, x_mfcc) -> DTNOutput:
+        """One pass giving the averaged logits, both streams' logits and hidden representations."""
         feats = self.forward_features(x_img, x_mfcc)
-        za, zi = self.forward_head(feats)
-        return DTNLogits.wrap(0.5 * (za + zi), (za, zi), feats)
+        za, zi = self.stream_logits(feats)
+        return DTNOutput(self._average(za, zi), (za, zi), feats)
+
+    def forward(self, x_img, x_mfcc) -> DTNLogits:
+        out = self.forward_all(x_img, x_mfcc)
+        return DTNLogits.wrap(out.logits, out.streams, out.hidden)
 
     def reset_classifier(self, num_classes: int):
+        """Fresh classifiers with ``num_classes`` outputs for both streams (at least 1: the
+        weak-sharing penalty pairs their weights)."""
+        if int(num_classes) < 1:
+            raise ParameterError(f"the DTN needs num_classes >= 1, got {num_classes}")
         self.num_classes = int(num_classes)
-        self.audio_head = nn.Linear(self.num_features, self.num_classes)
-        self.image_head = nn.Linear(self.num_features, self.num_classes)
+        self.audio_head = nn.Linear(self.stream_dims["audio"], self.num_classes)
+        self.image_head = nn.Linear(self.stream_dims["image"], self.num_classes)
 
 
 class DTNLoss(nn.Module):
     """``J1 + lam * J3 + eta * J2 + gamma * Omega`` of a :class:`WeaklySharedDTN`.
 
-    Usable as ``loss_fn`` of :func:`avlib.train.loop.fit` (called as ``loss(logits, y)``):
-    in training mode it reads the streams' outputs from the :class:`DTNLogits` it is given;
-    in evaluation (or for plain logits) it is the cross-entropy of the averaged logits.
-    ``components`` holds the last values of each term.
+    Usable as ``loss_fn`` of :func:`avlib.train.loop.fit` (called as ``loss(outputs, y)``):
+    in training mode it reads the streams' outputs from the :class:`DTNLogits` (the model's
+    ``forward``) or the :class:`DTNOutput` (``forward_all``) it is given; in evaluation (or for
+    plain logits) it is the cross-entropy of the averaged logits. ``components`` holds the last
+    values of each term.
     """
 
     def __init__(self, model: WeaklySharedDTN, *, eta: float = 1e-6, gamma: float = 1e-2,
@@ -172,12 +241,16 @@ class DTNLoss(nn.Module):
         """Weak-sharing penalty: sum of squared differences of paired upper-layer weights."""
         return sum(((a - b) ** 2).sum() for a, b in self.model.shared_pairs())
 
-    def forward(self, logits, target):
+    def forward(self, outputs, target):
         ce = nn.functional.cross_entropy
-        if not self.model.training or not isinstance(logits, DTNLogits) or not logits.streams:
-            return ce(logits, target)
-        za, zi = logits.streams
-        ha, hi = logits.hidden
+        if isinstance(outputs, DTNLogits):
+            outputs = outputs.output()
+        if not isinstance(outputs, DTNOutput):
+            outputs = DTNOutput(outputs, (), ())
+        if not self.model.training or not outputs.streams:
+            return ce(outputs.logits, target)
+        za, zi = outputs.streams
+        ha, hi = outputs.hidden
         j1 = ce(za.float(), target) + ce(zi.float(), target)
         j2 = self.cooccurrence(ha.float(), hi.float())
         om = self.omega()

@@ -19,7 +19,7 @@ count does not depend on it (global max-pool before the FC layer).
 Contract (timm-like): ``forward_features(x) -> (N, 256)`` pooled conv features,
 ``forward_head(f, pre_logits=True) -> (N, 1024)`` penultimate features (the vector the
 late-fusion and ISMIR chapters use), ``forward_head(f) -> (N, num_classes)`` logits,
-``reset_classifier(num_classes)``.
+``reset_classifier(num_classes)``, ``gradcam_layer`` (:mod:`avlib.models.base`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._contract import ClassifierModel
+from .base import ClassifierModel, classifier_layer
 
 __all__ = ["Han2016", "han2016"]
 
@@ -95,7 +95,7 @@ class Han2016(ClassifierModel):
         self.drop = nn.Dropout(dropout)
         self.head_dim = hidden
         self.num_classes = num_classes
-        self.classifier = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = classifier_layer(hidden, num_classes)
         self._init_weights()
 
     def _init_weights(self) -> None:

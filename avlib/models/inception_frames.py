@@ -10,7 +10,7 @@ Weights: ``weights=None`` trains from scratch. ``weights="path/to/file.pth"`` lo
 file is missing or does not fit, the model falls back to random initialisation with a
 warning, and ``model.pretrained_source`` says what happened (the book prints it). The
 benchmark's isolated-instrument image bank stands in for the paper's ImageNet
-musical-instrument fine-tuning (see :func:`avlib.train.icmr.pretrain_on_image_bank`).
+musical-instrument fine-tuning (see :func:`avlib.experiments.icmr.visual.pretrain_on_image_bank`).
 
 Inception v3 accepts inputs from 75 x 75 pixels. Contract:
 ``forward_features(x) -> (N, 2048, h, w)``; ``forward_head(f, pre_logits=True) -> (N, 2048)``
@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._contract import ClassifierModel
+from .base import PooledClassifierModel, classifier_layer
 
 __all__ = ["InceptionFrames", "inception_frames", "load_local_weights"]
 
 
-class InceptionFrames(ClassifierModel):
+class InceptionFrames(PooledClassifierModel):
     """Inception v3 (torchvision, no auxiliary head) with a ``num_classes`` softmax.
 
     Parameters
@@ -61,7 +61,7 @@ class InceptionFrames(ClassifierModel):
         self.num_features = 2048
         self.head_dim = 2048
         self.num_classes = num_classes
-        self.classifier = nn.Linear(2048, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = classifier_layer(2048, num_classes)
         self.pretrained_source = "random initialisation"
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,11 +86,7 @@ class InceptionFrames(ClassifierModel):
         x = b.Mixed_7b(x)
         return b.Mixed_7c(x)  # N x 2048 x 5 x 5
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.pool(x).flatten(1)  # N x 2048
-        if pre_logits:
-            return x
-        return self.classifier(self.drop(x))
+    # forward_head (PooledClassifierModel): average-pool -> N x 2048 -> dropout -> classifier
 
 
 def load_local_weights(model: InceptionFrames, path) -> str:

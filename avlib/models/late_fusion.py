@@ -21,7 +21,8 @@ configuration carries the choice as ``fusion.hidden`` (:class:`avlib.config.icmr
 
 Contract: ``forward_features(x) -> (N, hidden[-1])`` after the last BN (the fused features),
 ``forward_head(f, pre_logits=True)`` returns them unchanged, ``forward_head(f)`` gives logits,
-``reset_classifier(num_classes)``. ``forward`` accepts ``(N, 2k+1, 1024)`` or flattened input.
+``reset_classifier(num_classes)`` (:mod:`avlib.models.base`); ``gradcam_layer`` is None (no spatial
+map). ``forward`` accepts ``(N, 2k+1, 1024)`` or flattened input.
 
 Authors' released feature files (HDF5, one group per video with ``audio`` (1, 1024) and
 ``video`` (k, 2048) datasets) are read and written in the data layer
@@ -42,7 +43,7 @@ from ..data.fcvid import (
     read_feature_file,
 )
 from ..errors import ParameterError
-from ._contract import ClassifierModel
+from .base import ClassifierModel, classifier_layer
 
 __all__ = [
     "LateFusion",
@@ -102,7 +103,7 @@ class LateFusion(ClassifierModel):
         self.head_dim = cin
         self.drop = nn.Dropout(dropout)
         self.num_classes = num_classes
-        self.classifier = nn.Linear(cin, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = classifier_layer(cin, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         # N x (2k+1) x 1024 -> N x (2k+1)*1024 -> N x 1024

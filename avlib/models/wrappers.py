@@ -1,11 +1,15 @@
-"""Small adapters around the ICMR 2017 networks (timm-like contract of :mod:`avlib.models`).
+"""Small adapters around the ICMR 2017 networks (the contract of :mod:`avlib.models.base`).
 
 * :class:`Standardise` puts the train-set mean and standard deviation of the log-mels in front
-  of an audio network (Table 3's models see standardised inputs);
+  of an audio network (Table 3's models see standardised inputs); it keeps the wrapped
+  network's whole contract;
 * :class:`Penultimate` returns the penultimate features that late fusion stacks (Sec. 3.3);
 * :class:`LogitsAndFeatures` returns logits and penultimate features from one pass;
 * :class:`FrozenHead` is the frame classifier trained on cached, frozen Inception v3 features
-  (the reduced scales' stand-in for fine-tuning, Table 2).
+  (the reduced scales' stand-in for fine-tuning, Table 2); a model of the contract itself.
+
+:class:`Penultimate` and :class:`LogitsAndFeatures` are adapters for feature export, not
+classifiers: they give other outputs than logits by design.
 """
 
 from __future__ import annotations
@@ -14,14 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from .base import ClassifierModel, prefixed_layer
+
 __all__ = ["Standardise", "Penultimate", "LogitsAndFeatures", "FrozenHead"]
 
 
-class Standardise(nn.Module):
+class Standardise(ClassifierModel):
     """``model`` applied to ``(x - mean) / std`` with scalar, stored ``mean`` and ``std``.
 
-    Keeps the wrapped network's ``forward_features`` / ``forward_head`` so that feature export
-    works through it.
+    Keeps the wrapped network's contract (``forward_features`` standardises first;
+    ``forward_head``, ``reset_classifier``, ``num_classes``, ``head_dim`` are the network's;
+    ``gradcam_layer`` is its layer under ``model.``) so that feature export and Grad-CAM work
+    through it.
     """
 
     def __init__(self, model: nn.Module, mean: float, std: float):
@@ -41,6 +49,24 @@ class Standardise(nn.Module):
 
     def forward(self, x):
         return self.model(self._norm(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.model.reset_classifier(num_classes)
+
+    @property
+    def num_classes(self):
+        return getattr(self.model, "num_classes", None)
+
+    @property
+    def head_dim(self):
+        return getattr(self.model, "head_dim", None)
+
+    @property
+    def gradcam_layer(self):
+        layer = getattr(self.model, "gradcam_layer", None)
+        if isinstance(layer, dict):
+            return {k: prefixed_layer("model", v) for k, v in layer.items()}
+        return prefixed_layer("model", layer)
 
 
 class Penultimate(nn.Module):
@@ -67,10 +93,14 @@ class LogitsAndFeatures(nn.Module):
         return torch.cat([self.model.forward_head(f), self.model.forward_head(f, pre_logits=True)], 1)
 
 
-class FrozenHead(nn.Module):
+class FrozenHead(ClassifierModel):
     """Frame classifier on pooled backbone features: standardise with the given per-unit
     ``mean`` and ``std``, then one linear layer (no dropout by default: the reference code has
-    none before the classifier)."""
+    none before the classifier).
+
+    Contract: ``forward_features(x)`` standardises the ``(N, dim)`` features (``head_dim`` =
+    ``dim``), ``forward_head`` applies dropout and the classifier; no Grad-CAM layer.
+    """
 
     def __init__(self, num_classes: int, mean, std, *, dropout: float = 0.0, dim: int = 2048):
         super().__init__()
@@ -79,6 +109,10 @@ class FrozenHead(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.classifier = nn.Linear(dim, num_classes)
         self.num_classes = num_classes
+        self.head_dim = dim
 
-    def forward(self, x):
-        return self.classifier(self.drop((x - self.mean) / self.std))
+    def forward_features(self, x):
+        return (x - self.mean) / self.std
+
+    def forward_head(self, x, pre_logits: bool = False):
+        return x if pre_logits else self.classifier(self.drop(x))

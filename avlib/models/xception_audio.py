@@ -23,16 +23,17 @@ padding; like Keras' ``padding="same"`` it keeps a last partial window on an odd
 Input ``(N, 1, 96, 1366)`` log-mel spectrogram (as for :class:`~avlib.models.choi2016.Choi2016`).
 Contract: ``forward_features(x) -> (N, 1024, h, w)`` exit-flow map,
 ``forward_head(f, pre_logits=True) -> (N, 1024)`` pooled features (late fusion, ISMIR),
-``forward_head(f) -> (N, num_classes)``, ``reset_classifier(num_classes)``.
+``forward_head(f) -> (N, num_classes)``, ``reset_classifier(num_classes)``, ``gradcam_layer``
+(:mod:`avlib.models.base`; the pooled head is :class:`~avlib.models.base.PooledClassifierModel`'s).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from ._contract import ClassifierModel
 from torch.nn import functional as F
+
+from .base import PooledClassifierModel, classifier_layer
 
 __all__ = ["XceptionAudio", "xception_audio"]
 
@@ -145,7 +146,7 @@ class _ExitBlock(nn.Module):
         return self.body(x) + self.residual(x)
 
 
-class XceptionAudio(ClassifierModel):
+class XceptionAudio(PooledClassifierModel):
     """Xception for log-mel spectrograms with a rectangular 48x3 first filter.
 
     Parameters
@@ -214,7 +215,7 @@ class XceptionAudio(ClassifierModel):
         self.head_dim = out_features
         self.drop = nn.Dropout(dropout)
         self.num_classes = num_classes
-        self.classifier = nn.Linear(out_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = classifier_layer(out_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # N x 64 x 23 x 680 for a 96 x 1366 input
@@ -222,11 +223,7 @@ class XceptionAudio(ClassifierModel):
         x = self.middle(x)  # N x 728 x 3 x 85
         return self.exit(x)  # N x 1024 x 2 x 43
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.pool(x).flatten(1)  # N x 1024
-        if pre_logits:
-            return x
-        return self.classifier(self.drop(x))
+    # forward_head (PooledClassifierModel): average-pool -> N x 1024 -> dropout -> classifier
 
 
 def xception_audio(*, num_classes: int = 12, **kwargs) -> XceptionAudio:

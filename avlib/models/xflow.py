@@ -43,6 +43,14 @@ changes a parameter count: the LSTM's gates use the logistic sigmoid (the defaul
 ``recurrent_activation`` of Keras before 2.3 was the hard sigmoid), PReLU slopes start at
 ``prelu_init`` = 0.25 (Keras: 0), and BN uses PyTorch's momentum/epsilon (Keras: 0.99 / 1e-3).
 
+Contract (:mod:`avlib.models.base`, two inputs): ``forward_features(x_img, x_mfcc)`` (the LSTM
+model also takes an optional ``mask``) gives the pre-logit features, ``forward_head(features,
+pre_logits=False)`` the logits (or the features, ``head_dim`` wide: 512 for CNN x MLP, the
+LSTM width 64 for the LSTM model), ``forward`` chains them, ``reset_classifier(num_classes)``.
+``gradcam_layer``: ``{"image": <last map of the image stream>}`` for CNN x MLP (``img_merge2``
+when the variant has connections, ``block2`` otherwise); None for the LSTM model, whose
+per-frame extractor runs on the valid frames of the whole batch at once.
+
 Output convention: ``forward`` returns logits ``(N, num_classes)``. For the analyses,
 :meth:`CNNxMLP.forward_intermediates` / :meth:`CNNxMLPLSTM.forward_intermediates` return an
 :class:`XFlowOutput` ``(logits, intermediates)`` whose dict holds the outputs of every
@@ -62,7 +70,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..errors import ParameterError
-from . import get_model
+from .base import ClassifierModel
+from .registry import get_model
 
 __all__ = [
     "VARIANTS",
@@ -281,7 +290,7 @@ class RoundRegularisation(NamedTuple):
     res1d2d_out_bn: bool       # BN after the 1D->2D residual connection's deconvolution
 
 
-class CrossModalNet(nn.Module):
+class CrossModalNet(ClassifierModel):
     """What both XFlow families share: the variant switches and the cross-modal exchange.
 
     After each of the two blocks of the image and MLP streams (Figs. 2 and 4) a *round* of
@@ -289,7 +298,8 @@ class CrossModalNet(nn.Module):
     registered as ``x2d1d_r``, ``x1d2d_r`` (cross-connections, from the other stream's block
     output) and ``r2d1d_r``, ``r1d2d_r`` (residual connections, from the other stream's raw
     input). :meth:`_add_round` creates them and :meth:`_exchange` applies them; both families
-    and both rounds go through these two methods.
+    and both rounds go through these two methods. The model contract (``forward``,
+    ``reset_classifier``) is :class:`~avlib.models.base.ClassifierModel`'s.
     """
 
     def _init_variant(self, cross_connections, residual_connections, variant):
@@ -351,11 +361,6 @@ class CrossModalNet(nn.Module):
             if self.cross_connections:
                 store.update({f"x1d2d_{r}": x1d2d, f"x2d1d_{r}": x2d1d})
         return img_new, mlp_new, side
-
-    def reset_classifier(self, num_classes: int):
-        self.num_classes = int(num_classes)
-        self.classifier = nn.Linear(self.num_features, self.num_classes) if num_classes > 0 \
-            else nn.Identity()
 
 
 def _check_variant(cross_connections, residual_connections, variant):
@@ -483,7 +488,7 @@ class CNNxMLP(CrossModalNet):
         self.merge = nn.Sequential(nn.BatchNorm1d(d_merge), nn.Dropout(0.5),
                                    nn.Linear(d_merge, 512), nn.ReLU(inplace=True))
         self.head_drop = nn.Dropout(0.5)
-        self.num_features = 512
+        self.num_features = self.head_dim = 512
         self.classifier = nn.Linear(512, self.num_classes)
         _keras_init(self)
 
@@ -513,8 +518,11 @@ class CNNxMLP(CrossModalNet):
         x = self.head_drop(x)
         return x if pre_logits else self.classifier(x)
 
-    def forward(self, x_img, x_mfcc):
-        return self.forward_head(self.forward_features(x_img, x_mfcc))
+    @property
+    def gradcam_layer(self) -> dict:
+        """The image stream's last map ``(N, C, H/4, W/4)`` (before its flatten): the second
+        merge point when the variant has connections, the second block otherwise."""
+        return {"image": "img_merge2" if (self.cross_connections or self.residual_connections) else "block2"}
 
     def forward_intermediates(self, x_img, x_mfcc) -> XFlowOutput:
         """Logits plus the outputs of all connections (see module docstring for keys)."""
@@ -594,7 +602,7 @@ class CNNxMLPLSTM(CrossModalNet):
         self.merge_tbn = TimeBatchNorm(self.n_frames)
         self.merge_drop = nn.Dropout(0.5 if (cross or res) else 0.25)
         self.lstm = nn.LSTM(self.frame_features, lstm_hidden, batch_first=True)
-        self.num_features = int(lstm_hidden)
+        self.num_features = self.head_dim = int(lstm_hidden)
         self.classifier = nn.Linear(self.num_features, self.num_classes)
         _keras_init(self)
 
@@ -663,8 +671,8 @@ class CNNxMLPLSTM(CrossModalNet):
     def forward_head(self, x, pre_logits: bool = False):
         return x if pre_logits else self.classifier(x)
 
-    def forward(self, x_img, x_mfcc, mask=None):
-        return self.forward_head(self.forward_features(x_img, x_mfcc, mask))
+    # forward(x_img, x_mfcc, mask=None) = forward_head(forward_features(...)) (ClassifierModel);
+    # gradcam_layer = None: the per-frame maps are those of the valid frames of the whole batch.
 
     def forward_intermediates(self, x_img, x_mfcc, mask=None) -> XFlowOutput:
         """Logits plus per-time-step connection outputs ``(N, T, ...)`` (zero when padded)."""
