@@ -151,7 +151,7 @@ class _LinearFusionNet(nn.Module):
 
 
 def _fake_result(scheme="feature extraction", k=2, seed=0):
-    from avlib.train.ismir import SchemeResult
+    from avlib.experiments.ismir.schemes import SchemeResult
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -168,10 +168,10 @@ def _fake_result(scheme="feature extraction", k=2, seed=0):
 
 @pytest.mark.parametrize("variant", ["linear", "gradient"])
 def test_analyse_correspondence_importance_variants_match_numpy(variant):
-    from avlib.train import ismir
+    from avlib.experiments.ismir import correspondence
 
     res, net = _fake_result()
-    cor = ismir.analyse_correspondence(res, ["a", "b", "c"], k_audio=3, k_visual=4, importance=variant)
+    cor = correspondence.analyse_correspondence(res, ["a", "b", "c"], k_audio=3, k_visual=4, importance=variant)
     assert cor.settings["importance"] == variant
     xa, xv = res.audio_features, res.frame_features.mean(1)
     if variant == "gradient":
@@ -187,14 +187,14 @@ def test_analyse_correspondence_importance_variants_match_numpy(variant):
     np.testing.assert_allclose(cor.importance_audio, _numpy_L(xa, wa, pred, 3), rtol=1e-6, equal_nan=True)
     np.testing.assert_allclose(cor.importance_visual, _numpy_L(xv, wv, pred, 3), rtol=1e-6, equal_nan=True)
     with pytest.raises(ParameterError):
-        ismir.analyse_correspondence(res, ["a", "b", "c"], importance="saliency")
+        correspondence.analyse_correspondence(res, ["a", "b", "c"], importance="saliency")
 
 
 # --------------------------------------------------------------------------- frames and presets
 
 
 def test_frames_spread_over_a_long_video():
-    from avlib.train.ismir import AVData, AVDataset, frame_positions
+    from avlib.experiments.ismir.data import AVData, AVDataset, frame_positions
 
     n_cached = 100  # e.g. a 200 s video cached as 100 frames spread over it
     frames = [np.arange(n_cached, dtype=np.uint8)[:, None, None, None].repeat(3, 1).repeat(2, 2).repeat(2, 3),
@@ -210,47 +210,48 @@ def test_frames_spread_over_a_long_video():
 
 def test_paper_preset_uses_1s_audio_and_one_frame_per_segment():
     from avlib.config.icmr import ICMRConfig
-    from avlib.train import ismir
+    from avlib.config.ismir import ISMIRConfig
 
-    p = ismir.get_preset("paper")
-    assert p.audio_seconds == 1.0 and p.n_frames == 1 and p.importance == "linear"
-    assert p.audio_model == "xception_audio"
-    assert ismir.icmr_inputs_preset(p, ICMRConfig.for_scale("paper")).audio.choi_seconds == 1.0
-    cpu = ismir.get_preset("cpu")
-    assert ismir.icmr_inputs_preset(cpu, ICMRConfig.for_scale("cpu")) == ICMRConfig.for_scale("cpu")
-    assert ismir.get_preset("cpu", importance="gradient").importance == "gradient"
+    p = ISMIRConfig.for_scale("paper")
+    assert p.icmr.audio.choi_seconds == 1.0 and p.network.n_frames == 1 and p.analysis.importance == "linear"
+    assert p.network.audio_model == "xception_audio"
+    cpu = ISMIRConfig.for_scale("cpu")
+    assert cpu.icmr.audio == ICMRConfig.for_scale("cpu").audio
+    assert cpu.with_overrides({"analysis.importance": "gradient"}).analysis.importance == "gradient"
     with pytest.raises(ParameterError):
-        ismir.get_preset("cpu", importance="saliency")
+        cpu.with_overrides({"analysis.importance": "saliency"})
 
 
 def test_seed_tables_and_claim_evidence_orientation():
+    from avlib.config.ismir import ISMIRConfig
+    from avlib.experiments.ismir import correspondence, evidence, tables
     from avlib.metrics.stats import mean_ci
-    from avlib.train import ismir
 
     runs = {}
     for sd in (0, 1, 2):
         runs[("feature extraction", sd)] = _fake_result("feature extraction", seed=sd)[0]
         if sd < 2:
             runs[("joint", sd)] = _fake_result("joint", seed=10 + sd)[0]
-    preset = ismir.get_preset("smoke", k_audio=3, k_visual=4, groups="label")
-    cors = ismir.analyse_seeds(runs, ["a", "b", "c"], preset)
+    cfg = ISMIRConfig.for_scale("smoke").with_overrides({"analysis.k_audio": 3, "analysis.k_visual": 4,
+                                                         "analysis.groups": "label"})
+    cors = correspondence.analyse_seeds(runs, ["a", "b", "c"], cfg)
     assert set(cors) == set(runs)
-    acc = ismir.seed_accuracy_table(runs)
+    acc = tables.seed_accuracy_table(runs)
     h = [runs[("feature extraction", s)].metrics("test")["hit_at_1"] for s in range(3)]
     row = acc[acc["scheme"] == "feature extraction"].iloc[0]
     assert row["seeds"] == 3 and row["Hit@1 (ours, mean)"] == pytest.approx(np.mean(h))
     assert row["Hit@1 (ours, 95% lo)"] == pytest.approx(mean_ci(h).lo)
-    ev = {e.claim: e for e in ismir.claim_evidence(cors, alpha=0.05)}
+    ev = {e.claim: e for e in evidence.claim_evidence(cors, alpha=0.05)}
     assert set(ev) == {"ismir_strong_intra", "ismir_no_significant_inter", "ismir_joint_vs_fe"}
     fe = [cors[("feature extraction", s)].summary for s in range(3)]
     # the paper's criterion per seed: the weakest category's intra strength above "strong", and the
     # share of categories with no significant inter-modal pair (all of them in the paper)
-    want = np.mean([100 * (np.nan_to_num(s["intra_strength"].to_numpy(), nan=0.0).min() - preset.strong) for s in fe])
+    want = np.mean([100 * (np.nan_to_num(s["intra_strength"].to_numpy(), nan=0.0).min() - cfg.analysis.strong) for s in fe])
     assert ev["ismir_strong_intra"].effect == pytest.approx(want) and ev["ismir_strong_intra"].n == 3
     assert ev["ismir_no_significant_inter"].effect == pytest.approx(
         np.mean([100 * s["inter_not_significant"].mean() - 100 for s in fe]))
     jt = [cors[("joint", s)].summary["mean_abs_rho_inter"].mean() for s in (0, 1)]
     want = np.mean([100 * (jt[s] - fe[s]["mean_abs_rho_inter"].mean()) for s in (0, 1)])
     assert ev["ismir_joint_vs_fe"].effect == pytest.approx(want) and ev["ismir_joint_vs_fe"].n == 2
-    over = ismir.seed_summary_table(cors)
+    over = tables.seed_summary_table(cors)
     assert list(over["seeds"]) == [3, 2]

@@ -4,7 +4,6 @@ Grad-CAM wrappers and the two training schemes (tiny inputs, seeded rng, no netw
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pytest
@@ -287,10 +286,10 @@ def test_intra_strong_needs_both_modalities():
 
 def _simulated_cors(rng, seeds, *, n=60, categories=12, scheme="feature extraction", p_coupled=0.0, **kw):
     """``{(scheme, seed): Correspondence}`` of simulated categories, the way
-    :func:`avlib.train.ismir.analyse_seeds` returns them; each category is coupled across the
+    :func:`avlib.experiments.ismir.correspondence.analyse_seeds` returns them; each category is coupled across the
     modalities (one strongly correlated audio-visual pair) with probability ``p_coupled``;
     ``kw`` go to :func:`_two_modalities`."""
-    from avlib.train.ismir import Correspondence
+    from avlib.experiments.ismir.correspondence import Correspondence
 
     settings = {"alpha": 0.05, "strong": 0.5, "correction": "fdr_bh"}
     out = {}
@@ -308,14 +307,14 @@ def _simulated_cors(rng, seeds, *, n=60, categories=12, scheme="feature extracti
 
 
 def _verdicts(tmp_path, cors):
-    """The ISMIR rows of :func:`avlib.train.ismir.claim_evidence` as the Claims page judges them."""
+    """The ISMIR rows of :func:`avlib.experiments.ismir.evidence.claim_evidence` as the Claims page judges them."""
     from avlib import claims
+    from avlib.experiments.ismir import evidence
     from avlib.report import Provenance
-    from avlib.train import ismir
 
     page = tmp_path / "cpu" / "ismir_correspondence"
     page.mkdir(parents=True, exist_ok=True)
-    ev = ismir.claim_evidence(cors)
+    ev = evidence.claim_evidence(cors)
     claims.record(page, ev, Provenance("simulated", "cpu", sorted({k[1] for k in cors})))
     t = claims.claims_table(tmp_path, "cpu").set_index("id")
     return t.loc[[e.claim for e in ev]], {e.claim: e for e in ev}
@@ -349,11 +348,12 @@ def test_claim_rows_go_against_the_paper_when_the_data_do(tmp_path):
     significant pair in a category, fails in half of them: *contradicted*. (b) Intra-modal
     correlation weak (mean |rho| about 0.3 < 0.5) though above the inter-modal one (the old
     intra-minus-inter effect was positive): *contradicted*."""
-    from avlib.train import ismir
+    from avlib.experiments.ismir import tables
+    from avlib.experiments.ismir.correspondence import seed_stats
 
     rng = np.random.default_rng(3)
     cors = _simulated_cors(rng, range(5), p_coupled=0.5)
-    st = [ismir._seed_stats(c.summary) for c in cors.values()]
+    st = [seed_stats(c.summary) for c in cors.values()]
     assert np.mean([x["pct_sig_inter"] for x in st]) < 5.0  # old effect, 95 % - % pairs significant: > 0
     t, _ = _verdicts(tmp_path / "a", cors)
     assert t.loc["ismir_no_significant_inter", "verdict"] == "contradicted"
@@ -361,12 +361,12 @@ def test_claim_rows_go_against_the_paper_when_the_data_do(tmp_path):
     assert t.loc["ismir_strong_intra", "verdict"] == "holds"
 
     weak = _simulated_cors(rng, range(5), noise_a=1.5, noise_v=1.5)
-    st = [ismir._seed_stats(c.summary) for c in weak.values()]
+    st = [seed_stats(c.summary) for c in weak.values()]
     assert all(x["intra"] > x["inter"] + 0.15 for x in st)
     t, _ = _verdicts(tmp_path / "b", weak)
     assert t.loc["ismir_strong_intra", "verdict"] == "contradicted"
     assert t.loc["ismir_strong_intra", "hi"] < 0
-    table = ismir.claim_seed_table(weak)
+    table = tables.claim_seed_table(weak)
     assert len(table) == 5 and (table["weakest intra minus 0.5 (x 100)"] < 0).all()
 
 
@@ -509,7 +509,7 @@ def test_audiovisual_net_layout_and_freeze():
 
 @pytest.fixture(scope="module")
 def tiny_av_data():
-    from avlib.train.ismir import AVData
+    from avlib.experiments.ismir.data import AVData
 
     rng = np.random.default_rng(0)
     n, C = 12, 3
@@ -521,48 +521,71 @@ def tiny_av_data():
 
 
 def test_schemes_end_to_end_tiny(tiny_av_data):
-    from avlib.train import ismir
+    from avlib.experiments.ismir import correspondence, gradcam, schemes, tables
     from avlib.train.loop import TrainConfig
 
     data = tiny_av_data
     cfg = TrainConfig(epochs=1, batch_size=4, lr=1e-3, seed=0)
-    fe = ismir.train_feature_extraction_scheme(
+    fe = schemes.train_feature_extraction_scheme(
         data, n_frames=1, audio_name="choi2016", fusion_config=TrainConfig(epochs=2, batch_size=4, seed=0),
         fusion_hidden=(16,), audio_config=cfg, visual_config=TrainConfig(epochs=1, batch_size=4, seed=0))
     assert fe.audio_features.shape == (12, 1024) and fe.frame_features.shape == (12, 1, 2048)
     assert fe.logits.shape == (12, 3) and np.isfinite(fe.logits).all()
     assert all(not p.requires_grad for p in fe.model.audio.parameters())
     # the stored logits are those of the assembled network
-    _, _, again = ismir.extract_av_features(fe.model, data, k=1)
+    _, _, again = schemes.extract_av_features(fe.model, data, k=1)
     np.testing.assert_allclose(again, fe.logits, rtol=1e-4, atol=1e-4)
 
     before = [p.detach().clone() for p in fe.model.visual.parameters()][:3]
-    joint = ismir.train_joint_scheme(data, n_frames=1, audio_name="choi2016", config=cfg, fusion_hidden=(16,))
+    joint = schemes.train_joint_scheme(data, n_frames=1, audio_name="choi2016", config=cfg, fusion_hidden=(16,))
     assert joint.frame_features.shape == (12, 1, 2048)
     assert all(p.requires_grad for p in joint.model.visual.parameters())
     assert joint.model.visual is not fe.model.visual
     assert all(torch.equal(a, b) for a, b in zip(before, list(fe.model.visual.parameters())[:3]))
-    acc = ismir.accuracy_table([fe, joint], paper={"feature extraction": {"hit_at_1": 88.28}})
+    acc = tables.accuracy_table([fe, joint], paper={"feature extraction": {"hit_at_1": 88.28}})
     assert list(acc["scheme"]) == ["feature extraction", "joint"] and acc["Hit@1 (paper)"].iloc[0] == 88.28
 
     for res in (fe, joint):
-        cor = ismir.analyse_correspondence(res, data.categories, k_audio=3, k_visual=4, groups="label")
+        cor = correspondence.analyse_correspondence(res, data.categories, k_audio=3, k_visual=4, groups="label")
         assert cor.importance_audio.shape == (3, 1024) and cor.importance_visual.shape == (3, 2048)
         assert np.all(np.nan_to_num(cor.importance_audio) >= 0)
         assert len(cor.correlations) == 3 and cor.correlations[0].rho.shape == (7, 7)
         assert set(cor.summary["scheme"]) == {res.scheme}
-    claims = ismir.claim_table([cor.summary])
+    claims = tables.claim_table([cor.summary])
     assert claims.shape[0] == 1
+    view = tables.claim_view(claims)
+    assert list(view.columns) == ["", "paper", "joint"] and len(view) == 3
 
-    ex = ismir.gradcam_examples(joint, data, per_category=1)
+    ex = gradcam.gradcam_examples(joint, data, per_category=1)
     assert ex and ex[0]["audio_map"].shape == (96, 26) and ex[0]["frame_map"].shape == (75, 75)
     assert all(0 <= e["audio_map"].min() and e["audio_map"].max() <= 1 + 1e-6 for e in ex)
+    assert {e["frame_px"] for e in ex} == {75} and {e["frame_cells"] for e in ex} == {(1, 1)}
     # the heat maps come from the layers the models name
     from avlib.models.choi2016 import Choi2016
 
     assert {e["frame_layer"] for e in ex} == {"backbone.Mixed_7c"}
     assert {e["audio_layer"] for e in ex} == {gc.gradcam_layer_name(joint.model.audio)}
     assert ex[0]["audio_layer"].endswith(Choi2016.gradcam_layer)
+
+    # small frames enlarged for the Grad-CAM pass: Mixed_7c gets 8 x 8 cells, the maps localise,
+    # and the network's own features and logits are untouched
+    logits = joint.logits.copy()
+    big = gradcam.gradcam_examples(joint, data, per_category=1, n_categories=2, frame_px=299)
+    assert {e["category"] for e in big} <= {"a", "b"} and len(big) >= 2
+    assert {e["frame_px"] for e in big} == {299} and {e["frame_cells"] for e in big} == {(8, 8)}
+    assert all(e["frame_map"].shape == (299, 299) and e["frame"].shape == (3, 75, 75) for e in big)
+    assert any(e["frame_map"].std() > 1e-3 for e in big)
+    assert all(0 <= e["pred_at_frame_px"] < 3 for e in big)
+    np.testing.assert_array_equal(joint.logits, logits)
+    # the page's compact figure: one row per category, legible at the page width
+    from avlib.experiments.ismir import figures
+
+    fig = figures.plot_gradcam_examples(big, categories=data.categories)
+    w, h = fig.get_size_inches() * fig.dpi
+    assert w <= 900 and h < 700
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def test_visual_importance_is_gradient_of_frame_mean():
@@ -583,28 +606,14 @@ def test_visual_importance_is_gradient_of_frame_mean():
     np.testing.assert_allclose(gf.sum(1), gv.numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_presets():
-    from avlib.train import ismir
-
-    for scale in ("smoke", "cpu", "paper"):
-        p = ismir.get_preset(scale)
-        assert p.k_audio == 10 and p.k_visual == 20
-    assert ismir.get_preset("paper").n_frames == 1 and ismir.get_preset("paper").audio_model == "xception_audio"
-    with pytest.raises(ParameterError):
-        ismir.get_preset("cpu", k_audo=3)
-    with pytest.raises(ParameterError):
-        ismir.get_preset("gpu")
-    with pytest.raises(ParameterError):
-        ismir.get_preset("cpu", groups="truth")
-
-
 def test_joint_scheme_starts_every_seed_from_the_shared_frozen_backbone(monkeypatch, tmp_path):
-    """With the ICMR frozen-backbone preset the joint scheme of any seed loads the one seed-0
-    image-bank pre-training from the shared folder (no per-seed pre-training)."""
-    from avlib.config.icmr import ICMRConfig
+    """With the ICMR frozen-backbone setting the joint scheme of any seed loads the one seed-0
+    image-bank pre-training from the shared folder (no per-seed pre-training), and trains with
+    the configuration's joint schedule."""
+    from avlib.config.ismir import ISMIRConfig
     from avlib.experiments.icmr import store as icmr_store
     from avlib.experiments.icmr import visual as icmr_visual
-    from avlib.train import ismir
+    from avlib.experiments.ismir import schemes
 
     calls, got = [], []
 
@@ -613,15 +622,15 @@ def test_joint_scheme_starts_every_seed_from_the_shared_frozen_backbone(monkeypa
         return {"w": torch.full((1,), float(seed))}, "image bank", 0.0, True
 
     def fake_train(data, **kw):
-        got.append(kw["backbone_state"]["w"].item())
-        return ismir.SchemeResult("joint", None, None, None, None, None, None, {}, 0.0, {}, {})
+        got.append((kw["backbone_state"]["w"].item(), kw["config"].epochs, kw["config"].seed))
+        return schemes.SchemeResult("joint", None, None, None, None, None, None, {}, 0.0, {}, {})
 
     monkeypatch.setattr(icmr_visual, "pretrained_backbone", fake_pretrained)
-    monkeypatch.setattr(ismir, "train_joint_scheme", fake_train)
-    ip = ICMRConfig.for_scale("smoke")
-    assert ip.visual.backbone == "frozen" and ip.fusion.visual[1]
+    monkeypatch.setattr(schemes, "train_joint_scheme", fake_train)
+    cfg = ISMIRConfig.for_scale("smoke").with_overrides({"joint.epochs": 3})
+    assert cfg.icmr.visual.backbone == "frozen" and cfg.icmr.fusion.visual[1]
     for seed in (1, 2):
         store = icmr_store.FeatureStore(tmp_path / "icmr" / "embedded" / "smoke" / f"seed{seed}-abc")
-        ismir.run_joint_scheme(None, None, ismir.get_preset("smoke"), ip, seed=seed, store=store)
+        schemes.run_joint_scheme(None, None, cfg, seed=seed, store=store)
     assert calls == [(0, "frozen_backbone-abc"), (0, "frozen_backbone-abc")]
-    assert got == [0.0, 0.0]
+    assert got == [(0.0, 3, 1), (0.0, 3, 2)]

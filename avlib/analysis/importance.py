@@ -16,7 +16,7 @@ decision rule and ``y_c`` the pre-softmax output (logit) for category ``c``:
 * the top-10 audio and top-20 visual features of each category are kept for the
   correlation study (:mod:`avlib.analysis.correlation`).
 
-Two variants (``importance=`` in :func:`avlib.train.ismir.analyse_correspondence`):
+Two variants (``importance=`` in :func:`avlib.experiments.ismir.correspondence.analyse_correspondence`):
 
 * ``"linear"`` (default, the paper's definition): a **linear read-out**, one dense
   softmax layer ``y_c = sum_i w_i^c x_i + b_c`` trained (:func:`fit_linear_readout`) on the

@@ -4,7 +4,7 @@ Slizovskaia, Gómez & Haro, ISMIR 2017 LBD, Figure 1 (and ICMR 2017, Figure 1): 
 subnetwork (Xception-like on log-mels, or Choi et al.) and a visual subnetwork (Inception v3
 on frames) each give a penultimate feature vector (1024 and 2048); the late-fusion model
 (:class:`avlib.models.late_fusion.LateFusion`) classifies their stack. The ISMIR paper
-compares two training schemes of this network (see :mod:`avlib.train.ismir`):
+compares two training schemes of this network (see :mod:`avlib.experiments.ismir.schemes`):
 
 * feature extraction: the subnetworks are trained separately, frozen
   (:meth:`AudioVisualNet.freeze_subnetworks`), and only the fusion is trained;
