@@ -12,16 +12,17 @@ have half of the time steps padded (the masked frames are skipped by the model).
 also times automatic mixed precision (bf16/fp16 autocast + GradScaler) and reports the AMP /
 fp32 throughput ratio. The JSON holds one record per configuration plus the machine facts.
 
-Convergence (how many epochs the cpu presets need)::
+Convergence (how many epochs the cpu configuration needs)::
 
     .venv/bin/python benchmarks/bench_xflow.py --convergence --data-root data \
         --out benchmarks/results/xflow_convergence.csv [--only avletters/cnnxmlp/xflow ...]
 
 trains every model (baseline, XFlow, the ablations, the DTN) once per cpu stand-in on the first
-speaker fold with the cpu preset's settings (pooled frames, LSTM time stride, batch, lr) for
+speaker fold with the settings of ``XFlowConfig.for_scale("cpu")`` (pooled frames, LSTM time
+stride, training clips, batch size and rate per family; the DTN's own section) for
 ``--max-epochs`` epochs and appends the per-epoch curves to the CSV (rows of a model already
-in the file are replaced). ``avlib.analysis.xflow.convergence_table`` reads the flattening epoch
-off it; the cross-validation page shows both. Run it with ``nice`` on a quiet machine.
+in the file are replaced). :func:`avlib.experiments.xflow.analysis.convergence_table` reads the
+flattening epoch off it. Run it with ``nice`` on a quiet machine.
 """
 from __future__ import annotations
 
@@ -65,33 +66,43 @@ def convergence(args):
 
     import pandas as pd
 
-    from avlib.train.protocols import convergence_curve, load_xflow_dataset, xflow_preset
+    from avlib.config.xflow import XFlowConfig
+    from avlib.experiments.xflow.crossval import convergence_curve
+    from avlib.experiments.xflow.inputs import load_xflow_dataset
 
-    P = xflow_preset("cpu")
+    cfg = XFlowConfig.for_scale("cpu")
+    data, dtn = cfg.data, cfg.dtn
     out = Path(args.out)
     old = pd.read_csv(out) if out.exists() else None
     frames = []
-    for dataset in P["datasets"]:
+    models = (("cnnxmlp", ("baseline", "xflow", "no_xconns", "no_resconns")),
+              ("lstm", ("baseline", "xflow", "no_xconns", "no_resconns")),
+              ("dtn", ("dtn",)))
+    for dataset in cfg.crossval.datasets:
+        tags = [f"{dataset}/{f}/{v}" for f, vs in models for v in vs]
+        if args.only and not set(tags) & set(args.only):
+            continue
         ds, _ = load_xflow_dataset(dataset, data_root=args.data_root, scale="cpu")
-        for family, variants in (("cnnxmlp", ("baseline", "xflow", "no_xconns", "no_resconns")),
-                                 ("lstm", ("baseline", "xflow", "no_xconns", "no_resconns")),
-                                 ("dtn", ("dtn",))):
+        for family, variants in models:
             for variant in variants:
                 tag = f"{dataset}/{family}/{variant}"
                 if args.only and tag not in args.only:
                     continue
                 fam = "cnnxmlp" if family == "dtn" else family
-                bs = P["dtn_batch_size"] if family == "dtn" else P["batch_size"][fam]
-                lr = P["dtn_lr"] if family == "dtn" else P["lr"][fam]
+                settings = dtn if family == "dtn" else cfg.training.family(fam)
                 t0 = time.process_time()
-                df = convergence_curve(ds, fam, variant, epochs=args.max_epochs, batch_size=bs,
-                                       lr=lr, downsample=P["dtn_downsample"] if family == "dtn"
-                                       else P["downsample"], time_stride=P["time_stride"],
-                                       max_train=P["max_train"].get(dataset))
+                df = convergence_curve(ds, fam, variant, epochs=args.max_epochs,
+                                       batch_size=int(settings.batch_size), lr=float(settings.lr),
+                                       downsample=(dtn.downsample if family == "dtn" else data.downsample).of(dataset),
+                                       time_stride=data.time_stride, max_train=data.max_train.of(dataset),
+                                       val_fraction=cfg.training.val_fraction)
                 df["cpu_seconds_total"] = time.process_time() - t0
                 df["load_average"] = os.getloadavg()[0]
                 print(tag, f"{df.cpu_seconds_total.iloc[0]:.0f} CPU s", flush=True)
                 frames.append(df)
+    if not frames:
+        print("nothing to run (no model matches --only)")
+        return None
     new = pd.concat(frames, ignore_index=True)
     if old is not None:
         keys = ["dataset", "family", "variant"]

@@ -10,7 +10,7 @@ that, with cheap probes, and states the bands the generator is tuned to
 Probes
 ------
 Multinomial logistic regression (scikit-learn, L-BFGS) on the XFlow CNN x MLP inputs, as
-the cpu preset feeds them (:data:`PROBE_DOWNSAMPLE` = ``XFLOW_PRESETS["cpu"]["downsample"]``):
+the cpu preset feeds them (:data:`PROBE_DOWNSAMPLE` = ``XFlowConfig.for_scale("cpu").data.downsample``):
 
 * **audio**: the sliding-window averaged MFCCs (``26 * m`` values);
 * **video**: the window-averaged frames, average-pooled by the preset's factor,
@@ -95,8 +95,8 @@ TARGET_BANDS: dict[str, dict[str, tuple[float, float]]] = {
 #: "only video"): below it the modalities are redundant and fusion has nothing to gain.
 MIN_EXCLUSIVE = 0.08
 
-#: Frame pooling of the probes = the cpu preset's ``downsample`` of
-#: :data:`avlib.train.protocols.XFLOW_PRESETS` (checked by a test).
+#: Frame pooling of the probes = ``XFlowConfig.for_scale("cpu").data.downsample``
+#: (:class:`avlib.config.xflow.XFlowConfig`; checked by a test).
 PROBE_DOWNSAMPLE: dict[str, int] = {"avletters": 4, "digits": 6, "cuave": 4}
 
 #: Inverse L2 regularisation of the probes (one value for all datasets and modalities,
