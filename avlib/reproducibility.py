@@ -11,7 +11,8 @@ import yaml
 
 from .paths import resolve
 
-__all__ = ["load_artifacts", "status_table", "manifest_table", "count_mismatches"]
+__all__ = ["load_artifacts", "status_table", "manifest_table", "count_mismatches", "header_table",
+           "performance_table", "plot_performance"]
 
 
 def load_artifacts() -> list[dict]:
@@ -87,3 +88,51 @@ def manifest_table(manifest_path) -> tuple[pd.DataFrame, dict]:
                      "parameters": json.dumps(run.get("parameters", {}), sort_keys=True)})
     header = {k: v for k, v in manifest.items() if k != "runs"}
     return pd.DataFrame(rows), header
+
+
+def _flat(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix} {k}".strip(), v, out)
+    else:
+        out[prefix] = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def header_table(header: dict) -> pd.DataFrame:
+    """The manifest's header (commit, device, numerics, Python, last run) as a two-column table of
+    words, nested fields flattened ("numerics blas" ...), no Python reprs."""
+    flat: dict = {}
+    for k, v in header.items():
+        _flat(k.replace("_", " "), v, flat)
+    return pd.DataFrame({"field": list(flat), "value": list(flat.values())})
+
+
+def performance_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Wall time (minutes) and peak kernel memory (GB) per notebook, in run order, with the total."""
+    if runs.empty:
+        return pd.DataFrame(columns=["notebook", "minutes", "peak memory (GB)", "share of the time (%)"])
+    t = runs[["notebook", "seconds", "peak memory (MB)"]].copy()
+    total = float(t["seconds"].sum())
+    out = pd.DataFrame({"notebook": t["notebook"], "minutes": (t["seconds"] / 60).round(1),
+                        "peak memory (GB)": (t["peak memory (MB)"] / 1024).round(2),
+                        "share of the time (%)": (100 * t["seconds"] / total).round(1) if total else 0.0})
+    tot = pd.DataFrame([{"notebook": "all notebooks", "minutes": round(total / 60, 1),
+                         "peak memory (GB)": round(float(out["peak memory (GB)"].max()), 2),
+                         "share of the time (%)": 100.0}])
+    return pd.concat([out, tot], ignore_index=True)
+
+
+def plot_performance(runs: pd.DataFrame):
+    """Two horizontal bar charts side by side: minutes and peak memory (GB) per notebook."""
+    import matplotlib.pyplot as plt
+
+    t = runs.iloc[::-1]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 0.32 * max(len(t), 3) + 1.2), sharey=True)
+    a.barh(t["notebook"], t["seconds"] / 60, color="#0072B2")
+    a.set_xlabel("wall time (minutes)")
+    b.barh(t["notebook"], t["peak memory (MB)"] / 1024, color="#E69F00")
+    b.set_xlabel("peak memory of the kernel (GB)")
+    for ax in (a, b):
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -195,3 +195,23 @@ def test_tables_print_integers_as_integers_and_readable_column_names():
     assert "5,154" in html and "5154.00" not in html and "73.10" in html and "50.00" in html
     assert "Hit@1 (ours)" in html and "test videos" in html and "macro F1" in html and "n_test" not in html
     assert readable_column("q_bh") == "q (BH)" and readable_column("some_name") == "some name"
+
+def test_performance_page_tables_come_from_the_manifest(tmp_path):
+    import json as _json
+
+    from avlib.reproducibility import header_table, manifest_table, performance_table, plot_performance
+
+    manifest = {"git_commit": "abc", "numerics": {"blas": "openblas", "threads": [2, 1]},
+                "runs": {"a": {"name": "a", "seconds": 120.0, "peak_memory_mb": 1024.0},
+                         "b": {"name": "b", "seconds": 60.0, "peak_memory_mb": 2048.0}}}
+    path = tmp_path / "manifest.json"
+    path.write_text(_json.dumps(manifest))
+    runs, header = manifest_table(path)
+    perf = performance_table(runs)
+    assert perf["minutes"].tolist() == [2.0, 1.0, 3.0] and perf["peak memory (GB)"].tolist() == [1.0, 2.0, 2.0]
+    assert perf["share of the time (%)"].tolist()[:2] == pytest.approx([66.7, 33.3])
+    head = header_table(header)
+    assert dict(zip(head["field"], head["value"])) == {"git commit": "abc", "numerics blas": "openblas",
+                                                       "numerics threads": "2, 1"}
+    fig = plot_performance(runs)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["wall time (minutes)", "peak memory of the kernel (GB)"]
