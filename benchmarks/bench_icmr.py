@@ -6,13 +6,14 @@ Usage::
 
 For every model at the paper's input size (Han 1 x 128 x 43 segments, Choi / Xception
 1 x 96 x 1366 log-mels, Inception v3 3 x 224 x 224 frames, late fusion 101 x 1024) plus the
-Inception v3 frame size and Choi / Xception log-mel length of the ``cpu`` preset, measures examples per second for training
+Inception v3 frame size and Choi / Xception log-mel length of the ``cpu`` scale
+(``ICMRConfig.for_scale("cpu")``), measures examples per second for training
 (forward + backward + SGD step) and inference, on CPU (fp32) and, when CUDA is available, on
 the GPU with AMP and channels_last. Writes JSON ``{"meta": ..., "results": [...]}``; the
 ``icmr_visual`` notebook reads the Inception v3 224 px training number for its Titan X estimate.
 
-``--profile-cpu`` instead measures the speed choices of the ``cpu`` preset on this machine:
-each cpu-preset model at batch 16 and 64, at 1 and 2 intra-op threads
+``--profile-cpu`` instead measures the speed choices of the ``cpu`` scale on this machine:
+each cpu-scale model at batch 16 and 64, at 1 and 2 intra-op threads
 (two 1-thread processes beat one 2-thread process when 1-thread throughput x 2 exceeds the
 2-thread one), channels_last and bf16 autocast on the CPU, and the frozen Inception v3
 backbone's inference (feature caching) beside its full training step.
@@ -26,9 +27,20 @@ import time
 
 import torch
 
+from avlib.config.icmr import ICMRConfig
+from avlib.experiments.icmr.scoring import count_params
+from avlib.experiments.icmr.throughput import measure_throughput, training_flops
 from avlib.models import get_model
-from avlib.train.icmr import PRESETS, count_params, measure_throughput
 from avlib.train.throughput import save_benchmark
+
+
+def choi_frames(seconds: float) -> int:
+    """Log-mel frames of a Choi / Xception input of ``seconds`` (12 kHz, hop 256)."""
+    return 1 + round(seconds * 12000) // 256
+
+
+_CPU = ICMRConfig.for_scale("cpu")
+_T_CPU = choi_frames(_CPU.audio.choi_seconds)
 
 # model, builder kwargs, input shape, (cpu batch, gpu batch)
 CASES = [
@@ -36,10 +48,10 @@ CASES = [
     ("choi2016", {}, (1, 96, 1366), (4, 64)),
     ("xception_audio", {}, (1, 96, 1366), (2, 32)),
     ("inception_frames", {}, (3, 224, 224), (4, 64)),
-    ("inception_frames", {}, (3, PRESETS["cpu"].frame_size, PRESETS["cpu"].frame_size), (16, 256)),
-    # the cpu preset's shorter log-mels (2.912 s = 137 frames)
-    ("choi2016", {"input_size": (96, 137)}, (1, 96, 137), (16, 256)),
-    ("xception_audio", {}, (1, 96, 137), (16, 256)),
+    ("inception_frames", {}, (3, _CPU.visual.frame_size, _CPU.visual.frame_size), (16, 256)),
+    # the cpu scale's shorter log-mels (audio.choi_seconds)
+    ("choi2016", {"input_size": (96, _T_CPU)}, (1, 96, _T_CPU), (16, 256)),
+    ("xception_audio", {}, (1, 96, _T_CPU), (16, 256)),
     ("late_fusion", {"n_frames": 50}, (101, 1024), (32, 256)),
 ]
 
@@ -98,16 +110,16 @@ def _cpu_step(model, shape, *, batch, train, threads, channels_last=False, bf16=
 
 
 def profile_cpu(*, steps: int) -> list[dict]:
-    """The cpu preset's models under the speed options listed in the module doc."""
+    """The cpu scale's models under the speed options listed in the module doc."""
     import os
 
-    p = PRESETS["cpu"]
-    t_choi = 1 + round(p.choi_seconds * 12000) // 256
+    p = ICMRConfig.for_scale("cpu")
+    t_choi = choi_frames(p.audio.choi_seconds)
     cases = [
         ("han2016", {}, (1, 128, 43)),
         ("choi2016", {"input_size": (96, t_choi)}, (1, 96, t_choi)),
         ("xception_audio", {}, (1, 96, t_choi)),
-        ("inception_frames", {}, (3, p.frame_size, p.frame_size)),
+        ("inception_frames", {}, (3, p.visual.frame_size, p.visual.frame_size)),
     ]
     out = []
     for name, kw, shape in cases:
@@ -128,41 +140,40 @@ def profile_cpu(*, steps: int) -> list[dict]:
 
 
 def cpu_budget(*, n_videos: int = 1600, n_seeds: int = 3, gflops: float = 35.0) -> dict:
-    """Arithmetic of the cpu preset's four ICMR pages (PyTorch FLOP counter), per part.
+    """Arithmetic of the cpu scale's ICMR pages (PyTorch FLOP counter), per part.
 
     Counts training steps (forward + backward) and the one inference pass over every video per
     audio model, the frozen backbone (pre-training once, BN re-estimation, features of 4 frames
     per video for the pre-trained and the random backbone), the fusion models and the
     robustness figure, for ``n_videos`` split 70/15/15 and ``n_seeds`` seeds; ``seconds`` at
-    ``gflops`` effective GFLOP/s (about what the 1-seed, 288-video run of the earlier preset
-    reached on 2 cores: 1090 s).
+    ``gflops`` effective GFLOP/s (about what an earlier 1-seed, 288-video cpu run reached on
+    2 cores).
     """
-    from avlib.train.icmr import get_preset, training_flops
-
-    p = get_preset("cpu")
-    t = 1 + round(p.choi_seconds * 12000) // 256
+    p = ICMRConfig.for_scale("cpu")
+    a, v, fu = p.audio, p.visual, p.fusion
+    t = choi_frames(a.choi_seconds)
     f = {}
     for name, kw, shape in [("han2016", {}, (1, 128, 43)), ("choi2016", {"input_size": (96, t)}, (1, 96, t)),
                             ("xception_audio", {}, (1, 96, t)),
-                            ("inception_frames", {}, (3, p.frame_size, p.frame_size)),
-                            ("late_fusion", {"n_frames": p.fusion_frames}, (2 * p.fusion_frames + 1, 1024))]:
+                            ("inception_frames", {}, (3, v.frame_size, v.frame_size)),
+                            ("late_fusion", {"n_frames": fu.frames}, (2 * fu.frames + 1, 1024))]:
         torch.manual_seed(0)
         f[name] = training_flops(get_model(name, num_classes=12, **kw), shape)
     ntr = round(0.7 * n_videos)
-    epochs = dict(p.audio_epochs_override)
+    epochs = dict(a.epochs_override)
     audio = 0.0
-    for name, crop in p.audio_models:
-        per = f[name] * (p.han_segments if name == "han2016" else 1)
+    for name, crop in a.models:
+        per = f[name] * (a.han_segments if name == "han2016" else 1)
         scored = n_videos if (name != "han2016" and crop == "UC") else 0.15 * n_videos  # run_audio_model
-        audio += ntr * epochs.get(name, p.audio_epochs) * per + scored * per / 3
-    frames = max(max(p.frames_grid), p.eval_frames, p.fusion_frames)
-    visual_once = 360 * 0.85 * p.pretrain_epochs * f["inception_frames"] + \
+        audio += ntr * epochs.get(name, a.epochs) * per + scored * per / 3
+    frames = max(max(v.frames_grid), v.eval_frames, fu.frames)
+    visual_once = 360 * 0.85 * v.pretrain_epochs * f["inception_frames"] + \
         2 * (n_videos * frames + 512) * f["inception_frames"] / 3
-    fusion = 2 * ntr * p.fusion_epochs * f["late_fusion"]
-    robustness = 2 * 0.15 * n_videos * p.fusion_frames * f["inception_frames"] / 3
+    fusion = 2 * ntr * fu.epochs * f["late_fusion"]
+    robustness = 2 * 0.15 * n_videos * fu.frames * f["inception_frames"] / 3
     # YouTube-8M-style page (same size): Choi UC, the pre-trained frozen backbone, one fusion
-    yt8m_seed = ntr * p.audio_epochs * f["choi2016"] + n_videos * f["choi2016"] / 3 + fusion / 2
-    yt8m_once = 360 * 0.85 * p.pretrain_epochs * f["inception_frames"] + \
+    yt8m_seed = ntr * a.epochs * f["choi2016"] + n_videos * f["choi2016"] / 3 + fusion / 2
+    yt8m_once = 360 * 0.85 * v.pretrain_epochs * f["inception_frames"] + \
         (n_videos * frames + 512) * f["inception_frames"] / 3
     parts = {"audio per seed": audio, "fusion per seed": fusion, "robustness (first seed)": robustness,
              "visual once": visual_once, "youtube8m per seed": yt8m_seed, "youtube8m once": yt8m_once}
@@ -181,8 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="one timed step per case")
-    ap.add_argument("--profile-cpu", action="store_true", help="the cpu preset's speed options")
-    ap.add_argument("--budget", action="store_true", help="only print the cpu preset's FLOP budget")
+    ap.add_argument("--profile-cpu", action="store_true", help="the cpu scale's speed options")
+    ap.add_argument("--budget", action="store_true", help="only print the cpu scale's FLOP budget")
     args = ap.parse_args(argv)
     if args.budget:
         cpu_budget()
