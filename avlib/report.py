@@ -14,7 +14,6 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Markdown, display
 
 from .errors import ParameterError
 from .paths import PARAMETERS_ENV, resolve
@@ -183,6 +182,8 @@ def style_table(df: pd.DataFrame, provenance: Provenance, title: str, *, precisi
 
 def show_table(df: pd.DataFrame, provenance: Provenance, title: str, *, precision: int = 2) -> None:
     """Display ``df`` in a notebook with a short caption (see :func:`style_table`)."""
+    from IPython.display import display  # the book extra; tables are built without it
+
     display(style_table(df, provenance, title, precision=precision))
 
 
@@ -231,6 +232,8 @@ def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = 
     lines.append(":::")
     text = "\n".join(lines)
     if show:
+        from IPython.display import Markdown, display  # the book extra
+
         display(Markdown(text))
         return None
     return text

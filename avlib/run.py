@@ -41,6 +41,11 @@ import yaml
 from .errors import ParameterError
 from .paths import HOME_ENV, PARAMETERS_ENV, SCALES, check_scale, repo_root
 from .utils import git_commit
+import ast
+import psutil
+import numpy as np
+import re
+import importlib
 
 __all__ = ["Registry", "NotebookEntry", "load_registry", "resolve_parameters", "plan", "default_kernel",
            "run", "main", "PROJECT_KERNEL"]
@@ -105,7 +110,6 @@ def notebook_parameters(path: Path) -> dict:
     spread over several lines is understood; papermill's own line-based reader is the fallback
     for a cell that does not parse.
     """
-    import ast
 
     import nbformat
 
@@ -195,7 +199,6 @@ class _PeakMemory:
     """Samples the resident memory of this process's children (the kernel) in a thread."""
 
     def __init__(self, interval: float = 0.25):
-        import psutil
 
         self._proc = psutil.Process()
         self.interval = interval
@@ -204,7 +207,6 @@ class _PeakMemory:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self):
-        import psutil
 
         while not self._stop.is_set():
             total = 0
@@ -264,7 +266,6 @@ def describe_numerics() -> dict:
     except Exception:  # noqa: BLE001 - a broken torch must not stop the runner
         pass
     try:
-        import numpy as np
 
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         out["numpy_blas"] = f"{blas.get('name', '')} {blas.get('version', '')}".strip()
@@ -510,7 +511,6 @@ class _Progress:
 
 def _short(text: str, limit: int = 400) -> str:
     """An exception message for the terminal: ANSI colours removed, at most ``limit`` characters."""
-    import re
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(text)).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -575,7 +575,6 @@ def check_config(entry: NotebookEntry, scale: str, config) -> None:
     if not isinstance(config, dict):
         raise ParameterError(f"{entry.name}: config must be a mapping of dotted keys, e.g. "
                              f"'{{\"audio.epochs\": 2}}', not {config!r}")
-    import importlib
 
     module, _, name = entry.config.rpartition(".")
     try:

@@ -26,6 +26,9 @@ import numpy as np
 import pandas as pd
 
 from avlib.errors import DataError, ParameterError
+from avlib.paths import shared_root
+import os
+from avlib.report import paper_table, side_by_side
 
 __all__ = [
     "FCVID_LABELS",
@@ -87,7 +90,6 @@ def packaged_metadata_dir() -> Path:
 
 
 def _shared_metadata_dir() -> Path | None:
-    from avlib.paths import shared_root
 
     root = shared_root()
     path = None if root is None else root / "data" / "icmr2017"
@@ -127,7 +129,6 @@ def fetch_url(url: str, path, *, timeout: float = 30.0, hint: str = "") -> Path:
     Raises :class:`~avlib.errors.DataError` naming the URL (plus ``hint``: what to do
     instead) when offline or the server refuses; nothing half-written is left behind.
     """
-    import os
 
     path = Path(path)
     if path.exists() and path.stat().st_size > 0:
@@ -339,7 +340,6 @@ def table1_ours(metadata_dir=None, *, download: bool = False, cache_dir=None) ->
 def table1_comparison(metadata_dir=None, *, download: bool = False, cache_dir=None) -> pd.DataFrame:
     """The paper's Table 1 beside ours (:func:`table1_ours`), rows in the paper's order;
     rows without a counterpart (before-undersampling counts) are NaN on our side."""
-    from avlib.report import paper_table, side_by_side
 
     paper = paper_table("icmr2017_table1_datasets")
     ours = table1_ours(metadata_dir, download=download, cache_dir=cache_dir)

@@ -34,6 +34,9 @@ from ...metrics.stats import mean_ci
 from ...models.late_fusion import FUSION_HIDDEN
 from ...report import paper_table, side_by_side
 from .evidence import bootstrap_summary
+from dataclasses import asdict, is_dataclass
+from ...metrics.classification import f1_from_labels
+from .figures import short_category
 
 __all__ = [
     "TIMING_COLUMNS",
@@ -647,7 +650,6 @@ def claims_display(evidence, *, digits: int = 2) -> pd.DataFrame:
     """A page's claim rows (:class:`avlib.claims.Evidence` objects or their table) for reading:
     the claim, what is compared (the detail up to its test description), the effect with its
     95 % interval in one cell, the p-value against 0 and, when checked, convergence."""
-    from dataclasses import asdict, is_dataclass
 
     df = pd.DataFrame([asdict(e) if is_dataclass(e) else dict(e) for e in evidence]) \
         if not isinstance(evidence, pd.DataFrame) else evidence
@@ -684,7 +686,6 @@ def class_baselines(y_train, y_test, n_classes: int, *, categories=None) -> pd.D
     frequent class of ``y_train``, ties to the lower index; Hit@3 = the three most frequent).
     The method column names the majority class (its ``categories`` name when given).
     """
-    from ...metrics.classification import f1_from_labels
 
     C = int(n_classes)
     yt = np.asarray(y_test, dtype=np.int64).ravel()
@@ -694,7 +695,6 @@ def class_baselines(y_train, y_test, n_classes: int, *, categories=None) -> pd.D
     f1_chance = np.divide(2 * share / C, share + 1 / C, out=np.zeros(C), where=(share + 1 / C) > 0)
     major = int(order[0])
     name = str(categories[major]) if categories is not None else str(major)
-    from .figures import short_category
 
     rows = [
         {"method": "chance (uniform guess)", "hit_at_1": 100.0 / C, "hit_at_3": 100.0 * min(3, C) / C,
@@ -845,7 +845,6 @@ def class_counts_display(counts: pd.DataFrame) -> pd.DataFrame:
     """:func:`avlib.experiments.icmr.youtube8m.youtube8m_class_counts` for reading: the real
     YouTube-8M class (authors' list: videos, share) beside our category (videos, share, the
     official split, shots without the instrument, mislabelled videos), two-level header."""
-    from .figures import short_category
 
     cols = [(("category", ""), [short_category(c) for c in counts["category"]]),
             (("YouTube-8M (authors' list)", "class"), counts["yt8m_class"].astype(str).tolist()),
@@ -869,7 +868,6 @@ def per_class_display(per_class: pd.DataFrame) -> pd.DataFrame:
     """Figure 3's diagonals (:func:`avlib.experiments.icmr.youtube8m.per_class_recall`) for
     reading: short category names, test videos, recall per model in % at two decimals (a dash
     for a class without test videos)."""
-    from .figures import short_category
 
     out = pd.DataFrame({"category": [short_category(c) for c in per_class["category"]],
                         "test videos": [_key_text(v) for v in per_class["test_videos"]]})

@@ -46,6 +46,8 @@ from ...report import paper_table, side_by_side
 from ...train.protocols import CVResult, paper_rule, test_train_ratio
 from .evidence import ARCH_NAMES
 from .inputs import DATASET_NAMES
+from ...claims import load_claims
+from .inputs import chance_levels
 
 __all__ = [
     "MODEL_NAMES",
@@ -508,7 +510,6 @@ def _readable_detail(text: str) -> str:
 def _claims(ids) -> tuple:
     """The claims of ``claims.yaml`` in words and the paper's values, for the claim ids ``ids``
     (an id not in the file stands for itself)."""
-    from ...claims import load_claims
 
     known = load_claims().set_index("id")
     words = [known.at[i, "claim"] if i in known.index else i for i in ids]
@@ -586,7 +587,6 @@ def settings_rows(cfg: XFlowConfig, page: str) -> dict:
     """The rows a page adds to its settings box (:func:`avlib.report.settings_box`, ``extra``):
     what runs, the unit of replication and the interval, the chance levels. ``page``:
     ``"params"``, ``"crossval"`` or ``"holdout"``."""
-    from .inputs import chance_levels
 
     def chance(keys):
         return ", ".join(f"{DATASET_NAMES.get(k, k)} {100 * v:.1f} %" for k, v in chance_levels(keys).items())
