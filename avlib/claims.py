@@ -149,7 +149,7 @@ def from_folds(claim: str, a, b, *, test_train_ratio: float, detail: str,
     """
     e = corrected_resampled_effect(a, b, test_train_ratio=test_train_ratio, confidence=confidence)
     if np.isfinite(e.p):
-        test = (f"corrected resampled t over {e.n} folds (n_test/n_train = {e.test_train_ratio:.3f}): "
+        test = (f"corrected resampled t over {e.n} folds (n_test/n_train = {e.test_train_ratio:.3g}): "
                 f"p = {e.p:.3g}; paper's paired t across folds: p = {e.p_plain:.3g}")
     else:
         test = f"n = {e.n} folds"
@@ -378,16 +378,16 @@ def criterion_text(criterion: str, margin: float = float("nan")) -> str:
     return "> 0" if criterion == "superiority" else f"> {null:g} (non-inferiority)"
 
 
-def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html", details: bool = False):
+def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html", details: bool | str = False):
     """The Claims page's tables.
 
     The compact view (default) has four columns that fit the page: the claim in words (linked
     to the page that measured it, ``<page><link_suffix>``; pages are siblings), the paper's
     number, ours (effect [95 % interval], percentage points in the paper's direction) and the
     verdict. ``details=True`` gives, per claim, what the row must show, q, whether the effect
-    held at half the training ("not checked" where the page ran no such check), the
-    independent units behind the interval, the paper's full statement, what our effect
-    measures and the tests.
+    held at half the training ("not checked" where the page ran no such check) and the
+    independent units behind the interval; ``details="text"`` the paper's full statement and
+    number, what our effect measures and the tests (two tables, so that each fits the page).
     """
     colours = {"holds": "#d8f0d8", "contradicted": "#f6d6d6", "not measured": "#eeeeee"}
     t = table.assign(
@@ -398,11 +398,14 @@ def style_claims(table: pd.DataFrame, *, link_suffix: str = ".html", details: bo
               for e, c in zip(table["effect"], table["converged"])],
         q=["" if pd.isna(q) else f"{q:.2g}" for q in table["q_bh"]],
     )
-    if details:
-        show = t[["claim", "must", "q", "conv", "units", "wording", "paper_effect", "measures", "test"]].rename(
-            columns={"must": "must show", "q": "q (BH)", "conv": "converged (half the epochs)",
-                     "units": "independent units", "wording": "the paper says", "paper_effect": "paper's number",
+    if details == "text":
+        show = t[["claim", "wording", "paper_effect", "measures", "test"]].rename(
+            columns={"wording": "the paper says", "paper_effect": "paper's number",
                      "measures": "our effect measures", "test": "tests"})
+    elif details:
+        show = t[["claim", "must", "q", "conv", "units"]].rename(
+            columns={"must": "must show", "q": "q (BH)", "conv": "converged (half the epochs)",
+                     "units": "independent units"})
     else:
         show = t[["claim", "paper_value", "ours", "verdict"]].rename(
             columns={"paper_value": "paper", "ours": "ours [95 % interval]"})

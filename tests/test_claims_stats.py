@@ -220,7 +220,17 @@ def test_claims_page_table_links_and_plot(tmp_path):
     assert list(compact.data.columns) == ["claim", "paper", "ours [95 % interval]", "verdict"]
     assert "xflow_beats_baseline" not in html.replace("xflow_crossval.html", "")  # no snake_case ids shown
     details = claims.style_claims(t, details=True).data
-    assert {"must show", "q (BH)", "converged (half the epochs)", "tests"} <= set(details.columns)
+    assert {"must show", "q (BH)", "converged (half the epochs)"} <= set(details.columns)
+    text = claims.style_claims(t, details="text").data
+    assert {"the paper says", "our effect measures", "tests"} <= set(text.columns)
+    # each of the three tables fits the page
+    from avlib.bookcheck import check_pages
+
+    page = tmp_path / "html" / "book" / "p.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<article>" + "".join(claims.style_claims(t, details=d).to_html() for d in (False, True, "text"))
+                    + "</article>")
+    assert not [p for p in check_pages(tmp_path / "html") if "wide" in p]
     ax = claims.plot_claims(t)
     assert [tick.get_text() for tick in ax.get_yticklabels()] == ["XFlow beats the baseline: Digits, CNN×MLP (paper +11.5)"]
     assert ax.get_legend() is not None and "percentage points" in ax.get_xlabel()
