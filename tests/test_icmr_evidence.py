@@ -370,13 +370,13 @@ def test_frozen_head_has_no_dropout_by_default():
 def test_run_tasks_starts_costly_tasks_first_and_keeps_the_order():
     import math
 
-    from avlib.experiments.icmr.seeds import run_tasks
+    from avlib.train.parallel import run_tasks  # the one pool the ICMR audio runs and XFlow share
 
     tasks = [1.0, 4.0, 9.0, 16.0, 25.0]
     expected = [math.sqrt(t) for t in tasks]
-    assert run_tasks(math.sqrt, tasks, 1) == expected
-    assert run_tasks(math.sqrt, tasks, 2, cost=lambda t: t) == expected
-    assert run_tasks(math.sqrt, tasks, 2, cost=lambda t: -t) == expected
+    assert run_tasks(math.sqrt, tasks, workers=1) == expected
+    assert run_tasks(math.sqrt, tasks, workers=2, cost=lambda t: t) == expected
+    assert run_tasks(math.sqrt, tasks, workers=2, cost=lambda t: -t) == expected
 
 
 # --------------------------------------------------------------------------- F1 columns of the pages

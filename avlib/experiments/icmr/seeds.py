@@ -16,9 +16,6 @@ interval's half-width as not converged (:func:`avlib.claims.mark_convergence`).
 
 from __future__ import annotations
 
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
 import pandas as pd
 import torch
@@ -26,6 +23,7 @@ import torch
 from ...claims import mark_convergence
 from ...config.icmr import ICMRConfig
 from ...errors import DataError, ParameterError
+from ...train.parallel import run_tasks
 from .audio import audio_label, run_audio_model
 from .data import Benchmark, audio_inputs, frame_inputs
 from .evidence import audio_evidence, fusion_evidence, visual_evidence
@@ -35,7 +33,6 @@ from .visual import run_visual_model
 from .youtube8m import run_youtube8m_figure
 
 __all__ = [
-    "run_tasks",
     "run_audio_seeds",
     "run_visual_seeds",
     "run_fusion_seeds",
@@ -48,25 +45,6 @@ __all__ = [
 #: Relative cost of one cpu-scale audio run (measured: Choi ~50 s, Xception ~33 s, Han ~20 s),
 #: used to hand the longest runs to the worker processes first.
 _AUDIO_COST = {"choi2016": 3, "xception_audio": 2, "han2016": 1}
-
-
-def run_tasks(fn, tasks, workers: int, cost=None) -> list:
-    """``[fn(t) for t in tasks]``, in ``workers`` processes when more than one.
-
-    With ``cost`` (a function of a task) the costliest tasks start first, which shortens the
-    idle tail; the results keep the order of ``tasks``.
-    """
-    if workers <= 1 or len(tasks) <= 1:
-        return [fn(t) for t in tasks]
-    order = list(range(len(tasks)))
-    if cost is not None:
-        order.sort(key=lambda i: -cost(tasks[i]))  # stable: ties keep their order
-    with ProcessPoolExecutor(max_workers=int(workers), mp_context=mp.get_context("spawn")) as ex:
-        done = list(ex.map(fn, [tasks[i] for i in order]))
-    out = [None] * len(tasks)
-    for i, r in zip(order, done):
-        out[i] = r
-    return out
 
 
 def _audio_task(args):
@@ -116,7 +94,8 @@ def run_audio_seeds(bench: Benchmark, cfg: ICMRConfig, *, data_root, source: str
     threads = int(threads or (1 if workers > 1 else torch.get_num_threads()))
     tasks = [(bench, cfg, name, crop, s, seed_store(data_root, cfg.scale, s, source, store_sub).root, threads,
               n_jobs) for s in seeds for name, crop in models]
-    results = run_tasks(_audio_task, tasks, workers, cost=lambda t: _AUDIO_COST.get(t[2], 2))
+    results = run_tasks(_audio_task, tasks, workers=workers, threads=threads,
+                        cost=lambda t: _AUDIO_COST.get(t[2], 2))
     test = bench.split("test")
     test_ids = [str(v) for v in test["video_id"]]
     rows, probs = [], {}
