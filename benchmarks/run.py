@@ -48,7 +48,8 @@ def run_command(command: str) -> dict:
         except psutil.Error:
             pass
         time.sleep(0.25)
-    return {"command": command, "seconds": round(time.perf_counter() - t0, 2),
+    shown = command.replace(str(ROOT) + "/", "")  # the record names paths inside the repository only
+    return {"command": shown, "seconds": round(time.perf_counter() - t0, 2),
             "peak_memory_mb": round(peak / 2**20, 1), "returncode": proc.returncode}
 
 
