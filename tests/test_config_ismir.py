@@ -53,6 +53,7 @@ EXPECTED = {
 NEW = {
     "analysis.gradcam_categories": (4, 4, 4),
     "analysis.gradcam_frame_px": (None, 299, 299),
+    "check_epochs_factor": (None, 0.5, None),
 }
 
 #: Where the ICMR section departs from ICMRConfig.for_scale(scale) (the old audio_seconds and
@@ -156,3 +157,55 @@ def test_the_choices_are_the_analysis_modules_choices():
 
     assert ismir.IMPORTANCE_VARIANTS == importance.IMPORTANCE_VARIANTS
     assert set(ismir.CORRECTIONS) == set(correlation.CORRECTIONS)
+
+
+def test_the_convergence_check_halves_every_training_and_reuses_the_icmr_pages_shorter_runs():
+    from avlib.experiments.icmr import audio as icmr_audio
+    from avlib.experiments.icmr import seeds as icmr_seeds
+    from avlib.experiments.ismir import schemes
+
+    cpu = ISMIRConfig.for_scale("cpu")
+    assert cpu.check_epochs_factor == 0.5
+    short = schemes.check_config(cpu)
+    assert (short.icmr.audio.epochs, short.icmr.visual.epochs, short.icmr.fusion.epochs, short.joint.epochs) == \
+        (2, 15, 2, 4)
+    assert short.check_epochs_factor is None and short.seeds == cpu.seeds
+    # the separate subnetworks of the check are the ICMR pages' own shorter runs (same store keys)
+    icmr_short = icmr_seeds.check_config(ICMRConfig.for_scale("cpu"))
+    for s in cpu.seeds:
+        assert icmr_audio.audio_run_key(short.icmr, "choi2016", "UC", s) == \
+            icmr_audio.audio_run_key(icmr_short, "choi2016", "UC", s)
+    visual_keys = ("visual.frame_size", "visual.frame_resize", "visual.epochs", "visual.batch", "visual.lr")
+    assert short.icmr.key(*visual_keys) == icmr_short.key(*visual_keys)
+    assert "joint scheme 4 instead of 8" in schemes.check_description(cpu)
+    assert schemes.check_config(ISMIRConfig.for_scale("smoke")) is None
+
+
+def test_the_convergence_check_marks_each_claim_row(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from avlib import claims
+    from avlib.experiments.icmr.store import CHECK_SUB
+    from avlib.experiments.ismir import evidence
+
+    rows = [claims.from_values("ismir_strong_intra", [10.0, 12.0, 14.0], unit="seed", detail=""),
+            claims.from_values("ismir_joint_vs_fe", [1.0, 2.0, 3.0], unit="seed", detail="")]
+    calls = []
+
+    def fake_runs(bench, data, cfg, **kw):
+        calls.append((cfg.joint.epochs, cfg.icmr.audio.epochs, kw["store_sub"]))
+        return {}
+
+    def fake_evidence(cors, **kw):  # the shorter training moves the first effect by 1, the second by 10
+        return [claims.from_values("ismir_strong_intra", [11.0, 13.0, 15.0], unit="seed", detail=""),
+                claims.from_values("ismir_joint_vs_fe", [11.0, 12.0, 13.0], unit="seed", detail="")]
+
+    monkeypatch.setattr(evidence, "run_schemes_seeds", fake_runs)
+    monkeypatch.setattr(evidence, "analyse_seeds", lambda runs, categories, cfg: {})
+    monkeypatch.setattr(evidence, "claim_evidence", fake_evidence)
+    data = SimpleNamespace(categories=["a", "b"])
+    table = evidence.convergence_check(None, data, ISMIRConfig.for_scale("cpu"), rows, data_root=tmp_path)
+    assert calls == [(4, 2, CHECK_SUB)]
+    assert list(table["converged"]) == ["yes", "no"]
+    assert [r.converged for r in rows] == ["yes", "no"]
+    assert evidence.convergence_check(None, data, ISMIRConfig.for_scale("smoke"), rows, data_root=tmp_path) is None

@@ -7,10 +7,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from ...claims import from_paired, from_values, load_claims, null_value, p_against
-from .correspondence import claim_settings, seed_stats
+from ...claims import from_paired, from_values, load_claims, mark_convergence, null_value, p_against
+from ..icmr.store import CHECK_SUB
+from .correspondence import analyse_seeds, claim_settings, seed_stats
+from .schemes import check_config, check_description, run_schemes_seeds
 
-__all__ = ["claim_evidence"]
+__all__ = ["claim_evidence", "convergence_check"]
 
 
 def _by_seed(cors: dict, scheme: str) -> dict:
@@ -89,3 +91,21 @@ def claim_evidence(cors: dict, *, alpha: float | None = None, strong: float | No
                                      f"minus feature extraction, paired by training seed; {len(both)} seed(s) ran "
                                      f"both schemes (one seed: no interval)"))
     return ev
+
+
+def convergence_check(bench, data, cfg, evidence: list, *, data_root, source: str = "embedded", weights=None,
+                      device=None):
+    """Run both schemes again at :func:`.schemes.check_config` (every training at
+    ``cfg.check_epochs_factor`` of its epochs, in each seed's
+    :data:`~avlib.experiments.icmr.store.CHECK_SUB` store, where the ICMR pages' shorter audio
+    and frame runs already are), measure the claims there with the same analysis, and mark
+    each row of ``evidence`` converged or not (:func:`avlib.claims.mark_convergence`, in
+    place). Returns the comparison table, or None when ``cfg`` has no check."""
+    short = check_config(cfg)
+    if short is None:
+        return None
+    runs = run_schemes_seeds(bench, data, short, data_root=data_root, source=source, weights=weights,
+                             device=device, store_sub=CHECK_SUB)
+    cors = analyse_seeds(runs, data.categories, short)
+    check = claim_evidence(cors, alpha=cfg.analysis.alpha, strong=cfg.analysis.strong)
+    return mark_convergence(evidence, check, what=check_description(cfg))

@@ -35,13 +35,16 @@ from ...utils import get_device, seed_everything
 from ..icmr import audio as icmr_audio
 from ..icmr import fusion as icmr_fusion
 from ..icmr import visual as icmr_visual
+from ..icmr import seeds as icmr_seeds
 from ..icmr.data import Benchmark
-from ..icmr.store import FeatureStore, frozen_cache_dir
+from ..icmr.store import FeatureStore, frozen_cache_dir, seed_store
 from .data import AVData, AVDataset, joint_transform, unit_frames
 
 __all__ = [
     "SCHEMES",
     "SchemeResult",
+    "check_config",
+    "check_description",
     "extract_av_features",
     "safe_batch",
     "train_feature_extraction_scheme",
@@ -342,20 +345,46 @@ def run_joint_scheme(bench: Benchmark, data: AVData, cfg: ISMIRConfig, *, seed: 
     return res
 
 
+def check_config(cfg: ISMIRConfig) -> ISMIRConfig | None:
+    """The convergence check's configuration: every training of both schemes at
+    ``cfg.check_epochs_factor`` times its epochs (rounded, at least one): the separate audio
+    and frame networks and the fusion as the ICMR pages' check
+    (:func:`avlib.experiments.icmr.seeds.check_config`, so the ICMR pages' shorter runs are
+    reused), and the joint scheme. None when ``cfg`` has no check."""
+    f = cfg.check_epochs_factor
+    if not f:
+        return None
+    icmr = icmr_seeds.check_config(cfg.icmr.with_overrides({"check_epochs_factor": f}))
+    over = {f"icmr.{k}": v for k, (_, v) in icmr.changes(cfg.icmr).items()}
+    over.update({"joint.epochs": max(1, int(round(cfg.joint.epochs * f))), "check_epochs_factor": None})
+    return cfg.with_overrides(over)
+
+
+def check_description(cfg: ISMIRConfig) -> str:
+    """The check's epochs in words, for captions."""
+    short = check_config(cfg)
+    if short is None:
+        return "no convergence check"
+    return (f"{icmr_seeds.check_description(cfg.icmr.with_overrides({'check_epochs_factor': cfg.check_epochs_factor}))}"
+            f", joint scheme {short.joint.epochs} instead of {cfg.joint.epochs}")
+
+
 def run_schemes_seeds(bench: Benchmark, data: AVData, cfg: ISMIRConfig, *, data_root, source: str = "embedded",
-                      weights=None, device=None) -> dict:
+                      weights=None, device=None, store_sub: str = "") -> dict:
     """Both schemes for every seed of ``cfg.seeds``: ``{(scheme, seed): SchemeResult}``.
 
     The feature-extraction scheme of seed ``s`` uses the ICMR store of that seed
     (:meth:`FeatureStore.for_run`: its image-bank pre-training, and with
     ``feature_extraction.subnetworks = "icmr_store"`` its subnetworks); the joint scheme, the
-    expensive part, is trained end to end for the seeds of :func:`joint_seeds`.
+    expensive part, is trained end to end for the seeds of :func:`joint_seeds`. ``store_sub``:
+    a folder of each seed's store (the convergence check's
+    :data:`~avlib.experiments.icmr.store.CHECK_SUB`, where the ICMR pages keep their shorter runs).
     """
     seeds = [int(s) for s in cfg.seeds]
     trained_jointly = joint_seeds(cfg)
     out = {}
     for sd in seeds:
-        store = FeatureStore.for_run(data_root, scale=cfg.icmr.scale, seed=sd, source=source)
+        store = seed_store(data_root, cfg.icmr.scale, sd, source, store_sub)
         out[("feature extraction", sd)] = run_feature_extraction_scheme(bench, data, cfg, seed=sd, store=store,
                                                                         device=device, weights=weights)
         if sd in trained_jointly:

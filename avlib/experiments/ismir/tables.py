@@ -275,10 +275,11 @@ def evidence_view(evidence: list) -> pd.DataFrame:
     wording is in ``claims_evidence.csv``)."""
     t = pd.DataFrame([asdict(e) for e in evidence])
     if t.empty:
-        return pd.DataFrame(columns=["claim", "effect (points)", "seeds", "test"])
+        return pd.DataFrame(columns=["claim", "effect (points)", "seeds", "converged", "test"])
     return pd.DataFrame({
         "claim": t["claim"],
         "effect (points)": [interval_text(m, lo, hi, digits=2) for m, lo, hi in zip(t["effect"], t["lo"], t["hi"])],
         "seeds": t["n"],
+        "converged": t["converged"].replace("", "not checked") if "converged" in t else "not checked",
         "test": t["test"],
     })
