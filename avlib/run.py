@@ -38,7 +38,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ParameterError
+from .data.real import DATA_ENV, REAL_DATASETS, REAL_SOURCES, missing, report
+from .errors import DataError, ParameterError
 from .paths import HOME_ENV, PARAMETERS_ENV, SCALES, check_scale, repo_root
 from .utils import git_commit
 import ast
@@ -66,6 +67,8 @@ class NotebookEntry:
     part: str
     presets: dict = field(default_factory=dict)
     config: str | None = None  # "module.Class" of the notebook's configuration (its `config` parameter)
+    needs: tuple = ()  # the real datasets (avlib.data.real) it reads when its `source` names real data
+    stand_ins_only: bool = False  # documents the embedded stand-ins: not run at the paper scale
 
 
 @dataclass
@@ -98,8 +101,14 @@ def load_registry(path=None) -> Registry:
         if unknown:
             raise ParameterError(f"{path}: notebook {item['name']!r} has unknown scale(s) {sorted(unknown)}; "
                                  f"valid scales: {', '.join(SCALES)}")
+        needs = tuple(item.get("needs") or ())
+        bad = [n for n in needs if n not in REAL_DATASETS]
+        if bad:
+            raise ParameterError(f"{path}: notebook {item['name']!r} needs unknown real dataset(s) {bad}; "
+                                 f"valid: {', '.join(REAL_DATASETS)}")
         entries.append(NotebookEntry(name=item["name"], path=root / item["path"], title=item["title"],
-                                     part=item["part"], presets=presets, config=item.get("config")))
+                                     part=item["part"], presets=presets, config=item.get("config"), needs=needs,
+                                     stand_ins_only=bool(item.get("stand_ins_only", False))))
     return Registry(notebooks=entries, parts=raw.get("parts", {}), root=root)
 
 
@@ -589,6 +598,43 @@ def check_config(entry: NotebookEntry, scale: str, config) -> None:
         raise ParameterError(f"{entry.name}: {exc}") from None
 
 
+def _reads_real_data(params: dict) -> bool:
+    src = params.get("source")
+    return isinstance(src, str) and not src.startswith("embedded")
+
+
+def not_run_reason(entry: NotebookEntry, params: dict, scale: str) -> str | None:
+    """Why ``entry`` cannot run with ``params``, or None when it can.
+
+    At the paper scale a datasheet of the embedded stand-ins does not run (the stand-ins are not
+    generated there). A notebook whose ``source`` names real data (``"real"``,
+    ``"real_youtube8m"`` or a folder) and whose real datasets (the registry's ``needs``) are not
+    under the data root (:func:`avlib.data.real.missing`) does not run either; the others run.
+    """
+    if scale == "paper" and entry.stand_ins_only:
+        return "documents the embedded stand-ins, which the paper scale neither generates nor reads"
+    if not entry.needs or not _reads_real_data(params):
+        return None
+    src, data_root = params["source"], params.get("data_root", "data")
+    if src in REAL_SOURCES or src == "real":
+        real_root = params.get("real_root")
+        gone = {}
+        for name in entry.needs:
+            if real_root:
+                folder = Path(real_root) / name
+                miss = [] if folder.is_dir() else [str(folder) + "/"]
+            else:
+                miss = missing(data_root, name)
+            if miss:
+                gone[name] = miss
+    else:  # a folder given by the user (FCVID layout)
+        folder = Path(src).expanduser()
+        gone = {} if (folder / "videos.csv").is_file() else {"source": [str(folder / "videos.csv")]}
+    if not gone:
+        return None
+    return "missing real data: " + "; ".join(f"{n} ({', '.join(m)})" for n, m in gone.items())
+
+
 def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict, overrides: dict) -> list[str]:
     lines = [f"dry run (nothing is executed): {len(plans)} notebook(s) at scale {scale} on kernel {kernel}"]
     total, unknown = 0.0, 0
@@ -604,6 +650,9 @@ def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict
             where = entry.path
         when = f"last run {_clock(last)}" if last is not None else "no earlier run at this scale"
         lines.append(f"  [{i}/{len(plans)}] {entry.name} ({where}; {when})")
+        reason = not_run_reason(entry, params, scale)
+        if reason:
+            lines.append(f"        NOT RUN: {reason}")
         for key, value in params.items():
             mark = "  <- -p" if key in overrides else ""
             lines.append(f"        {key} = {value!r}{mark}")
@@ -667,6 +716,15 @@ def run(
                                    overrides=overrides):
             log(line)
         return 0
+    skipped = {e.name: r for e, p in plans if (r := not_run_reason(e, p, scale))}
+    wanted = sorted({n for e, p in plans if _reads_real_data(p) for n in e.needs})
+    if wanted and any(_reads_real_data(p) and e.name in skipped for e, p in plans):
+        data_pages = [e.name for e, p in plans if e.needs and _reads_real_data(p)]
+        pages = {n: [e.name for e, p in plans if n in e.needs and _reads_real_data(p)] for n in wanted}
+        message = report(data_root, wanted, pages=pages)
+        if all(n in skipped for n in data_pages):
+            raise DataError(f"none of the notebooks has its real data; nothing runs.\n{message}")
+        log(message)
 
     import papermill as pm
 
@@ -685,6 +743,15 @@ def run(
     total_t0 = time.perf_counter()
     with _KernelEnvironment(root):
         for i, (entry, params) in enumerate(plans, 1):
+            if entry.name in skipped:
+                log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): not run, {skipped[entry.name]}")
+                manifest["runs"][entry.name] = {
+                    "name": entry.name, "title": entry.title, "part": entry.part,
+                    "notebook": _shown(entry.path, root), "scale": scale, "parameters": params,
+                    "started": _now(), "ended": _now(), "seconds": 0.0, "status": "not run",
+                    "reason": skipped[entry.name], "git_commit": manifest["git_commit"]}
+                _write_json_atomic(manifest_path, manifest)
+                continue
             log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}) ...")
             tmp_out = work_dir / f"{entry.name}.ipynb"
             record = {"name": entry.name, "title": entry.title, "part": entry.part,
@@ -735,7 +802,9 @@ def run(
     manifest["last_ended"] = _now()
     manifest["last_seconds"] = round(time.perf_counter() - total_t0, 1)
     _write_json_atomic(manifest_path, manifest)
-    log(f"{len(plans)} notebook(s), {failures} failed, {manifest['last_seconds']:.0f} s in all; "
+    if skipped:
+        log(f"not run: {', '.join(skipped)}")
+    log(f"{len(plans)} notebook(s), {failures} failed, {len(skipped)} not run, {manifest['last_seconds']:.0f} s in all; "
         f"manifest: {_shown(manifest_path, root)}")
     return failures
 
@@ -756,7 +825,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a notebook parameter (value parsed as YAML); config.<dotted key>=VALUE "
                         "sets one configuration value, e.g. -p config.audio.epochs=3")
-    p.add_argument("--data-root", default=None, help="data folder (default ./data, created); a given one must exist")
+    p.add_argument("--data-root", default=None,
+                   help="data folder (default $AVLIB_DATA, else ./data, created); a given one must exist; at "
+                        "--scale paper the real datasets are read from <data root>/real (python -m avlib.data check)")
     p.add_argument("--results-root", default="results", help="where notebooks write tables (default ./results)")
     p.add_argument("--output-dir", default=None,
                    help="where executed notebooks and manifest.json go (default book/generated)")
@@ -789,6 +860,8 @@ def main(argv=None) -> int:
         for name in only:
             registry.get(name)
         overrides = collect_overrides(args.param)
+        if args.data_root is None and os.environ.get(DATA_ENV):
+            args.data_root = os.environ[DATA_ENV]
         if args.data_root is None:
             data_root = "data"
             if not args.dry_run:
@@ -796,13 +869,13 @@ def main(argv=None) -> int:
                 (home / data_root).mkdir(parents=True, exist_ok=True)
         else:
             if not Path(args.data_root).is_dir():
-                raise ParameterError(f"data root {args.data_root!r} does not exist; create it or omit "
-                                     f"--data-root to use ./data")
+                raise ParameterError(f"data root {args.data_root!r} (--data-root or ${DATA_ENV}) does not exist; "
+                                     f"create it or omit both to use ./data")
             data_root = str(Path(args.data_root).resolve())
         failures = run(scale=args.scale, only=only or None, overrides=overrides, data_root=data_root,
                        results_root=args.results_root, output_dir=args.output_dir, registry=registry,
                        kernel=args.kernel, fail_fast=args.fail_fast, dry_run=args.dry_run)
-    except ParameterError as exc:
+    except (ParameterError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 1 if failures else 0

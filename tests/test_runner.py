@@ -85,7 +85,7 @@ def test_cli_failure_exit_code(project, capsys):
         (["--only", "nope"], "unknown notebook 'nope'; valid names: echo_params, raises"),
         (["--scale", "huge"], "unknown scale 'huge'; valid scales: smoke, cpu, paper"),
         (["-p", "epoch=3", "--only", "echo_params"], "unknown parameter(s) ['epoch']"),
-        (["--data-root", "/does/not/exist"], "data root '/does/not/exist' does not exist"),
+        (["--data-root", "/does/not/exist"], "data root '/does/not/exist' (--data-root or $AVLIB_DATA) does not exist"),
         (["-p", "noequals"], "bad parameter 'noequals'"),
     ],
 )

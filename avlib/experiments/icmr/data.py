@@ -21,6 +21,7 @@ from PIL import Image
 from ...config.icmr import ICMRConfig
 from ...data import instruments
 from ...data.icmr_metadata import split_frame
+from ...data.real import REAL_SOURCES, source_folder
 from ...errors import DataError, ParameterError
 from ...features.audio import han_target_sr
 from ...features.dataset import extract_features
@@ -78,7 +79,8 @@ def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embed
     ``source="embedded"``: :func:`avlib.data.instruments.ensure_instrument_benchmark`
     (FCVID-style); ``source="embedded_yt8m"`` (:data:`YT8M_SOURCE`):
     :func:`avlib.data.instruments.ensure_yt8m_benchmark` (with its own folder and feature
-    cache); any other value is a folder with the same layout (``videos.csv``,
+    cache); ``"real"`` / ``"real_youtube8m"``: the real FCVID / YouTube-8M folder under
+    ``data_root`` (:mod:`avlib.data.real`); any other value is a folder with the same layout (``videos.csv``,
     ``videos/<category>/<id>.mp4``, optionally ``image_bank/``). The split is the authors'
     (:func:`avlib.data.icmr_metadata.split_frame`).
     """
@@ -89,12 +91,13 @@ def load_benchmark(data_root, *, scale: str, seed: int = 0, source: str = "embed
         name = "embedded benchmark" + ("" if source == "embedded" else ", YouTube-8M-style variant")
         cache_name = EMBEDDED_NAMES[source]
     else:
-        root = Path(source)
+        root = source_folder(source, data_root)
         if not (root / "videos.csv").is_file():
-            raise DataError(f"{root} has no videos.csv (expected the FCVID layout)")
+            raise DataError(f"{root} has no videos.csv (expected the FCVID layout: videos.csv and "
+                            f"videos/<category>/<video_id>.mp4; `python -m avlib.data check` lists what is missing)")
         categories = None
         name = root.name
-        cache_name = "instruments"
+        cache_name = REAL_SOURCES.get(source, "instruments")
     df = pd.read_csv(root / "videos.csv", dtype={"video_id": str})
     if categories is None:
         categories = list(df.sort_values("label").drop_duplicates("label")["category"])

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from ...data.real import dataset_folder
 from ...data.speech import (DATASET_INFO, cnn_mlp_inputs, ensure_speech_benchmark, load_speech_dataset,
                             sequence_inputs)
 from ...errors import ParameterError
@@ -51,16 +52,15 @@ def load_xflow_dataset(dataset: str, *, source: str = "embedded", data_root="dat
 
     ``source="embedded"``: the stand-in of ``scale`` (generated if missing, via
     :func:`avlib.data.speech.ensure_speech_benchmark`); ``source="real"``: the real dataset
-    in ``<real_root>/<dataset>`` in the layout :func:`avlib.data.speech.load_speech_dataset`
-    reads. Returns ``(SpeechDataset, source_label)``.
+    in ``<real_root>/<dataset>`` (default ``<data_root>/real/<dataset>``, :mod:`avlib.data.real`)
+    in the layout :func:`avlib.data.speech.load_speech_dataset` reads. Returns ``(SpeechDataset, source_label)``.
     """
     if source == "embedded":
         root = ensure_speech_benchmark(data_root, dataset, scale=scale, seed=seed, progress=False)
         return load_speech_dataset(root, dataset), "embedded benchmark"
     if source == "real":
-        if real_root is None:
-            raise ParameterError("source='real' needs real_root (folder holding <dataset>/)")
-        return load_speech_dataset(Path(real_root) / dataset, dataset), DATASET_NAMES.get(dataset, dataset)
+        folder = Path(real_root) / dataset if real_root else dataset_folder(data_root, dataset)
+        return load_speech_dataset(folder, dataset), DATASET_NAMES.get(dataset, dataset)
     raise ParameterError(f"unknown source {source!r}; valid: embedded, real")
 
 
