@@ -41,7 +41,8 @@ import yaml
 from .data.real import DATA_ENV, REAL_DATASETS, REAL_SOURCES, missing, report
 from .errors import DataError, ParameterError
 from .paths import HOME_ENV, PARAMETERS_ENV, SCALES, check_scale, repo_root
-from .utils import git_commit
+from .utils import DEVICE_ENV, DeviceUnavailableError, cuda_problem, git_commit
+from .utils import describe_device as device_facts
 import ast
 import psutil
 import numpy as np
@@ -239,16 +240,32 @@ class _PeakMemory:
         self._thread.join()
 
 
-def describe_device() -> str:
-    """``"cuda: <name>"`` or ``"cpu: <n> cores"``."""
+def describe_device(device=None) -> str:
+    """One line for the manifest and the pages: ``"cuda: <name> (sm_90, driver ..., CUDA ...)"`` or
+    ``"cpu: <n> cores (<processor>)"``, from :func:`avlib.utils.describe_device`."""
     try:
-        import torch
-
-        if torch.cuda.is_available():
-            return f"cuda: {torch.cuda.get_device_name(0)}"
+        f = device_facts(device)
     except Exception:  # noqa: BLE001 - a broken torch must not stop the runner
-        pass
-    return f"cpu: {os.cpu_count()} cores ({platform.processor() or platform.machine()})"
+        return f"cpu: {os.cpu_count()} cores ({platform.processor() or platform.machine()})"
+    if f["type"] == "cuda":
+        return f"cuda: {f['name']} ({f['arch']}, driver {f['driver']}, CUDA {f['cuda']})"
+    return f"cpu: {f['cores']} cores ({f['name'] or platform.machine()})"
+
+
+def _run_device(scale: str, device: str | None) -> str:
+    """The ``--device`` of a run: given, else ``"cuda"`` (required) at the paper scale, else ``"auto"``."""
+    device = device or ("cuda" if scale == "paper" else "auto")
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise ParameterError(f"device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    return device
+
+
+def _device_for_facts(device: str):
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def describe_numerics() -> dict:
@@ -662,21 +679,30 @@ def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict
 
 
 class _KernelEnvironment:
-    """``AVLIB_HOME`` for the kernels started inside the block (unless the caller set one)."""
+    """``AVLIB_HOME`` (unless the caller set one) and ``AVLIB_DEVICE`` for the kernels started inside
+    the block."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, device: str = "auto"):
         self.home = str(home)
+        self.device = device
         self.set = False
+        self.old_device = None
 
     def __enter__(self):
         if not os.environ.get(HOME_ENV):
             os.environ[HOME_ENV] = self.home
             self.set = True
+        self.old_device = os.environ.get(DEVICE_ENV)
+        os.environ[DEVICE_ENV] = self.device
         return self
 
     def __exit__(self, *exc):
         if self.set:
             os.environ.pop(HOME_ENV, None)
+        if self.old_device is None:
+            os.environ.pop(DEVICE_ENV, None)
+        else:
+            os.environ[DEVICE_ENV] = self.old_device
 
 
 def run(
@@ -693,12 +719,16 @@ def run(
     log=None,
     progress: bool | None = None,
     dry_run: bool = False,
+    device: str | None = None,
 ) -> int:
     """Execute the selected notebooks; returns the number of failures (see module docstring).
 
     ``kernel`` None picks :func:`default_kernel`; ``progress`` None follows
     :func:`progress_wanted`; ``dry_run`` checks everything and logs what would run, with which
-    parameters, without executing (returns 0).
+    parameters, without executing (returns 0). ``device``: ``"auto"`` (CUDA when usable, else the
+    CPU), ``"cuda"`` / ``"cuda:N"`` (required: the run stops with the reason when it is not
+    usable), ``"cpu"``; None: ``"cuda"`` at the paper scale (no silent CPU fallback), else
+    ``"auto"``. The kernels get it as ``$AVLIB_DEVICE`` (:func:`avlib.utils.get_device`).
     """
     log = log or (lambda msg: print(msg, flush=True))
     registry = registry or load_registry()
@@ -711,7 +741,16 @@ def run(
     output_dir = Path(output_dir) if output_dir else root / "book" / "generated"
     manifest_path = output_dir / "manifest.json"
     manifest = _load_manifest(manifest_path)
+    device = _run_device(scale, device)
+    problem = None
+    if device.startswith("cuda"):
+        why = cuda_problem(int(device.split(":")[1]) if ":" in device else 0)
+        if why is not None:
+            problem = (f"the {scale} scale trains on a CUDA device ({device}) and none is usable: {why}. "
+                       f"--device cpu runs it on the CPU anyway (the papers' trainings took 11-98 hours each "
+                       f"on a GPU).")
     if dry_run:
+        log(f"device: {device}" + (f" -- a real run would stop here: {problem}" if problem else ""))
         for line in _describe_plan(plans, scale=scale, kernel=kernel, root=root, manifest=manifest,
                                    overrides=overrides):
             log(line)
@@ -726,6 +765,9 @@ def run(
             raise DataError(f"none of the notebooks has its real data; nothing runs.\n{message}")
         log(message)
 
+    if problem is not None:
+        raise DeviceUnavailableError(problem)
+
     import papermill as pm
 
     _register_engine()
@@ -734,14 +776,16 @@ def run(
     failed_dir = root / "_build" / "failed"
     work_dir.mkdir(parents=True, exist_ok=True)
     expected = [_last_seconds(manifest, e.name, scale) for e, _ in plans]
-    manifest.update({"git_commit": git_commit(root), "device": describe_device(),
+    facts_device = _device_for_facts(device)
+    manifest.update({"git_commit": git_commit(root), "device": describe_device(facts_device),
+                     "device_facts": device_facts(facts_device), "device_setting": device,
                      "numerics": describe_numerics(),
                      "python": sys.version.split()[0], "kernel": kernel, "last_scale": scale,
                      "last_started": _now()})
     bar = _Progress(enabled=progress_wanted() if progress is None else progress)
     failures = 0
     total_t0 = time.perf_counter()
-    with _KernelEnvironment(root):
+    with _KernelEnvironment(root, device):
         for i, (entry, params) in enumerate(plans, 1):
             if entry.name in skipped:
                 log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): not run, {skipped[entry.name]}")
@@ -836,6 +880,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"Jupyter kernel name (default {PROJECT_KERNEL!r} when `make kernel` registered it "
                         f"for this environment, else 'python3')")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
+    p.add_argument("--device", default=None, metavar="{auto,cuda,cuda:N,cpu}",
+                   help="where the trainings run: default cuda at --scale paper (required: the run stops when no "
+                        "usable GPU is there), auto elsewhere (CUDA when usable, else the CPU)")
     p.add_argument("--dry-run", action="store_true",
                    help="check the notebooks and -p parameters, print what would run with which parameters, "
                         "execute nothing")
@@ -874,8 +921,8 @@ def main(argv=None) -> int:
             data_root = str(Path(args.data_root).resolve())
         failures = run(scale=args.scale, only=only or None, overrides=overrides, data_root=data_root,
                        results_root=args.results_root, output_dir=args.output_dir, registry=registry,
-                       kernel=args.kernel, fail_fast=args.fail_fast, dry_run=args.dry_run)
-    except (ParameterError, DataError) as exc:
+                       kernel=args.kernel, fail_fast=args.fail_fast, dry_run=args.dry_run, device=args.device)
+    except (ParameterError, DataError, DeviceUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 1 if failures else 0

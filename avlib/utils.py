@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .errors import AvlibError, ParameterError
 
-__all__ = ["seed_everything", "get_device", "describe_device", "cuda_problem", "DeviceUnavailableError",
+__all__ = ["seed_everything", "get_device", "describe_device", "cuda_problem", "DeviceUnavailableError", "DEVICE_ENV",
            "progress", "progress_enabled", "git_commit", "worker_context", "worker_init"]
 
 
@@ -29,6 +29,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+#: The device every training of a run uses when the caller names none (set by the runner's ``--device``).
+DEVICE_ENV = "AVLIB_DEVICE"
 
 
 class DeviceUnavailableError(AvlibError, RuntimeError):
@@ -160,6 +164,8 @@ def get_device(prefer: str | None = None, *, require: bool | str = False):
         ``"cpu"`` (always honoured), ``"cuda"`` / ``"cuda:1"`` (checked: an unusable CUDA device
         raises :class:`DeviceUnavailableError`), any other torch device string, or None: CUDA
         when available, else the CPU.
+        With ``prefer`` None, ``$AVLIB_DEVICE`` decides when set (the runner's ``--device``):
+        ``"cpu"``, or ``"cuda"`` / ``"cuda:N"``, which then is required as below.
     require : bool or "cuda"
         True / ``"cuda"``: a CUDA device is needed (the paper scale); when none is usable the
         call raises :class:`DeviceUnavailableError` naming the reason (no CUDA build, no driver,
@@ -173,6 +179,10 @@ def get_device(prefer: str | None = None, *, require: bool | str = False):
         raise ParameterError(f"require must be False, True or 'cuda', got {require!r}")
     if prefer is not None and not isinstance(prefer, str):
         prefer = str(prefer)
+    if prefer is None and os.environ.get(DEVICE_ENV, "auto") not in ("", "auto"):
+        # the runner's --device (the paper scale: "cuda", a required device)
+        prefer = os.environ[DEVICE_ENV]
+        require = require or prefer.startswith("cuda")
     if prefer == "cpu":
         return torch.device("cpu")
     wants_cuda = bool(require) or (prefer is not None and prefer.startswith("cuda"))

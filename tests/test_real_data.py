@@ -13,6 +13,7 @@ from avlib import run as runner
 from avlib.data import __main__ as data_cli
 from avlib.data import real
 from avlib.errors import DataError
+from avlib.utils import DeviceUnavailableError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -114,10 +115,11 @@ def test_paper_without_any_real_data_stops_with_one_message(paper_project, tmp_p
 def test_paper_with_part_of_the_data_runs_what_it_can(paper_project, tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     _fcvid(data)
-    failures, lines = _run(paper_project, data, scale="paper")
+    failures, lines = _run(paper_project, data, scale="paper", device="cpu")  # explicit: no GPU here
     assert failures == 0
     results = paper_project / "results"
     assert json.loads((results / "icmr.json").read_text())["source"] == "real"
+    assert json.loads((results / "icmr.json").read_text())["device"] == "cpu"  # the kernels train where asked
     assert not (results / "xflow.json").exists() and not (results / "datasheet.json").exists()
     manifest = json.loads((paper_project / "book" / "generated" / "manifest.json").read_text())
     runs = manifest["runs"]
@@ -131,6 +133,35 @@ def test_the_smaller_scales_run_on_the_stand_ins(paper_project, tmp_path_factory
     failures, _ = _run(paper_project, tmp_path_factory.mktemp("data"), scale="smoke")
     assert failures == 0
     assert {p.stem for p in (paper_project / "results").glob("*.json")} == {"datasheet", "icmr", "xflow"}
+    assert json.loads((paper_project / "results" / "icmr.json").read_text())["device"] == "auto"
+
+
+def test_the_paper_scale_requires_its_gpu(paper_project, tmp_path_factory, monkeypatch):
+    data = tmp_path_factory.mktemp("data")
+    _fcvid(data)
+    monkeypatch.setattr(runner, "cuda_problem", lambda index=0: "no NVIDIA driver was found")
+    with pytest.raises(DeviceUnavailableError, match="no NVIDIA driver.*--device cpu"):
+        _run(paper_project, data, scale="paper")
+    assert not (paper_project / "results").exists()  # stopped before executing anything
+    code = runner.main(["--registry", str(paper_project / "notebooks" / "registry.yaml"), "--scale", "paper",
+                        "--data-root", str(data)])
+    assert code == 2
+
+
+def test_get_device_follows_the_runners_device(monkeypatch):
+    import torch
+
+    from avlib import utils
+
+    monkeypatch.setenv(utils.DEVICE_ENV, "cpu")
+    assert utils.get_device() == torch.device("cpu")
+    monkeypatch.setenv(utils.DEVICE_ENV, "cuda")
+    monkeypatch.setattr(utils, "cuda_problem", lambda index=0: "no device")
+    with pytest.raises(DeviceUnavailableError, match="no device"):
+        utils.get_device()  # required: never a silent CPU fallback
+    assert utils.get_device("cpu") == torch.device("cpu")  # an explicit device still wins
+    monkeypatch.setenv(utils.DEVICE_ENV, "auto")
+    assert utils.get_device().type in ("cpu", "cuda")
 
 
 def test_the_book_registry_names_what_each_page_reads():
