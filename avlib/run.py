@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -678,6 +679,68 @@ def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict
     return lines
 
 
+def _hash_update_tree(h, folder: Path):
+    """Every file under ``folder`` by relative path and size, and the content of its small
+    metadata files (``.json``, ``.csv``, ``.yaml`` up to 1 MB): enough to see a dataset or the
+    library change without reading gigabytes of video."""
+    if not folder.exists():
+        h.update(f"absent {folder.name}\n".encode())
+        return
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        rel = path.relative_to(folder).as_posix()
+        size = path.stat().st_size
+        h.update(f"{rel} {size}\n".encode())
+        if path.suffix in (".json", ".csv", ".yaml", ".yml", ".py") and size <= 2**20:
+            h.update(path.read_bytes())
+
+
+def code_version(root: Path) -> str:
+    """A hash of the library's files (``avlib/``: code, reference tables, claims) and the
+    registry: what a notebook's numbers depend on besides its own file, parameters and data."""
+    h = hashlib.sha256()
+    _hash_update_tree(h, Path(__file__).resolve().parent)
+    reg = Path(root) / "notebooks" / "registry.yaml"
+    if reg.is_file():
+        h.update(reg.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def data_version(entry: NotebookEntry, params: dict, scale: str) -> str:
+    """A hash of the data a notebook reads: its real datasets when its ``source`` names real
+    data, else the embedded stand-ins of ``scale`` (file names, sizes, generation records)."""
+    from .paths import resolve
+
+    h = hashlib.sha256()
+    root = resolve(params.get("data_root", "data"))
+    if entry.needs and _reads_real_data(params):
+        src = params["source"]
+        if src in REAL_SOURCES or src == "real":
+            real_root = Path(params["real_root"]) if params.get("real_root") else root / "real"
+            for name in entry.needs:
+                _hash_update_tree(h, real_root / name)
+        else:
+            _hash_update_tree(h, Path(src).expanduser())
+    else:
+        _hash_update_tree(h, root / "embedded" / scale)
+    return h.hexdigest()[:16]
+
+
+def fingerprints(plans_all: list, scale: str, root: Path) -> dict:
+    """``{name: fingerprint}`` for the notebooks of ``plans_all`` (the whole registry, in order):
+    a hash of the notebook file, its parameters, the code version, the data it reads and the
+    fingerprint of the notebook before it, so that a change upstream (a page whose results or
+    stored runs a later page reads) makes every later notebook run again."""
+    code = code_version(root)
+    out, previous = {}, ""
+    for entry, params in plans_all:
+        h = hashlib.sha256()
+        h.update(entry.path.read_bytes())
+        h.update(json.dumps(params, sort_keys=True, default=str).encode())
+        h.update(f"{code} {data_version(entry, params, scale)} {previous}".encode())
+        previous = out[entry.name] = h.hexdigest()[:16]
+    return out
+
+
 class _KernelEnvironment:
     """``AVLIB_HOME`` (unless the caller set one) and ``AVLIB_DEVICE`` for the kernels started inside
     the block."""
@@ -720,6 +783,7 @@ def run(
     progress: bool | None = None,
     dry_run: bool = False,
     device: str | None = None,
+    resume: bool = False,
 ) -> int:
     """Execute the selected notebooks; returns the number of failures (see module docstring).
 
@@ -729,6 +793,9 @@ def run(
     CPU), ``"cuda"`` / ``"cuda:N"`` (required: the run stops with the reason when it is not
     usable), ``"cpu"``; None: ``"cuda"`` at the paper scale (no silent CPU fallback), else
     ``"auto"``. The kernels get it as ``$AVLIB_DEVICE`` (:func:`avlib.utils.get_device`).
+    ``resume``: keep a notebook whose last run succeeded with the same :func:`fingerprints`
+    (notebook, parameters, code version, data and everything before it in the book) and whose
+    executed copy is still there; run the others.
     """
     log = log or (lambda msg: print(msg, flush=True))
     registry = registry or load_registry()
@@ -782,8 +849,12 @@ def run(
                      "numerics": describe_numerics(),
                      "python": sys.version.split()[0], "kernel": kernel, "last_scale": scale,
                      "last_started": _now()})
+    all_plans = plan(scale=scale, overrides=overrides, data_root=data_root, results_root=results_root,
+                     registry=registry)
+    prints = fingerprints(all_plans, scale, root)
     bar = _Progress(enabled=progress_wanted() if progress is None else progress)
     failures = 0
+    unchanged = []
     total_t0 = time.perf_counter()
     with _KernelEnvironment(root, device):
         for i, (entry, params) in enumerate(plans, 1):
@@ -796,11 +867,19 @@ def run(
                     "reason": skipped[entry.name], "git_commit": manifest["git_commit"]}
                 _write_json_atomic(manifest_path, manifest)
                 continue
+            last = manifest["runs"].get(entry.name) or {}
+            if (resume and last.get("status") == "ok" and last.get("fingerprint") == prints[entry.name]
+                    and (output_dir / f"{entry.name}.ipynb").is_file()):
+                log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): unchanged since its run of "
+                    f"{last.get('ended', '?')}, kept")
+                unchanged.append(entry.name)
+                continue
             log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}) ...")
             tmp_out = work_dir / f"{entry.name}.ipynb"
             record = {"name": entry.name, "title": entry.title, "part": entry.part,
                       "notebook": _shown(entry.path, root), "scale": scale, "parameters": params,
-                      "started": _now(), "git_commit": manifest["git_commit"], "device": manifest["device"]}
+                      "started": _now(), "git_commit": manifest["git_commit"], "device": manifest["device"],
+                      "fingerprint": prints[entry.name]}
             later = expected[i:]
             bar.start(entry.name, i, len(plans), expected=expected[i - 1],
                       after=sum(x for x in later if x is not None), unknown_after=any(x is None for x in later))
@@ -848,6 +927,8 @@ def run(
     _write_json_atomic(manifest_path, manifest)
     if skipped:
         log(f"not run: {', '.join(skipped)}")
+    if unchanged:
+        log(f"kept from earlier runs (--resume): {', '.join(unchanged)}")
     log(f"{len(plans)} notebook(s), {failures} failed, {len(skipped)} not run, {manifest['last_seconds']:.0f} s in all; "
         f"manifest: {_shown(manifest_path, root)}")
     return failures
@@ -880,6 +961,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"Jupyter kernel name (default {PROJECT_KERNEL!r} when `make kernel` registered it "
                         f"for this environment, else 'python3')")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
+    p.add_argument("--resume", action="store_true",
+                   help="keep every notebook whose notebook file, parameters, library code and data (and those of "
+                        "the notebooks before it) are unchanged since its last successful run")
     p.add_argument("--device", default=None, metavar="{auto,cuda,cuda:N,cpu}",
                    help="where the trainings run: default cuda at --scale paper (required: the run stops when no "
                         "usable GPU is there), auto elsewhere (CUDA when usable, else the CPU)")
@@ -921,7 +1005,8 @@ def main(argv=None) -> int:
             data_root = str(Path(args.data_root).resolve())
         failures = run(scale=args.scale, only=only or None, overrides=overrides, data_root=data_root,
                        results_root=args.results_root, output_dir=args.output_dir, registry=registry,
-                       kernel=args.kernel, fail_fast=args.fail_fast, dry_run=args.dry_run, device=args.device)
+                       kernel=args.kernel, fail_fast=args.fail_fast, dry_run=args.dry_run, device=args.device,
+                       resume=args.resume)
     except (ParameterError, DataError, DeviceUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -347,3 +347,46 @@ def test_dotted_config_parameters_are_gathered_and_validated_before_anything_run
         rc = runner.main(["--scale", "smoke", "--only", "icmr_audio", "-p", "config.audio.epoch=3", "--dry-run"])
         if rc:
             raise SystemExit(rc)
+
+
+def test_resume_keeps_only_what_is_unchanged(project):
+    def ran(lines):
+        return [ln.split("]")[1].split()[0] for ln in lines if ln.endswith("...")]
+
+    _, lines = _run(project, scale="smoke", only=["echo_params"], resume=True)
+    assert ran(lines) == ["echo_params"]
+    _, lines = _run(project, scale="smoke", only=["echo_params"], resume=True)
+    assert ran(lines) == [] and any("unchanged since its run" in ln for ln in lines)
+    _, lines = _run(project, scale="smoke", only=["echo_params"], resume=False)
+    assert ran(lines) == ["echo_params"]  # without --resume everything runs
+    _, lines = _run(project, scale="smoke", only=["echo_params"], overrides={"epochs": 9}, resume=True)
+    assert ran(lines) == ["echo_params"]  # other parameters
+    _, lines = _run(project, scale="cpu", only=["echo_params"], resume=True)
+    assert ran(lines) == ["echo_params"]  # another scale
+    nb = project / "notebooks" / "echo_params.ipynb"
+    nb.write_text(nb.read_text().replace("print('epochs', epochs)", "print('epochs:', epochs)"))
+    _, lines = _run(project, scale="cpu", only=["echo_params"], resume=True)
+    assert ran(lines) == ["echo_params"]  # the notebook changed
+    (project / "book" / "generated" / "echo_params.ipynb").unlink()
+    _, lines = _run(project, scale="cpu", only=["echo_params"], resume=True)
+    assert ran(lines) == ["echo_params"]  # its executed copy is gone
+
+
+def test_fingerprints_follow_code_data_and_everything_before(project, tmp_path_factory):
+    registry = runner.load_registry(project / "notebooks" / "registry.yaml")
+    data = tmp_path_factory.mktemp("data")
+    plans = runner.plan(scale="smoke", registry=registry, data_root=str(data))
+    first = runner.fingerprints(plans, "smoke", project)
+    assert first == runner.fingerprints(plans, "smoke", project)  # deterministic
+    (data / "embedded" / "smoke" / "avletters").mkdir(parents=True)
+    (data / "embedded" / "smoke" / "avletters" / "clips.csv").write_text("clip\n1\n")
+    second = runner.fingerprints(plans, "smoke", project)
+    assert all(second[k] != first[k] for k in first)  # the stand-ins changed: every page runs again
+    (data / "embedded" / "smoke" / "avletters" / "clips.csv").write_text("clip\n2\n")
+    assert runner.fingerprints(plans, "smoke", project)["raises"] != second["raises"]
+    before = runner.fingerprints(plans, "smoke", project)
+    nb = project / "notebooks" / "echo_params.ipynb"
+    nb.write_text(nb.read_text().replace("print('epochs', epochs)", "print('epochs:', epochs)"))
+    after = runner.fingerprints(plans, "smoke", project)
+    # the first notebook changed: it and the one after it (which may read its results) run again
+    assert after["echo_params"] != before["echo_params"] and after["raises"] != before["raises"]
