@@ -146,7 +146,8 @@ def audio_scores(name: str, model: nn.Module, x, *, batch_size: int = 32, device
 def run_audio_model(bench: Benchmark, cfg: ICMRConfig, name: str, crop: str, *, seed: int = 0,
                     store: FeatureStore | None = None, device=None, n_jobs=None, force: bool = False) -> dict:
     """Train and test one row of Table 3 and store its features; a stored run whose key
-    (:func:`audio_run_key`) matches is reused.
+    (:func:`audio_run_key`) matches is reused, and an interrupted one resumes from its last
+    epoch (:meth:`FeatureStore.checkpoint_dir`).
 
     Returns the run's ``tag`` and meta: network, crop, params (ours, and ours at the paper's
     input size), Hit@1/Hit@3/F1 (weighted), macro F1, n_missing, timings, ``cached``.
@@ -165,6 +166,7 @@ def run_audio_model(bench: Benchmark, cfg: ICMRConfig, name: str, crop: str, *, 
     t0 = time.perf_counter()
     model, history = train_audio_model(name, xs["train"], parts["train"]["label"], xs["val"], parts["val"]["label"],
                                        num_classes=bench.num_classes, config=audio_train_config(cfg, seed, name),
+                                       checkpoint_dir=store.checkpoint_dir(tag, key) if store is not None else None,
                                        device=device, model_kwargs=audio_model_kwargs(cfg, name))
     train_s = time.perf_counter() - t0
     # every video's features only for the UC Choi/Xception runs (fusion, YouTube-8M page, ISMIR);
@@ -187,4 +189,5 @@ def run_audio_model(bench: Benchmark, cfg: ICMRConfig, name: str, crop: str, *, 
         store.save(tag, key=key, ids=df["video_id"], split=df["split"], labels=df["label"], features=feats,
                    probs=probs, meta=meta)
         store.save_model(tag, model, key=key, extra={"name": name, "input_shape": meta["input_shape"]})
+        store.finish(tag, key)
     return {"tag": tag, **meta, "cached": False}

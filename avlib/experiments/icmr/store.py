@@ -7,13 +7,16 @@ Every trained model of Tables 2-4 leaves an entry in a :class:`FeatureStore`, on
 ``(n, k, 2048)``), ``probs`` (video-level class probabilities) and a JSON ``meta``, plus
 ``<tag>.pt`` for the weights a later page needs. An entry is reused only when its ``key``
 (a hash of the configuration parts the run depends on, :meth:`avlib.config.Config.key`)
-matches. The fusion page, the YouTube-8M page and the ISMIR chapter read these entries.
+matches. While a run trains, :meth:`FeatureStore.checkpoint_dir` holds its per-epoch checkpoint
+(:func:`avlib.train.loop.fit`), so an interrupted run resumes where it stopped; the folder is
+removed once the run is stored (:meth:`FeatureStore.finish`). The fusion page, the YouTube-8M page and the ISMIR chapter read these entries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +80,15 @@ class FeatureStore:
 
     def path(self, tag: str) -> Path:
         return self.root / f"{tag}.npz"
+
+    def checkpoint_dir(self, tag: str, key: str) -> Path:
+        """The checkpoint folder of run ``tag`` with configuration ``key`` (one per key, so a
+        changed setting never resumes another run's checkpoint)."""
+        return self.root / "checkpoints" / f"{tag}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+    def finish(self, tag: str, key: str) -> None:
+        """Remove the checkpoint folder of a run that is now stored."""
+        shutil.rmtree(self.checkpoint_dir(tag, key), ignore_errors=True)
 
     def save(self, tag: str, *, key: str, ids, split, labels, features, probs, meta: dict | None = None) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def pretrain_config(cfg: ICMRConfig, seed: int) -> TrainConfig:
 
 
 def pretrain_on_image_bank(images, labels, *, num_classes: int, config: TrainConfig, weights=None,
-                           val_fraction: float = 0.15, device=None):
+                           val_fraction: float = 0.15, checkpoint_dir=None, device=None):
     """Pre-train Inception v3 on the isolated-instrument image bank.
 
     Stand-in for the paper's "ImageNet + fine-tuning on musical-instrument images"
@@ -86,7 +86,7 @@ def pretrain_on_image_bank(images, labels, *, num_classes: int, config: TrainCon
     seed_everything(config.seed)
     model = frame_model(num_classes, weights)
     val = (images[va], labels[va]) if n_val else None
-    history = fit(model, (images[tr], labels[tr]), val, config=config, device=device,
+    history = fit(model, (images[tr], labels[tr]), val, config=config, checkpoint_dir=checkpoint_dir, device=device,
                   input_transform=frame_transform, progress_bar=True)
     source = model.pretrained_source
     source = "image bank" if source.startswith("random") else f"{source} + image bank"
@@ -107,11 +107,13 @@ def pretrained_backbone(bench: Benchmark, cfg: ICMRConfig, *, seed: int, store: 
     v = cfg.visual
     x, y = image_bank(bench, size=v.frame_size, resize=v.frame_resize, per_class=v.pretrain_images_per_class,
                       seed=seed)
+    ckpt = store.checkpoint_dir("pretrain_image_bank", key) if store is not None else None
     state, _, source = pretrain_on_image_bank(x, y, num_classes=bench.num_classes, config=pretrain_config(cfg, seed),
-                                              weights=weights, device=device)
+                                              weights=weights, checkpoint_dir=ckpt, device=device)
     seconds = time.perf_counter() - t0
     if store is not None:
         store.save_state("pretrain_image_bank", {"state": state, "key": key, "source": source, "seconds": seconds})
+        store.finish("pretrain_image_bank", key)
     return state, source, seconds, False
 
 
@@ -221,7 +223,8 @@ def run_visual_model(bench: Benchmark, cfg: ICMRConfig, k: int, pretrained: bool
     model, history = train_frame_model([frames[v] for v in parts["train"]["video_id"]], parts["train"]["label"],
                                        [frames[v] for v in parts["val"]["video_id"]], parts["val"]["label"],
                                        k=k, num_classes=bench.num_classes, config=config,
-                                       backbone_state=state, device=device)
+                                       backbone_state=state, device=device,
+                                       checkpoint_dir=store.checkpoint_dir(tag, key) if store is not None else None)
     train_s = time.perf_counter() - t0
     fuse = feeds_fusion(cfg, k, pretrained)
     if not fuse:
@@ -240,6 +243,7 @@ def run_visual_model(bench: Benchmark, cfg: ICMRConfig, k: int, pretrained: bool
                    features=feats[:, : cfg.fusion.frames], probs=probs, meta=meta)
         if fuse:  # the robustness figure needs its per-frame predictions
             store.save_model(tag, model, key=key)
+        store.finish(tag, key)
     return {"tag": tag, **meta, "cached": False}
 
 

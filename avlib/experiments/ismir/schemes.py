@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ __all__ = [
     "SchemeResult",
     "check_config",
     "check_description",
+    "scheme_key",
     "extract_av_features",
     "safe_batch",
     "train_feature_extraction_scheme",
@@ -143,6 +145,7 @@ def train_feature_extraction_scheme(
     backbone_state=None,
     audio_model: nn.Module | None = None,
     visual_model: nn.Module | None = None,
+    checkpoint_dir=None,
     device=None,
 ) -> SchemeResult:
     """Feature-extraction scheme (ISMIR 2017 Figure 1, left): separate subnetworks, frozen,
@@ -153,8 +156,10 @@ def train_feature_extraction_scheme(
     separate trainings (audio and visual only needed when that subnetwork is not given);
     ``visual_frames``: frames per training video of the frame network (default ``n_frames``);
     ``backbone_state``: a pre-trained Inception v3 backbone to start from; ``audio_model``,
-    ``visual_model``: already trained subnetworks (e.g. the ICMR pages' stored runs). Returns a
-    :class:`SchemeResult` whose ``model`` is an :class:`AudioVisualNet` with frozen subnetworks.
+    ``visual_model``: already trained subnetworks (e.g. the ICMR pages' stored runs).
+    ``checkpoint_dir``: the subnetworks trained here checkpoint every epoch in its ``audio/`` and
+    ``visual/`` folders and resume from them. Returns a :class:`SchemeResult` whose ``model`` is an
+    :class:`AudioVisualNet` with frozen subnetworks.
     """
     C = len(data.categories)
     tr, va = data.indices("train"), data.indices("val")
@@ -165,7 +170,8 @@ def train_feature_extraction_scheme(
         t0 = time.perf_counter()
         audio_model, histories["audio"] = icmr_audio.train_audio_model(
             audio_name, list(data.audio[tr]), data.labels[tr], list(data.audio[va]), data.labels[va],
-            num_classes=C, config=audio_config, device=device)
+            num_classes=C, config=audio_config, device=device,
+            checkpoint_dir=Path(checkpoint_dir) / "audio" if checkpoint_dir else None)
         secs["audio"] = time.perf_counter() - t0
     if visual_model is None:
         if visual_config is None:
@@ -174,7 +180,7 @@ def train_feature_extraction_scheme(
         visual_model, histories["visual"] = icmr_visual.train_frame_model(
             [data.frames[i] for i in tr], data.labels[tr], [data.frames[i] for i in va], data.labels[va],
             k=visual_frames or n_frames, num_classes=C, config=visual_config, backbone_state=backbone_state,
-            device=device)
+            device=device, checkpoint_dir=Path(checkpoint_dir) / "visual" if checkpoint_dir else None)
         secs["visual"] = time.perf_counter() - t0
     net = AudioVisualNet(audio_model, visual_model, nn.Identity(), frame_transform=unit_frames)
     net.freeze_subnetworks()
@@ -280,11 +286,15 @@ def run_feature_extraction_scheme(bench: Benchmark, data: AVData, cfg: ISMIRConf
         if pretrained:
             state, _, _, _ = icmr_visual.pretrained_backbone(bench, icmr, seed=seed, store=store, weights=weights,
                                                              device=device)
+        ckpt = store.checkpoint_dir("ismir_feature_extraction", scheme_key(cfg, "feature extraction", seed)) \
+            if store is not None else None
         res = train_feature_extraction_scheme(
             data, n_frames=net.n_frames, audio_name=net.audio_model, fusion_config=fusion_config,
             fusion_hidden=icmr.fusion.hidden, audio_config=icmr_audio.audio_train_config(icmr, seed),
             visual_config=icmr_visual.visual_train_config(icmr, seed), visual_frames=k, backbone_state=state,
-            device=device)
+            checkpoint_dir=ckpt, device=device)
+        if store is not None:
+            store.finish("ismir_feature_extraction", scheme_key(cfg, "feature extraction", seed))
         res.meta.update({"separate": "trained here", "visual_frames_per_video": k,
                          "visual_pretrained": bool(pretrained)})
         return res
@@ -345,6 +355,15 @@ def run_joint_scheme(bench: Benchmark, data: AVData, cfg: ISMIRConfig, *, seed: 
     return res
 
 
+def scheme_key(cfg: ISMIRConfig, scheme: str, seed: int) -> str:
+    """The configuration a scheme's training depends on, for its checkpoint folder: the network,
+    the ICMR schedules (audio, visual, fusion), the joint schedule for the joint scheme, the seed."""
+    parts = ["network", "feature_extraction", "icmr.audio", "icmr.visual", "icmr.fusion"]
+    if scheme == "joint":
+        parts.append("joint")
+    return f"{cfg.key(*parts)}-{scheme.replace(' ', '_')}-{seed}"
+
+
 def check_config(cfg: ISMIRConfig) -> ISMIRConfig | None:
     """The convergence check's configuration: every training of both schemes at
     ``cfg.check_epochs_factor`` times its epochs (rounded, at least one): the separate audio
@@ -376,7 +395,9 @@ def run_schemes_seeds(bench: Benchmark, data: AVData, cfg: ISMIRConfig, *, data_
     The feature-extraction scheme of seed ``s`` uses the ICMR store of that seed
     (:meth:`FeatureStore.for_run`: its image-bank pre-training, and with
     ``feature_extraction.subnetworks = "icmr_store"`` its subnetworks); the joint scheme, the
-    expensive part, is trained end to end for the seeds of :func:`joint_seeds`. ``store_sub``:
+    expensive part, is trained end to end for the seeds of :func:`joint_seeds`; it checkpoints
+    every epoch in the seed's store (:func:`scheme_key`), so an interrupted run resumes, and a
+    finished one is read back from its last checkpoint instead of training again. ``store_sub``:
     a folder of each seed's store (the convergence check's
     :data:`~avlib.experiments.icmr.store.CHECK_SUB`, where the ICMR pages keep their shorter runs).
     """
@@ -389,5 +410,7 @@ def run_schemes_seeds(bench: Benchmark, data: AVData, cfg: ISMIRConfig, *, data_
                                                                         device=device, weights=weights)
         if sd in trained_jointly:
             out[("joint", sd)] = run_joint_scheme(bench, data, cfg, seed=sd, store=store, device=device,
-                                                  weights=weights)
+                                                  weights=weights,
+                                                  checkpoint_dir=store.checkpoint_dir("ismir_joint",
+                                                                                      scheme_key(cfg, "joint", sd)))
     return out
