@@ -185,6 +185,33 @@ def test_cache_atomic_and_keyed(tmp_path):
     assert file_key(f, "han", {"n": 1}) != k1
 
 
+def test_cache_keys_follow_content_not_path_or_time(tmp_path):
+    """A cache copied to another machine, or a dataset moved to another folder, is found again."""
+    import os
+    import shutil
+
+    from avlib.features.cache import FINGERPRINT_CHUNK, content_fingerprint, file_key
+
+    rng = np.random.default_rng(0)
+    small, big = tmp_path / "a" / "small.mp4", tmp_path / "a" / "big.mp4"
+    small.parent.mkdir()
+    small.write_bytes(rng.bytes(1000))
+    big.write_bytes(rng.bytes(4 * FINGERPRINT_CHUNK + 17))
+    moved = tmp_path / "elsewhere" / "renamed.mp4"
+    moved.parent.mkdir()
+    shutil.copyfile(big, moved)
+    os.utime(moved, (1_000_000, 1_000_000))
+    assert file_key(moved, "han", {"n": 1}) == file_key(big, "han", {"n": 1})
+    assert content_fingerprint(small) != content_fingerprint(big)
+    for offset in (0, (big.stat().st_size - FINGERPRINT_CHUNK) // 2 + 5, big.stat().st_size - 1):
+        data = bytearray(big.read_bytes())
+        data[offset] ^= 0xFF  # one byte in the first, middle or last MiB
+        moved.write_bytes(bytes(data))
+        assert file_key(moved, "han", {"n": 1}) != file_key(big, "han", {"n": 1}), offset
+    moved.write_bytes(big.read_bytes() + b"\0")  # another size
+    assert content_fingerprint(moved) != content_fingerprint(big)
+
+
 # ---------------------------------------------------------------- dataset extraction with bad files
 @pytest.fixture
 def messy_root(tmp_path):

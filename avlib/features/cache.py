@@ -1,12 +1,13 @@
-"""On-disk feature cache keyed by file identity and extraction parameters.
+"""On-disk feature cache keyed by file content and extraction parameters.
 
-An entry's key is the SHA-256 of (absolute path, size, modification time in ns, feature
-kind, parameters, cache format version, log-mel backend): change the file or a parameter and
-the entry is not found. The ``backend`` and ``device`` parameters of the log-mel features
+An entry's key is the SHA-256 of (the file's content fingerprint, feature kind, parameters,
+cache format version, log-mel backend): change the file or a parameter and the entry is not
+found. The fingerprint (:func:`content_fingerprint`) reads the file's size and bytes, never its
+path or modification time, so a cache copied to another machine (or a dataset moved to another
+folder) is found again. The ``backend`` and ``device`` parameters of the log-mel features
 enter the key as one tag (:func:`avlib.features.audio.logmel_backend_tag`: ``"librosa"``,
 ``"torchaudio:cpu"``, ``"torchaudio:cuda"``), so arrays from the two backends, which agree
-only to a tolerance, never mix; the librosa tag leaves the key as it was before backends
-existed, so caches written then stay valid. Entries are ``.npy`` files written to a temporary name in the same folder
+only to a tolerance, never mix. Entries are ``.npy`` files written to a temporary name in the same folder
 and renamed with :func:`os.replace` (atomic on POSIX and Windows), so an interrupted run
 never leaves a half-written entry under a valid name; a damaged entry is treated as a miss
 and removed. Files that cannot be decoded are remembered as small ``.err.json`` entries
@@ -26,13 +27,34 @@ import numpy as np
 
 from .audio import logmel_backend_tag
 
-__all__ = ["FeatureCache", "file_key"]
+__all__ = ["FeatureCache", "file_key", "content_fingerprint"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+
+#: Bytes read from each end of a large file by :func:`content_fingerprint`.
+FINGERPRINT_CHUNK = 1 << 20
+
+
+def content_fingerprint(path) -> str:
+    """SHA-256 of a file's size and content: all of it up to 3 MiB, else its first, middle and
+    last MiB (a media file differs in those whenever it differs at all in practice, and a
+    100 GB dataset is fingerprinted without reading it whole). Independent of the path and of
+    the modification time."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(f"{size}:".encode())
+    with open(p, "rb") as fh:
+        if size <= 3 * FINGERPRINT_CHUNK:
+            h.update(fh.read())
+        else:
+            for start in (0, (size - FINGERPRINT_CHUNK) // 2, size - FINGERPRINT_CHUNK):
+                fh.seek(start)
+                h.update(fh.read(FINGERPRINT_CHUNK))
+    return h.hexdigest()
 
 
 def file_key(path, kind: str, params: dict) -> str:
-    """Hex key of (file identity, kind, params, log-mel backend).
+    """Hex key of (file content, kind, params, log-mel backend).
 
     ``params["backend"]`` and ``params["device"]`` (absent = None) are replaced by their
     backend tag: the same key for every way of asking for librosa (``backend`` None or
@@ -42,11 +64,8 @@ def file_key(path, kind: str, params: dict) -> str:
     """
     params = dict(params)
     tag = logmel_backend_tag(params.pop("backend", None), params.pop("device", None))
-    p = Path(path).resolve()
-    st = p.stat()
-    fields = {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "kind": kind,
-              "params": params, "v": CACHE_VERSION}
-    if tag != "librosa":  # librosa keys stay those of the caches written before backends existed
+    fields = {"content": content_fingerprint(path), "kind": kind, "params": params, "v": CACHE_VERSION}
+    if tag != "librosa":  # the default backend adds nothing to the key
         fields["backend"] = tag
     blob = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
