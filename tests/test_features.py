@@ -243,24 +243,35 @@ def messy_root(tmp_path):
 import pandas as pd  # noqa: E402
 
 
-def test_extract_audio_skips_bad_files(messy_root, tmp_path):
+def test_extract_audio_keeps_silent_and_short_clips_counted_and_skips_undecodable_files(messy_root, tmp_path):
+    """A silent track and a 0.2 s clip stay in the data (the features of silence, zero-padded),
+    counted; files that cannot be decoded are skipped, each named with its file."""
     from avlib.features.dataset import extract_features
 
     root, df = messy_root
     feats, rep = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=1)
-    assert set(feats) == {"good", "odd_fps", "portrait"}
-    assert feats["good"].shape == (10, 128, 43)
+    assert set(feats) == {"good", "odd_fps", "portrait", "silent", "short"}
+    assert feats["good"].shape == feats["silent"].shape == feats["short"].shape == (10, 128, 43)
+    # silence: every bin at librosa's floor (10 log10(1e-10) = -100 dB), as the authors' code gives
+    np.testing.assert_array_equal(feats["silent"], np.full((10, 128, 43), -100.0, np.float32))
+    assert feats["short"].max() > -100.0 and (feats["short"] == feats["short"].min()).any()  # zero-padded
+    notes = {vid: note for vid, _, note in rep.noted}
+    assert notes == {"silent": "silent track", "short": "short clip"}
     reasons = {vid: reason for vid, _, reason in rep.skipped}
-    assert set(reasons) == {"noaudio", "silent", "short", "truncated", "corrupt", "empty", "unknown_id"}
-    for vid in ("noaudio", "silent", "short", "truncated", "corrupt", "empty"):
+    assert set(reasons) == {"noaudio", "truncated", "corrupt", "empty", "unknown_id"}
+    for vid in ("noaudio", "truncated", "corrupt", "empty"):
         assert f"{vid}.mp4" in reasons[vid], reasons[vid]  # the message names the file
-    assert "no audio stream" in reasons["noaudio"] and "silent" in reasons["silent"]
-    assert "too short" in reasons["short"] and "unknown video id" in reasons["unknown_id"]
-    assert rep.n_ok == 3 and rep.n_computed == 3 and "skipped" in str(rep)
-    # second run: everything from the cache (bad files remembered), same values
+    assert "no audio stream" in reasons["noaudio"] and "unknown video id" in reasons["unknown_id"]
+    assert rep.n_ok == 5 and rep.n_computed == 5 and "skipped" in str(rep) and "1 silent, 1 short" in str(rep)
+    assert rep.counts() == {"videos": 10, "used": 5, "silent track": 1, "short clip": 1, "not decodable": 5}
+    # second run: everything from the cache (bad files and notes remembered), same values
     feats2, rep2 = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=1)
-    assert rep2.n_cached == 3 and rep2.n_computed == 0 and len(rep2.skipped) == 7
+    assert rep2.n_cached == 5 and rep2.n_computed == 0 and len(rep2.skipped) == 5
+    assert rep2.counts() == rep.counts()
     np.testing.assert_array_equal(feats2["good"], feats["good"])
+    # the old behaviour on request: min_duration skips short clips
+    _, rep3 = extract_features(df, video_root=root, kind="han", cache_dir=None, n_jobs=1, min_duration=0.5)
+    assert "too short" in {vid: r for vid, _, r in rep3.skipped}["short"]
 
 
 def test_extract_frames_and_choi(messy_root, tmp_path):

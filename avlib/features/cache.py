@@ -129,6 +129,22 @@ class FeatureCache:
         tmp.write_text(json.dumps({"reason": reason}))
         os.replace(tmp, path)
 
+    def get_note(self, kind: str, key: str) -> str | None:
+        """The note stored with an entry (e.g. ``"silent track"``), or None."""
+        path = self._path(kind, key, ".note.json")
+        try:
+            return json.loads(path.read_text())["note"] if path.exists() else None
+        except (ValueError, KeyError, OSError):
+            return None
+
+    def put_note(self, kind: str, key: str, note: str) -> None:
+        """Keep a note with an entry (written before the entry, so a found entry has its note)."""
+        path = self._path(kind, key, ".note.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{key}.{os.getpid()}.tmp.note.json")
+        tmp.write_text(json.dumps({"note": note}))
+        os.replace(tmp, path)
+
     def clear(self, kind: str | None = None) -> None:
         target = self.root / kind if kind else self.root
         if target.exists():

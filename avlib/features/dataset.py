@@ -21,12 +21,18 @@ kind             array                           from
 apply :func:`avlib.features.frames.preprocess_frames` (centre crop, random flip, [-1, 1])
 each epoch. Parameters for ``frames``: ``k`` (20), ``mode`` ("uniform" or "fps"), ``rate``
 (1.0), ``size`` (256). Audio kinds accept the keyword parameters of their function
-(e.g. ``n_mels``). Every kind accepts ``min_duration`` (s, default 0.5): shorter clips
+(e.g. ``n_mels``). Every kind accepts ``min_duration`` (s, default 0: none): shorter clips
 are skipped.
 
-Bad files (missing, truncated, corrupt, no audio/video stream, silent audio for audio
-kinds, too short) do not stop the run: each is listed in the returned :class:`SkipReport`
-with a message naming the file.
+User-generated video has silent tracks and very short clips. They stay in the data, as the
+authors' pipeline would keep them: a silent track gives the log-mel of silence (every bin at
+the dB floor) and a clip shorter than its input is zero-padded by the feature function
+(:func:`avlib.features.audio.crop_choi`, :func:`~avlib.features.audio.logmel_han`). Each such
+video is counted in the :class:`SkipReport` (``noted``: silent track, clip under
+:data:`SHORT_SECONDS`), so a test set never changes silently. Files that cannot be decoded
+(missing, truncated, corrupt, no audio/video stream) do not stop the run: each is listed in
+``skipped`` with a message naming the file, and the pages score it as missing for that
+modality.
 """
 from __future__ import annotations
 
@@ -46,9 +52,14 @@ from . import audio as A
 from .cache import FeatureCache, file_key
 from .frames import resize_frames, sample_frames
 
-__all__ = ["KINDS", "SkipReport", "extract_features", "extract_one", "resolve_video_path"]
+__all__ = ["KINDS", "SHORT_SECONDS", "SILENT_PEAK", "SkipReport", "audio_note", "extract_features", "extract_one",
+           "extract_one_noted", "resolve_video_path"]
 
 KINDS = ("choi_uc", "choi_cc", "han", "frames", "mfcc_stats")
+#: Audio shorter than this (s) is noted as a short clip (zero-padded by the feature functions).
+SHORT_SECONDS = 0.5
+#: Peak amplitude below which an audio track counts as silent.
+SILENT_PEAK = 1e-4
 _AUDIO_KINDS = ("choi_uc", "choi_cc", "han", "mfcc_stats")
 _EXTS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".flv", ".3gp", ".mpg", ".wav")
 
@@ -60,6 +71,10 @@ class SkipReport:
     Attributes
     ----------
     skipped : list of (video_id, path, reason)
+        Files that could not be used (scored as missing for this modality by the pages).
+    noted : list of (video_id, path, note)
+        Files used as they are but worth counting: ``"silent track"`` (the features of silence)
+        and ``"short clip"`` (under :data:`SHORT_SECONDS`, zero-padded).
     n_total, n_ok, n_cached, n_computed : counts
     seconds : wall time
     media_seconds : seconds of audio (audio kinds) or number of frames (frames) produced
@@ -75,13 +90,23 @@ class SkipReport:
     media_seconds: float = 0.0
     n_frames: int = 0
     skipped: list = field(default_factory=list)
+    noted: list = field(default_factory=list)
 
     def to_frame(self):
         return pd.DataFrame(self.skipped, columns=["video_id", "path", "reason"])
 
+    def counts(self) -> dict:
+        """How many videos of each kind: ``used`` (of which ``silent track`` and ``short clip``)
+        and ``not decodable`` (skipped)."""
+        notes = [n for _, _, n in self.noted]
+        return {"videos": self.n_total, "used": self.n_ok, "silent track": notes.count("silent track"),
+                "short clip": notes.count("short clip"), "not decodable": len(self.skipped)}
+
     def __str__(self) -> str:
-        lines = [f"{self.kind}: {self.n_ok}/{self.n_total} ok ({self.n_cached} cached, {self.n_computed} computed), "
-                 f"{len(self.skipped)} skipped, {self.seconds:.1f} s"]
+        c = self.counts()
+        lines = [f"{self.kind}: {self.n_ok}/{self.n_total} ok ({self.n_cached} cached, {self.n_computed} computed; "
+                 f"{c['silent track']} silent, {c['short clip']} short), {len(self.skipped)} skipped, "
+                 f"{self.seconds:.1f} s"]
         for vid, path, reason in self.skipped[:20]:
             lines.append(f"  skipped {vid}: {reason}")
         if len(self.skipped) > 20:
@@ -114,7 +139,7 @@ def resolve_video_path(video_root, video_id: str, category: str | None = None, p
 
 def _params_for(kind: str, params: dict) -> dict:
     p = dict(params)
-    p.setdefault("min_duration", 0.5)
+    p.setdefault("min_duration", 0.0)
     if kind == "frames":
         p.setdefault("k", 20)
         p.setdefault("mode", "uniform")
@@ -126,64 +151,85 @@ def _params_for(kind: str, params: dict) -> dict:
     return p
 
 
+def audio_note(y: np.ndarray, sr: int) -> str | None:
+    """``"silent track"``, ``"short clip"`` (under :data:`SHORT_SECONDS`) or None."""
+    if len(y) == 0 or float(np.max(np.abs(y))) < SILENT_PEAK:
+        return "silent track"
+    if len(y) < SHORT_SECONDS * sr:
+        return "short clip"
+    return None
+
+
 def extract_one(path, *, kind: str, **params) -> tuple[np.ndarray, float]:
     """Compute one video's feature (no cache). Returns ``(array, media amount)``.
 
-    Raises :class:`~avlib.errors.MediaError` for unusable files.
+    Raises :class:`~avlib.errors.MediaError` for unusable files. A silent or very short audio
+    track is used (see the module docstring); :func:`extract_one_noted` also says so.
     """
+    arr, amount, _ = extract_one_noted(path, kind=kind, **params)
+    return arr, amount
+
+
+def extract_one_noted(path, *, kind: str, **params) -> tuple[np.ndarray, float, str | None]:
+    """:func:`extract_one` plus the note on the file (:func:`audio_note`; None for frames)."""
     p = _params_for(kind, params)
     min_dur = p.pop("min_duration")
     if kind in _AUDIO_KINDS:
         sr = {"choi_uc": A.CHOI_SR, "choi_cc": A.CHOI_SR, "han": p.get("target_sr", A.HAN_SR)}.get(kind, p.get("sr"))
         y = A.load_audio(path, sr=sr)
-        if len(y) < min_dur * sr:
+        if min_dur and len(y) < min_dur * sr:
             raise MediaError(path, f"clip too short ({len(y) / sr:.3f} s < {min_dur} s)")
-        if float(np.max(np.abs(y))) < 1e-4:
-            raise MediaError(path, "audio track is silent")
+        note = audio_note(y, sr)
         seconds = len(y) / sr
+        if note == "silent track":  # every value at the dB floor, as the authors' code gives for silence
+            y = np.zeros(max(len(y), 1), np.float32)
         if kind in ("choi_uc", "choi_cc"):
-            return A.logmel_choi(y, sr=sr, mode=kind[-2:], **p), seconds
+            return A.logmel_choi(y, sr=sr, mode=kind[-2:], **p), seconds, note
         if kind == "han":
             p.pop("target_sr", None)
-            return A.logmel_han(y, sr=sr, target_sr=sr, **p), seconds
+            return A.logmel_han(y, sr=sr, target_sr=sr, **p), seconds, note
         import librosa
 
+        if len(y) < p.get("n_fft", 2048):  # librosa's MFCC needs one full frame
+            y = np.pad(y, (0, 2048 - len(y)))
         m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=p["n_mfcc"])
-        return np.concatenate([m.mean(1), m.std(1)]).astype(np.float32), seconds
+        return np.concatenate([m.mean(1), m.std(1)]).astype(np.float32), seconds, note
     if kind == "frames":
         frames, _ = sample_frames(path, k=p["k"], mode=p["mode"], rate=p["rate"], min_duration=min_dur)
-        return resize_frames(frames, size=p["size"]), float(len(frames))
+        return resize_frames(frames, size=p["size"]), float(len(frames)), None
     raise ParameterError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
 
 
 def _work(task):
+    """One video: ``(video_id, status, key or reason, media amount, array or None, note)``."""
     vid, path, kind, params, cache_dir = task
 
-    t0 = time.perf_counter()
     cache = FeatureCache(cache_dir) if cache_dir else None
     try:
         key = file_key(path, kind, params)
     except OSError as exc:
-        return vid, "error", f"{path}: cannot stat file ({exc})", 0.0, None
+        return vid, "error", f"{path}: cannot read file ({exc})", 0.0, None, None
     if cache is not None:
         if cache.get(kind, key, mmap=True) is not None:
-            return vid, "cached", key, 0.0, None
+            return vid, "cached", key, 0.0, None, cache.get_note(kind, key)
         err = cache.get_error(kind, key)
         if err is not None:
-            return vid, "error", err, 0.0, None
+            return vid, "error", err, 0.0, None, None
     try:
-        arr, amount = extract_one(path, kind=kind, **params)
+        arr, amount, note = extract_one_noted(path, kind=kind, **params)
     except MediaError as exc:
         if cache is not None:
             cache.put_error(kind, key, str(exc))
-        return vid, "error", str(exc), 0.0, None
+        return vid, "error", str(exc), 0.0, None, None
     except Exception as exc:  # unexpected decoder failure: still name the file
         msg = str(MediaError(path, f"{type(exc).__name__}: {exc}"))
-        return vid, "error", msg, 0.0, None
+        return vid, "error", msg, 0.0, None, None
     if cache is not None:
+        if note:
+            cache.put_note(kind, key, note)
         cache.put(kind, key, arr)
-        return vid, "computed", key, amount, None
-    return vid, "computed", key, amount, arr
+        return vid, "computed", key, amount, None, note
+    return vid, "computed", key, amount, arr, note
 
 
 def _warm_up(kind, params):
@@ -273,10 +319,12 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
     cache = FeatureCache(cache_dir) if cache_dir else None
     feats = {}
     for vid, path, *_ in tasks:
-        _, status, info, amount, arr = results[vid]
+        _, status, info, amount, arr, note = results[vid]
         if status == "error":
             report.skipped.append((vid, path, info))
             continue
+        if note:
+            report.noted.append((vid, path, note))
         if arr is None:
             arr = cache.get(kind, info, mmap=mmap)
             if arr is None:  # vanished between write and read

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -174,6 +175,13 @@ def run_audio_model(bench: Benchmark, cfg: ICMRConfig, name: str, crop: str, *, 
     if name == "han2016" or crop.upper() != "UC":
         df = df[df["split"] == "test"].reset_index(drop=True)
     probs, feats = audio_scores(name, model, [inputs[v] for v in df["video_id"]], device=device)
+    # a test video whose audio cannot be decoded stays in the evaluation, scored as missing for
+    # this modality (NaN probabilities, zero features), so the test set never shrinks silently
+    lost = bench.videos[(bench.videos["split"] == "test") & ~bench.videos["video_id"].isin(inputs)]
+    if len(lost):
+        df = pd.concat([df, lost], ignore_index=True)
+        probs = np.concatenate([probs, np.full((len(lost), probs.shape[1]), np.nan, probs.dtype)])
+        feats = np.concatenate([feats, np.zeros((len(lost), *feats.shape[1:]), feats.dtype)])
     test = (df["split"] == "test").to_numpy()
     hist = history.to_frame()
     meta = {

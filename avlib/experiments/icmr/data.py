@@ -34,8 +34,11 @@ __all__ = [
     "load_benchmark",
     "official_split",
     "read_video_list",
+    "audio_spec",
+    "frame_spec",
     "audio_inputs",
     "frame_inputs",
+    "media_counts",
     "frame_transform",
     "image_bank",
 ]
@@ -157,8 +160,27 @@ def _extract(bench: Benchmark, kind: str, n_jobs=None, **params) -> dict:
     feats, report = extract_features(bench.videos, video_root=bench.video_root, kind=kind, cache_dir=bench.cache_dir,
                                      n_jobs=n_jobs, **params)
     if report.skipped:
-        warnings.warn(f"{len(report.skipped)} videos skipped for {kind}: {report.skipped[:3]}", stacklevel=3)
+        warnings.warn(f"{len(report.skipped)} videos cannot be decoded for {kind} (scored as missing for that "
+                      f"modality): {report.skipped[:3]}", stacklevel=3)
     return {str(k): v for k, v in feats.items()}
+
+
+def audio_spec(cfg: ICMRConfig, *, model: str, crop: str = "UC") -> tuple[str, dict]:
+    """The feature kind and parameters of an audio network's inputs (:func:`audio_inputs`)."""
+    a = cfg.audio
+    if model == "han2016":
+        return "han", dict(n_segments=a.han_segments, target_sr=han_target_sr(a.han_segment_seconds),
+                           scale=a.logmel_scale)
+    if crop.upper() not in ("UC", "CC"):
+        raise ParameterError(f"crop must be 'UC' or 'CC', got {crop!r}")
+    return f"choi_{crop.lower()}", dict(seconds=a.choi_seconds, scale=a.logmel_scale)
+
+
+def frame_spec(cfg: ICMRConfig, *, n_frames: int | None = None) -> tuple[str, dict]:
+    """The feature kind and parameters of the cached frames (:func:`frame_inputs`)."""
+    v = cfg.visual
+    k = n_frames or max(max(v.frames_grid), v.eval_frames, cfg.fusion.frames)
+    return "frames", dict(k=k, mode="fps", rate=1.0, size=v.frame_resize)
 
 
 def audio_inputs(bench: Benchmark, cfg: ICMRConfig, *, model: str, crop: str = "UC", n_jobs=None) -> dict:
@@ -167,15 +189,12 @@ def audio_inputs(bench: Benchmark, cfg: ICMRConfig, *, model: str, crop: str = "
     ``han2016``: ``(audio.han_segments, 128, 43)`` segments of ``audio.han_segment_seconds``;
     ``choi2016`` / ``xception_audio``: ``(96, 1 + round(audio.choi_seconds * 12000) // 256)``
     with ``crop`` "UC" (ten uniform crops) or "CC" (the central crop). dB scale
-    ``audio.logmel_scale`` (part of the cache key).
+    ``audio.logmel_scale`` (part of the cache key). A silent track gives the log-mel of silence
+    and a short clip is zero-padded (:mod:`avlib.features.dataset`); :func:`media_counts`
+    counts them.
     """
-    a = cfg.audio
-    if model == "han2016":
-        return _extract(bench, "han", n_jobs=n_jobs, n_segments=a.han_segments,
-                        target_sr=han_target_sr(a.han_segment_seconds), scale=a.logmel_scale)
-    if crop.upper() not in ("UC", "CC"):
-        raise ParameterError(f"crop must be 'UC' or 'CC', got {crop!r}")
-    return _extract(bench, f"choi_{crop.lower()}", n_jobs=n_jobs, seconds=a.choi_seconds, scale=a.logmel_scale)
+    kind, params = audio_spec(cfg, model=model, crop=crop)
+    return _extract(bench, kind, n_jobs=n_jobs, **params)
 
 
 def frame_inputs(bench: Benchmark, cfg: ICMRConfig, *, n_frames: int | None = None, n_jobs=None) -> dict:
@@ -187,11 +206,28 @@ def frame_inputs(bench: Benchmark, cfg: ICMRConfig, *, n_frames: int | None = No
     (:func:`frame_transform`).
     """
     v = cfg.visual
-    k = n_frames or max(max(v.frames_grid), v.eval_frames, cfg.fusion.frames)
-    out = _extract(bench, "frames", n_jobs=n_jobs, k=k, mode="fps", rate=1.0, size=v.frame_resize)
+    kind, params = frame_spec(cfg, n_frames=n_frames)
+    out = _extract(bench, kind, n_jobs=n_jobs, **params)
     o = (v.frame_resize - v.frame_size) // 2
     c = v.frame_size
     return {vid: _frames_chw_uint8(np.asarray(a)[:, o:o + c, o:o + c]) for vid, a in out.items()}
+
+
+def media_counts(bench: Benchmark, cfg: ICMRConfig, *, n_jobs=None) -> pd.DataFrame:
+    """How the videos of ``bench`` fared as inputs of each kind the ICMR pages read: used
+    (of which with a silent track, or a clip under 0.5 s, zero-padded) and not decodable (scored
+    as missing for that modality). One row per input; read from the feature cache when the
+    pages have run (:func:`avlib.features.dataset.extract_features`)."""
+    specs = {"Han et al. segments": audio_spec(cfg, model="han2016"),
+             "log-mel, uniform crops": audio_spec(cfg, model="choi2016", crop="UC"),
+             "log-mel, central crop": audio_spec(cfg, model="choi2016", crop="CC"),
+             "frames": frame_spec(cfg)}
+    rows = []
+    for name, (kind, params) in specs.items():
+        _, report = extract_features(bench.videos, video_root=bench.video_root, kind=kind,
+                                     cache_dir=bench.cache_dir, n_jobs=n_jobs, progress=False, **params)
+        rows.append({"input": name, **report.counts()})
+    return pd.DataFrame(rows)
 
 
 def _frames_chw_uint8(a) -> np.ndarray:
