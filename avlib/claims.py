@@ -174,7 +174,7 @@ def from_bootstrap(claim: str, estimate: float, replicates, *, detail: str, unit
                     float("inf"), unit)
 
 
-def mark_convergence(evidence, shorter, *, what: str = "half the epochs") -> pd.DataFrame:
+def mark_convergence(evidence, shorter, *, what: str = "half the epochs", matched=None) -> pd.DataFrame:
     """Compare each row of ``evidence`` with the same claim measured after shorter training.
 
     A claim's effect is converged when training the models twice as long moves it by less than
@@ -183,20 +183,29 @@ def mark_convergence(evidence, shorter, *, what: str = "half the epochs") -> pd.
     ``converged`` ("yes"/"no") on the rows of ``evidence`` (in place) and adds the shorter
     effect to their ``test`` text; rows without a counterpart stay unchecked. Returns the
     comparison as a table (claim, effect, effect_short, change, half_width, converged).
+
+    ``matched``: when the shorter training ran on part of the units only (the first seed, every
+    other fold), the same rows measured on that part of the full-length runs; the change is
+    then ``matched.effect - effect_short`` (the same units at both lengths), still against the
+    half-width of the full interval.
     """
     short = {e.claim: e for e in shorter}
+    same = {e.claim: e for e in matched} if matched is not None else None
     rows = []
     for e in evidence:
         s = short.get(e.claim)
-        if s is None or not (math.isfinite(e.lo) and math.isfinite(e.hi)):
+        m = e if same is None else same.get(e.claim)
+        if s is None or m is None or not (math.isfinite(e.lo) and math.isfinite(e.hi)):
             continue
-        change = e.effect - s.effect
+        change = m.effect - s.effect
         half = (e.hi - e.lo) / 2
         e.converged = "yes" if abs(change) < half or change == 0 else "no"
-        e.test = f"{e.test}; at {what}: {s.effect:+.1f} (change {change:+.1f}, half-width {half:.1f})"
-        rows.append(dict(claim=e.claim, effect=e.effect, effect_short=s.effect, change=change,
-                         half_width=half, converged=e.converged))
-    return pd.DataFrame(rows, columns=["claim", "effect", "effect_short", "change", "half_width", "converged"])
+        on = "" if same is None else f" on the checked units ({m.effect:+.1f} at full length)"
+        e.test = f"{e.test}; at {what}: {s.effect:+.1f}{on} (change {change:+.1f}, half-width {half:.1f})"
+        rows.append(dict(claim=e.claim, effect=e.effect, effect_matched=m.effect, effect_short=s.effect,
+                         change=change, half_width=half, converged=e.converged))
+    return pd.DataFrame(rows, columns=["claim", "effect", "effect_matched", "effect_short", "change", "half_width",
+                                       "converged"])
 
 
 #: The fields every entry of ``claims.yaml`` must give.

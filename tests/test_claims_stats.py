@@ -322,3 +322,23 @@ def test_every_claim_has_its_short_wording_and_paper_number(tmp_path, monkeypatc
     monkeypatch.setattr(claims.resources, "files", lambda _: _Files())
     with pytest.raises(ParameterError, match="claim.*paper_value"):
         claims.load_claims()
+
+
+def test_convergence_on_part_of_the_units_compares_the_same_units():
+    """A check that retrains only the first seed (or every other fold) compares it with the same
+    seed (folds) at full length, against the full interval's half-width."""
+    from avlib.claims import Evidence, mark_convergence
+
+    def ev(effect, lo=float("nan"), hi=float("nan")):
+        return Evidence("c", effect, lo, hi, 2, "", "t", 0.01, 1.0, 10.0, "seed")
+
+    full = ev(5.0, 3.0, 7.0)  # half-width 2
+    table = mark_convergence([full], [ev(1.5)], matched=[ev(2.0)])
+    assert full.converged == "yes" and table["change"].iloc[0] == pytest.approx(0.5)  # 2.0 - 1.5 on seed 0
+    assert table["effect_matched"].iloc[0] == 2.0 and "on the checked units" in full.test
+    full = ev(5.0, 3.0, 7.0)
+    mark_convergence([full], [ev(1.5)])  # without matched the whole effect is compared: 5.0 - 1.5 > 2
+    assert full.converged == "no"
+    full = ev(5.0, 3.0, 7.0)
+    mark_convergence([full], [ev(1.5)], matched=[ev(4.0)])  # 4.0 - 1.5 = 2.5 > 2 on the same seed
+    assert full.converged == "no"

@@ -29,6 +29,7 @@ EXPECTED = {
     "audio.patience": (10, None, None),
     "audio.lr_schedule": (None, "onecycle", None),
     "check_epochs_factor": (None, 0.5, None),
+    "check_seeds": (None, (0,), None),
     "visual.frame_resize": (256, 92, 84),
     "visual.frame_size": (224, 80, 75),
     "visual.frames_grid": ((20, 30, 50, 100), (2, 4), (1,)),

@@ -556,19 +556,21 @@ def test_audio_and_visual_pages_claim_cells_run_on_tiny_inputs(tmp_path, monkeyp
         examples_per_s=1.0, cached=False)
     ns = _page_namespace(tmp_path, "icmr_audio")
     assert ns["cfg"].check_epochs_factor == 0.5  # the cpu scale checks convergence
-    ns["res"] = {"runs": runs, "probs": probs, "y_test": y}
+    ns["res"] = {"runs": runs, "probs": probs, "y_test": y, "seeds": [0, 1]}
     exec(_cell_code("icmr_audio", "run_audio_seeds", "res = icmr.seeds.run_audio_seeds("), ns)
-    # a configuration with a convergence check trains the audio models again at fewer epochs, in their own store
+    # a configuration with a convergence check trains the audio models of its check seeds again at fewer
+    # epochs, in their own store
     calls = []
 
     def fake_run(bench, cfg, **kw):
-        calls.append((cfg.audio.epochs, kw["store_sub"]))
-        return {"runs": runs, "probs": probs, "y_test": y}
+        calls.append((cfg.audio.epochs, kw["store_sub"], kw["seeds"]))
+        return {"runs": runs, "probs": {k: v[:1] for k, v in probs.items()}, "y_test": y, "seeds": kw["seeds"]}
 
     monkeypatch.setattr(icmr.seeds, "run_audio_seeds", fake_run)
     exec(_cell_code("icmr_audio", "audio_evidence"), ns)
-    assert calls == [(2, icmr.store.CHECK_SUB)]  # half of the cpu scale's 4 epochs, in the check's own store
-    assert list(ns["conv_check"].converged) == ["yes"] * 3   # the same predictions: no change
+    assert calls == [(2, icmr.store.CHECK_SUB, [0])]  # half of the 4 epochs, seed 0, in the check's own store
+    assert list(ns["conv_check"].converged) == ["yes"] * 3   # the same predictions on seed 0: no change
+    assert list(ns["conv_check"].change) == [0.0] * 3
     assert all(e.converged == "yes" for e in ns["evidence"])
     assert {"weighted F1 (paper)", "weighted F1 (ours)", "macro F1 (ours)"} <= set(ns["t3"].columns)
     assert {e.claim for e in ns["evidence"]} == {"icmr_uc_ge_cc", "icmr_xception_ge_choi", "icmr_choi_ge_han"}
@@ -581,13 +583,13 @@ def test_audio_and_visual_pages_claim_cells_run_on_tiny_inputs(tmp_path, monkeyp
     runs = rows.drop(columns="name").assign(pretrain_source="image bank", steps=10, epochs_run=1, best_epoch=1,
                                             train_seconds=1.0, pretrain_seconds=1.0, examples_per_s=1.0, cached=False)
     ns = _page_namespace(tmp_path / "v", "icmr_visual")
-    ns["res"] = {"runs": runs, "probs": probs, "y_test": y}
+    ns["res"] = {"runs": runs, "probs": probs, "y_test": y, "seeds": [0, 1]}
     exec(_cell_code("icmr_visual", "run_visual_seeds", "res = icmr.seeds.run_visual_seeds("), ns)
     vcalls = []
 
     def fake_visual(bench, cfg, **kw):
         vcalls.append((cfg.visual.epochs, kw["store_sub"]))
-        return {"runs": runs, "probs": probs, "y_test": y}
+        return {"runs": runs, "probs": {k: v[:1] for k, v in probs.items()}, "y_test": y, "seeds": kw["seeds"]}
 
     monkeypatch.setattr(icmr.seeds, "run_visual_seeds", fake_visual)
     exec(_cell_code("icmr_visual", "visual_evidence"), ns)
@@ -624,8 +626,8 @@ def test_fusion_and_youtube8m_page_cells_run_on_tiny_inputs(tmp_path, monkeypatc
     def fake_fusion(bench, cfg, **kw):
         fcalls.append((cfg.audio.epochs, cfg.visual.epochs, cfg.fusion.epochs, kw["store_sub"],
                        kw["robustness"]))
-        shifted = {k: v + (0.3 if k.endswith("audio missing") else 0.0) for k, v in probs.items()}
-        return {"runs": runs, "probs": shifted, "y_test": y}
+        shifted = {k: v[:1] + (0.3 if k.endswith("audio missing") else 0.0) for k, v in probs.items()}
+        return {"runs": runs, "probs": shifted, "y_test": y, "seeds": kw["seeds"]}
 
     monkeypatch.setattr(icmr.seeds, "run_fusion_seeds", fake_fusion)
     exec(_cell_code("icmr_fusion", "run_fusion_seeds", "allres = icmr.seeds.run_fusion_seeds("), ns)
@@ -667,11 +669,13 @@ def test_check_config_halves_every_training_of_the_icmr_pages():
     assert (short.audio.epochs, short.visual.epochs, short.fusion.epochs) == (2, 15, 2)
     # the frozen backbone stands for fixed pre-trained weights: its pre-training is not part of the check
     assert short.visual.pretrain_epochs == cpu.visual.pretrain_epochs and short.check_epochs_factor is None
-    assert short.seeds == cpu.seeds and short.workers == cpu.workers
+    assert short.seeds == (0,) and cpu.check_seeds == (0,) and short.workers == cpu.workers  # the first seed only
+    assert short.check_seeds is None
     assert icmr.seeds.check_config(ICMRConfig.for_scale("smoke")) is None  # no check: no second training
     over = icmr.seeds.check_config(cpu.with_overrides({"audio.epochs_override": [["han2016", 6]]}))
     assert over.audio.epochs_override == (("han2016", 3),)
-    assert "audio 2, frame classifier 15, fusion 2" in icmr.seeds.check_description(cpu)
+    assert "audio 2, frame classifier 15, fusion 2 epochs instead of 4, 30, 5 (seed 0)" in \
+        icmr.seeds.check_description(cpu)
     with pytest.raises(ParameterError, match="page must be one of"):
         icmr.seeds.convergence_check("table1", None, cpu, [], data_root="x")
 

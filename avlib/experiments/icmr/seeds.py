@@ -201,11 +201,13 @@ def check_config(cfg: ICMRConfig) -> ICMRConfig | None:
     if not f:
         return None
     return cfg.with_overrides({
+        **({"seeds": list(cfg.check_seeds)} if cfg.check_seeds else {}),
         "audio.epochs": _scaled(cfg.audio.epochs, f),
         "audio.epochs_override": [[m, _scaled(e, f)] for m, e in cfg.audio.epochs_override],
         "visual.epochs": _scaled(cfg.visual.epochs, f),
         "fusion.epochs": _scaled(cfg.fusion.epochs, f),
         "check_epochs_factor": None,
+        "check_seeds": None,
     })
 
 
@@ -215,16 +217,23 @@ def check_description(cfg: ICMRConfig) -> str:
     short = check_config(cfg)
     if short is None:
         return "no convergence check"
+    on = f" (seed {', '.join(str(s) for s in cfg.check_seeds)})" if cfg.check_seeds else ""
     return (f"audio {short.audio.epochs}, frame classifier {short.visual.epochs}, fusion {short.fusion.epochs} "
-            f"epochs instead of {cfg.audio.epochs}, {cfg.visual.epochs}, {cfg.fusion.epochs}")
+            f"epochs instead of {cfg.audio.epochs}, {cfg.visual.epochs}, {cfg.fusion.epochs}{on}")
 
 
 _PAGE_CHECKS = ("audio", "visual", "fusion")
 
 
+def _on_seeds(res: dict, seeds) -> tuple:
+    """``(y_test, probs)`` of a ``run_*_seeds`` result restricted to ``seeds``."""
+    pos = [list(res["seeds"]).index(int(s)) for s in seeds]
+    return res["y_test"], {k: np.asarray(v)[pos] for k, v in res["probs"].items()}
+
+
 def convergence_check(page: str, bench: Benchmark, cfg: ICMRConfig, evidence, *, data_root,
                       source: str = "embedded", seeds=None, workers: int | None = None, n_jobs=None, weights=None,
-                      n_boot: int | None = None):
+                      n_boot: int | None = None, main: dict | None = None):
     """Train the models of one ICMR page (``"audio"``, ``"visual"`` or ``"fusion"``) again at
     :func:`check_config` and compare each of its claims with the effect measured there
     (:func:`avlib.claims.mark_convergence`, which marks ``evidence`` in place). Returns the
@@ -233,7 +242,10 @@ def convergence_check(page: str, bench: Benchmark, cfg: ICMRConfig, evidence, *,
     The shorter runs live in the :data:`~avlib.experiments.icmr.store.CHECK_SUB` folder of each
     seed's store, so the other pages keep reading the full-length runs. The fusion check reuses
     the audio and frame runs of the audio and visual checks when they are there, so every model
-    under a fusion row is trained at the shorter length.
+    under a fusion row is trained at the shorter length. Only the seeds of ``cfg.check_seeds``
+    are trained again (default ``seeds``, else every seed); with fewer seeds than the page,
+    ``main`` (the page's ``run_*_seeds`` result) gives the same rows on those seeds at full
+    length, and each change is measured on the same seeds at both lengths.
     """
     if page not in _PAGE_CHECKS:
         raise ParameterError(f"page must be one of {list(_PAGE_CHECKS)}, not {page!r}")
@@ -241,14 +253,20 @@ def convergence_check(page: str, bench: Benchmark, cfg: ICMRConfig, evidence, *,
     if short is None:
         return None
     kw = {} if n_boot is None else {"n_boot": n_boot}
-    common = {"seeds": seeds, "data_root": data_root, "source": source, "n_jobs": n_jobs, "store_sub": CHECK_SUB}
+    page_seeds = [int(s) for s in (seeds if seeds is not None else cfg.seeds)]
+    checked = [int(s) for s in cfg.check_seeds] if cfg.check_seeds else page_seeds
+    common = {"seeds": checked, "data_root": data_root, "source": source, "n_jobs": n_jobs, "store_sub": CHECK_SUB}
+    rows = {"audio": audio_evidence, "visual": visual_evidence, "fusion": fusion_evidence}[page]
     if page == "audio":
         res = run_audio_seeds(bench, short, workers=workers, **common)
-        check = audio_evidence(res["y_test"], res["probs"], **kw)
     elif page == "visual":
         res = run_visual_seeds(bench, short, weights=weights, **common)
-        check = visual_evidence(res["y_test"], res["probs"], **kw)
     else:
         res = run_fusion_seeds(bench, short, weights=weights, robustness=False, **common)
-        check = fusion_evidence(res["y_test"], res["probs"], **kw)
-    return mark_convergence(evidence, check, what=check_description(cfg))
+    check = rows(res["y_test"], res["probs"], **kw)
+    matched = None
+    if sorted(checked) != sorted(page_seeds):
+        if main is None:
+            raise ParameterError("the check trains fewer seeds than the page: pass the page's result as main=")
+        matched = rows(*_on_seeds(main, checked), **kw)
+    return mark_convergence(evidence, check, what=check_description(cfg), matched=matched)

@@ -666,11 +666,14 @@ def claims_display(evidence, *, digits: int = 2) -> pd.DataFrame:
 
 
 def convergence_display(check: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
-    """:func:`avlib.claims.mark_convergence`'s table for reading (effects in points)."""
+    """:func:`avlib.claims.mark_convergence`'s table for reading (effects in points): the effect
+    over every seed, then on the seeds the check trains again (``check_seeds``) as trained and
+    with shorter training; the change on those seeds is compared with the full half-width."""
     return pd.DataFrame({
         "claim": check["claim"].astype(str),
         "effect, as trained": [fmt_number(v, digits) for v in check["effect"]],
-        "effect, shorter training": [fmt_number(v, digits) for v in check["effect_short"]],
+        "checked seeds, as trained": [fmt_number(v, digits) for v in check.get("effect_matched", check["effect"])],
+        "checked seeds, shorter training": [fmt_number(v, digits) for v in check["effect_short"]],
         "change": [fmt_number(v, digits) for v in check["change"]],
         "interval half-width": [fmt_number(v, digits) for v in check["half_width"]],
         "converged": check["converged"].astype(str),

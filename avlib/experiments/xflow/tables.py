@@ -541,14 +541,16 @@ def evidence_views(rows: Sequence) -> tuple:
 
 def convergence_view(table: Optional[pd.DataFrame], factor: float = 0.5) -> Optional[pd.DataFrame]:
     """The convergence check (:func:`avlib.claims.mark_convergence`) in points, one decimal:
-    each claim's effect at the configured epochs and at ``factor`` of them, the change and the
-    interval's half-width it is compared with."""
+    each claim's effect at the configured epochs, on the folds the check trains again
+    (``training.check_fold_step``) at the configured epochs and at ``factor`` of them, the change
+    on those folds and the full interval's half-width it is compared with."""
     if table is None:
         return None
     return pd.DataFrame({
         "claim": _claims(list(table["claim"]))[0],
         "effect": [number_text(v) for v in table["effect"]],
-        f"effect at {factor:g} × the epochs": [number_text(v) for v in table["effect_short"]],
+        "effect, checked folds": [number_text(v) for v in table.get("effect_matched", table["effect"])],
+        f"checked folds at {factor:g} × the epochs": [number_text(v) for v in table["effect_short"]],
         "change": [number_text(v) for v in table["change"]],
         "half-width": [number_text(v) for v in table["half_width"]],
         "converged": table["converged"],
