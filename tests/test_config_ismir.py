@@ -54,6 +54,7 @@ NEW = {
     "analysis.gradcam_categories": (4, 4, 4),
     "analysis.gradcam_frame_px": (None, 299, 299),
     "check_epochs_factor": (None, 0.5, None),
+    "check_seeds": (None, (0,), None),
 }
 
 #: Where the ICMR section departs from ICMRConfig.for_scale(scale) (the old audio_seconds and
@@ -169,7 +170,7 @@ def test_the_convergence_check_halves_every_training_and_reuses_the_icmr_pages_s
     short = schemes.check_config(cpu)
     assert (short.icmr.audio.epochs, short.icmr.visual.epochs, short.icmr.fusion.epochs, short.joint.epochs) == \
         (2, 15, 2, 4)
-    assert short.check_epochs_factor is None and short.seeds == cpu.seeds
+    assert short.check_epochs_factor is None and short.seeds == (0,) and short.check_seeds is None
     # the separate subnetworks of the check are the ICMR pages' own shorter runs (same store keys)
     icmr_short = icmr_seeds.check_config(ICMRConfig.for_scale("cpu"))
     for s in cpu.seeds:
@@ -177,11 +178,12 @@ def test_the_convergence_check_halves_every_training_and_reuses_the_icmr_pages_s
             icmr_audio.audio_run_key(icmr_short, "choi2016", "UC", s)
     visual_keys = ("visual.frame_size", "visual.frame_resize", "visual.epochs", "visual.batch", "visual.lr")
     assert short.icmr.key(*visual_keys) == icmr_short.key(*visual_keys)
-    assert "joint scheme 4 instead of 8" in schemes.check_description(cpu)
+    assert "joint scheme 4 instead of 8 (seed 0)" in schemes.check_description(cpu)
     assert schemes.check_config(ISMIRConfig.for_scale("smoke")) is None
 
 
 def test_the_convergence_check_marks_each_claim_row(tmp_path, monkeypatch):
+    """The check runs the first seed again and compares it with the same seed at full length."""
     from types import SimpleNamespace
 
     from avlib import claims
@@ -190,22 +192,32 @@ def test_the_convergence_check_marks_each_claim_row(tmp_path, monkeypatch):
 
     rows = [claims.from_values("ismir_strong_intra", [10.0, 12.0, 14.0], unit="seed", detail=""),
             claims.from_values("ismir_joint_vs_fe", [1.0, 2.0, 3.0], unit="seed", detail="")]
-    calls = []
+    calls, seen = [], []
 
     def fake_runs(bench, data, cfg, **kw):
-        calls.append((cfg.joint.epochs, cfg.icmr.audio.epochs, kw["store_sub"]))
+        calls.append((cfg.joint.epochs, cfg.icmr.audio.epochs, kw["store_sub"], tuple(cfg.seeds)))
         return {}
 
-    def fake_evidence(cors, **kw):  # the shorter training moves the first effect by 1, the second by 10
-        return [claims.from_values("ismir_strong_intra", [11.0, 13.0, 15.0], unit="seed", detail=""),
-                claims.from_values("ismir_joint_vs_fe", [11.0, 12.0, 13.0], unit="seed", detail="")]
+    def fake_evidence(cors, **kw):
+        seen.append(sorted(cors))
+        if cors == {"check": True}:  # the first seed at half the epochs
+            return [claims.from_values("ismir_strong_intra", [9.0], unit="seed", detail=""),
+                    claims.from_values("ismir_joint_vs_fe", [-9.0], unit="seed", detail="")]
+        # the first seed at full length: the first effect moved by 1, the second by 10
+        return [claims.from_values("ismir_strong_intra", [10.0], unit="seed", detail=""),
+                claims.from_values("ismir_joint_vs_fe", [1.0], unit="seed", detail="")]
 
     monkeypatch.setattr(evidence, "run_schemes_seeds", fake_runs)
-    monkeypatch.setattr(evidence, "analyse_seeds", lambda runs, categories, cfg: {})
+    monkeypatch.setattr(evidence, "analyse_seeds", lambda runs, categories, cfg: {"check": True})
     monkeypatch.setattr(evidence, "claim_evidence", fake_evidence)
     data = SimpleNamespace(categories=["a", "b"])
-    table = evidence.convergence_check(None, data, ISMIRConfig.for_scale("cpu"), rows, data_root=tmp_path)
-    assert calls == [(4, 2, CHECK_SUB)]
-    assert list(table["converged"]) == ["yes", "no"]
+    main = {("feature extraction", 0): "fe0", ("feature extraction", 1): "fe1", ("joint", 0): "j0", ("joint", 1): "j1"}
+    cpu = ISMIRConfig.for_scale("cpu")
+    table = evidence.convergence_check(None, data, cpu, rows, data_root=tmp_path, main=main)
+    assert calls == [(4, 2, CHECK_SUB, (0,))]  # half the epochs, the first seed only
+    assert seen[1] == [("feature extraction", 0), ("joint", 0)]  # compared with the same seed
+    assert list(table["converged"]) == ["yes", "no"] and list(table["change"]) == [1.0, 10.0]
     assert [r.converged for r in rows] == ["yes", "no"]
+    with pytest.raises(ParameterError, match="main="):
+        evidence.convergence_check(None, data, cpu, rows, data_root=tmp_path)
     assert evidence.convergence_check(None, data, ISMIRConfig.for_scale("smoke"), rows, data_root=tmp_path) is None

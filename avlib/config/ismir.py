@@ -171,7 +171,8 @@ class ISMIRConfig(Config):
     ``n_jobs`` (feature-extraction workers, None: all cores; no effect on the numbers);
     ``check_epochs_factor`` (the convergence check runs both schemes again with every training,
     the separate subnetworks, the fusion and the joint scheme, at this fraction of its epochs;
-    None: no check).
+    None: no check); ``check_seeds`` (the training seeds the check runs again, compared with the
+    full-length runs of the same seeds; None: every seed).
     """
 
     scale: str = "paper"
@@ -179,6 +180,7 @@ class ISMIRConfig(Config):
     torch_threads: int | None = None
     n_jobs: int | None = None
     check_epochs_factor: float | None = None
+    check_seeds: tuple | None = None
     network: NetworkConfig = field(default_factory=NetworkConfig)
     feature_extraction: FeatureExtractionConfig = field(default_factory=FeatureExtractionConfig)
     joint: JointConfig = field(default_factory=JointConfig)
@@ -191,6 +193,7 @@ class ISMIRConfig(Config):
             "seeds": [0, 1],
             "torch_threads": 2,
             "check_epochs_factor": 0.5,
+            "check_seeds": [0],
             "network.audio_model": "choi2016",
             "feature_extraction.subnetworks": "icmr_store",
             "joint.epochs": 8,
@@ -233,9 +236,9 @@ class ISMIRConfig(Config):
             "joint scheme trains 8 epochs on a seeded subset of 300 of the training videos, batch 16, keeping the "
             "epoch with the lowest validation loss; its Inception v3 starts, for every seed, from the ICMR chapter's "
             "shared image-bank pre-training. Grad-CAM on frames enlarged to 299 px, one correct and one wrong "
-            "video per category. Both schemes run again with every training at half its epochs (the ICMR pages' "
-            "shorter audio and frame runs, fusion and joint scheme halved); a claim whose effect moves by more "
-            "than its interval's half-width is marked as not converged."
+            "video per category. Both schemes of the first seed run again with every training at half its epochs "
+            "(the ICMR pages' shorter audio and frame runs, fusion and joint scheme halved); a claim whose effect "
+            "on that seed moves by more than its interval's half-width is marked as not converged."
         ),
         "smoke": (
             "Checks that everything runs; the numbers mean nothing: the ICMR smoke inputs, subnetworks trained "

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ...claims import from_paired, from_values, load_claims, mark_convergence, null_value, p_against
+from ...errors import ParameterError
 from ..icmr.store import CHECK_SUB
 from .correspondence import analyse_seeds, claim_settings, seed_stats
 from .schemes import check_config, check_description, run_schemes_seeds
@@ -94,18 +95,27 @@ def claim_evidence(cors: dict, *, alpha: float | None = None, strong: float | No
 
 
 def convergence_check(bench, data, cfg, evidence: list, *, data_root, source: str = "embedded", weights=None,
-                      device=None):
+                      device=None, main: dict | None = None):
     """Run both schemes again at :func:`.schemes.check_config` (every training at
     ``cfg.check_epochs_factor`` of its epochs, in each seed's
     :data:`~avlib.experiments.icmr.store.CHECK_SUB` store, where the ICMR pages' shorter audio
     and frame runs already are), measure the claims there with the same analysis, and mark
     each row of ``evidence`` converged or not (:func:`avlib.claims.mark_convergence`, in
-    place). Returns the comparison table, or None when ``cfg`` has no check."""
+    place). Only the seeds of ``cfg.check_seeds`` run again; ``main`` (the page's
+    ``{(scheme, seed): Correspondence}``) then gives the same rows on those seeds at full length,
+    and each change is measured on the same seeds at both lengths. Returns the comparison table,
+    or None when ``cfg`` has no check."""
     short = check_config(cfg)
     if short is None:
         return None
     runs = run_schemes_seeds(bench, data, short, data_root=data_root, source=source, weights=weights,
                              device=device, store_sub=CHECK_SUB)
     cors = analyse_seeds(runs, data.categories, short)
-    check = claim_evidence(cors, alpha=cfg.analysis.alpha, strong=cfg.analysis.strong)
-    return mark_convergence(evidence, check, what=check_description(cfg))
+    kw = dict(alpha=cfg.analysis.alpha, strong=cfg.analysis.strong)
+    check = claim_evidence(cors, **kw)
+    matched = None
+    if sorted(short.seeds) != sorted(cfg.seeds):
+        if main is None:
+            raise ParameterError("the check runs fewer seeds than the page: pass the page's analysis as main=")
+        matched = claim_evidence({k: v for k, v in main.items() if k[1] in short.seeds}, **kw)
+    return mark_convergence(evidence, check, what=check_description(cfg), matched=matched)

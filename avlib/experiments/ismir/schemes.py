@@ -369,13 +369,19 @@ def check_config(cfg: ISMIRConfig) -> ISMIRConfig | None:
     ``cfg.check_epochs_factor`` times its epochs (rounded, at least one): the separate audio
     and frame networks and the fusion as the ICMR pages' check
     (:func:`avlib.experiments.icmr.seeds.check_config`, so the ICMR pages' shorter runs are
-    reused), and the joint scheme. None when ``cfg`` has no check."""
+    reused), and the joint scheme, for the seeds of ``cfg.check_seeds`` (default: every seed).
+    None when ``cfg`` has no check."""
     f = cfg.check_epochs_factor
     if not f:
         return None
     icmr = icmr_seeds.check_config(cfg.icmr.with_overrides({"check_epochs_factor": f}))
     over = {f"icmr.{k}": v for k, (_, v) in icmr.changes(cfg.icmr).items()}
-    over.update({"joint.epochs": max(1, int(round(cfg.joint.epochs * f))), "check_epochs_factor": None})
+    over.update({"joint.epochs": max(1, int(round(cfg.joint.epochs * f))), "check_epochs_factor": None,
+                 "check_seeds": None})
+    if cfg.check_seeds:
+        over["seeds"] = list(cfg.check_seeds)
+        if cfg.joint.seeds is not None:
+            over["joint.seeds"] = [s for s in cfg.joint.seeds if s in cfg.check_seeds] or None
     return cfg.with_overrides(over)
 
 
@@ -384,8 +390,9 @@ def check_description(cfg: ISMIRConfig) -> str:
     short = check_config(cfg)
     if short is None:
         return "no convergence check"
+    on = f" (seed {', '.join(str(s) for s in cfg.check_seeds)})" if cfg.check_seeds else ""
     return (f"{icmr_seeds.check_description(cfg.icmr.with_overrides({'check_epochs_factor': cfg.check_epochs_factor}))}"
-            f", joint scheme {short.joint.epochs} instead of {cfg.joint.epochs}")
+            f", joint scheme {short.joint.epochs} instead of {cfg.joint.epochs}{on}")
 
 
 def run_schemes_seeds(bench: Benchmark, data: AVData, cfg: ISMIRConfig, *, data_root, source: str = "embedded",
