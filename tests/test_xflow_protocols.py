@@ -484,3 +484,39 @@ def test_table6_and_protocol_gap_from_results():
     gap = protocol_gap(summarize_cv(res))
     assert gap["gap (paper-rule - clean)"].tolist() == pytest.approx([5.0, 5.0])
     assert with_convergence_check([], None, 0.5) is None
+
+
+def test_a_subset_of_folds_with_their_numbers_repeats_exactly_those_folds_runs():
+    """The convergence check on every other fold trains exactly the runs those folds have in a
+    full cross-validation (seeds follow the fold's number), and select_folds picks the same folds
+    out of the full result, seed by seed."""
+    from avlib.train.protocols import merge_seeds, select_folds
+
+    data, spk = _noise_problem(n_spk=5)
+    folds = speaker_kfold(spk)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=1e-2)
+    full = [crossval(_Counter(), data, folds, config=cfg, protocol="clean", speakers=spk, seed=s) for s in (0, 7)]
+    ids = [0, 2, 4]
+    part = [crossval(_Counter(), data, [folds[i] for i in ids], config=cfg, protocol="clean", speakers=spk, seed=s,
+                     fold_ids=ids) for s in (0, 7)]
+    for f, p in zip(full, part):
+        assert [r.fold for r in p.chosen] == ids
+        np.testing.assert_array_equal(p.fold_scores, f.fold_scores[ids])  # the same runs, bit for bit
+    merged, merged_part = merge_seeds(full), merge_seeds(part)
+    picked = select_folds(merged, ids)
+    assert picked.n_seeds == 2 and picked.n_folds == 3
+    np.testing.assert_array_equal(picked.score_matrix(), merged.score_matrix()[:, ids])
+    np.testing.assert_array_equal(picked.fold_means(), merged_part.fold_means())
+    assert {r.fold for r in picked.runs} == set(ids)
+    with pytest.raises(ParameterError, match="fold_ids"):
+        crossval(_Counter(), data, folds[:2], config=cfg, protocol="clean", speakers=spk, fold_ids=[0, 0])
+    with pytest.raises(ParameterError, match="not in the result"):
+        select_folds(picked, [1])
+
+
+def test_the_cpu_check_trains_every_other_fold():
+    from avlib.config.xflow import XFlowConfig
+
+    cpu = XFlowConfig.for_scale("cpu")
+    assert cpu.training.check_fold_step == 2 and XFlowConfig.for_scale("paper").training.check_fold_step == 1
+    assert "every other speaker fold" in cpu.note()

@@ -287,3 +287,12 @@ def test_tsne_equation1_and_maps_figures():
     assert all(math.isclose(a.images[0].get_array().max(), 1.0) for a in images)    # scaled per kernel
     assert any(a.get_ylabel() == "output (scaled per kernel)" for a in fig.axes)     # the colour bar
     plt.close("all")
+
+
+def test_convergence_view_on_part_of_the_folds_shows_both_lengths_on_those_folds():
+    conv = pd.DataFrame([dict(claim="xflow_lstm_holdout_cuave", effect=2.04, effect_matched=3.0, effect_short=1.0,
+                              change=2.0, half_width=3.0, converged="yes")])
+    view = tables.convergence_view(conv, 0.5)
+    assert list(view.columns) == ["claim", "effect", "effect, checked folds", "checked folds at 0.5 × the epochs",
+                                  "change", "half-width", "converged"]
+    assert view.iloc[0].tolist()[1:] == ["2.0", "3.0", "1.0", "2.0", "3.0", "yes"]

@@ -163,8 +163,10 @@ class TrainingSettings:
     (:class:`avlib.train.loop.TrainConfig`); ``val_fraction``: the share of the training
     speakers that selects the epoch under the clean protocol; ``check_epochs_factor``: the
     convergence check trains every model again at this fraction of its epochs (None: no
-    check); ``workers``: processes for the independent cross-validations (one torch thread
-    each when more than one; the numbers do not depend on it beyond that).
+    check) on every ``check_fold_step``-th speaker fold of the cross-validation (1: all),
+    compared with the same folds at full length; ``workers``: processes for the independent
+    cross-validations (one torch thread each when more than one; the numbers do not depend on
+    it beyond that).
     """
 
     cnnxmlp: FamilyTraining = field(default_factory=lambda: FamilyTraining(batch_size=128, runs=5))
@@ -173,6 +175,7 @@ class TrainingSettings:
     lr_schedule: Optional[str] = None
     val_fraction: float = 0.2
     check_epochs_factor: Optional[float] = None
+    check_fold_step: int = 1
     workers: int = 1
 
     def family(self, family: str) -> FamilyTraining:
@@ -337,6 +340,7 @@ class XFlowConfig(Config):
             "training.*.runs": 1,
             "training.lr_schedule": "onecycle",
             "training.check_epochs_factor": 0.5,
+            "training.check_fold_step": 2,
             "training.workers": 2,
             "crossval.ablation_datasets": ["avletters"],
             "crossval.protocols": ["clean"],
@@ -384,7 +388,8 @@ class XFlowConfig(Config):
             "Sized for two CPU cores. Every speaker fold runs, with one training seed per fold (the "
             "fold is the unit of replication), for both architectures. Each model trains for 20 to 40 "
             "epochs with a one-cycle learning rate (Adam up to 1e-2, batch 64) instead of 300 epochs "
-            "at 1e-3, and is trained again at half its epochs as a convergence check. Frames are "
+            "at 1e-3, and is trained again at half its epochs on every other speaker fold as a convergence "
+            "check (compared with the same folds at full length). Frames are "
             "average-pooled by 4 (Digits by 6), the LSTM models see every 4th frame, and CUAVE trains "
             "on at most 600 clips per fold. The clean protocol runs and the paper's selection rule is "
             "read off the same runs. Ablations on AVletters only; the DTN on the first 2 folds for 15 "
@@ -424,7 +429,9 @@ class XFlowConfig(Config):
             f"cross-validation on {', '.join(cv.datasets)} (ablations on {', '.join(cv.ablation_datasets) or 'none'}), "
             f"protocols {', '.join(cv.protocols)}, folds {cv.max_folds or 'all'}",
             f"epochs {ep[0]}-{ep[-1]} per model, lr schedule {t.lr_schedule or 'constant'}, convergence check "
-            f"{'at ' + format(t.check_epochs_factor, 'g') + ' x the epochs' if t.check_epochs_factor else 'off'}",
+            f"{'at ' + format(t.check_epochs_factor, 'g') + ' x the epochs' if t.check_epochs_factor else 'off'}"
+            f"{', every ' + str(t.check_fold_step) + 'nd fold' if t.check_epochs_factor and t.check_fold_step == 2 else ''}"
+            f"{', every ' + str(t.check_fold_step) + 'th fold' if t.check_epochs_factor and t.check_fold_step > 2 else ''}",
             "; ".join(f"{f}: batch {t.family(f).batch_size}, lr {t.family(f).lr:g}, runs {t.family(f).runs}, "
                       f"seeds {list(t.family(f).seeds)}" for f in FAMILIES),
             f"hold-out on {', '.join(self.holdout.datasets)}: {self.holdout.epochs} epochs, seeds {list(self.holdout.seeds)}; "

@@ -42,6 +42,7 @@ from ..utils import progress, seed_everything
 from .loop import TrainConfig, fit
 
 __all__ = [
+    "select_folds",
     "PROTOCOLS",
     "RunResult",
     "CVResult",
@@ -277,7 +278,7 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
              speakers=None, val_fraction: float = 0.2, carry_over: bool = False,
              preprocess: Optional[Callable] = None, max_folds: Optional[int] = None,
              max_train: Optional[int] = None, seed: int = 0, device=None, loss_fn=None,
-             input_transform=None) -> CVResult:
+             input_transform=None, fold_ids: Optional[Sequence[int]] = None) -> CVResult:
     """K-fold cross-validation of a model family under one protocol.
 
     Parameters
@@ -305,6 +306,10 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
     max_train : int, optional
         Train on at most this many examples per fold (a random subset drawn with the run's
         seed; reduced presets only). The test fold is never subsampled.
+    fold_ids : sequence of int, optional
+        The number of each fold of ``folds`` (default 0, 1, ...): it names the fold in the
+        results and enters every run's seed, so cross-validating a subset of the folds with
+        their numbers gives exactly the runs of those folds in the full cross-validation.
     """
     check_protocol(protocol)
     if runs < 1:
@@ -312,10 +317,13 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
     if carry_over and protocol != "paper":
         raise ParameterError("carry_over is the reference code's flaw; only with protocol='paper'")
     folds = list(folds)[: max_folds or None]
+    ids = list(range(len(folds))) if fold_ids is None else [int(i) for i in fold_ids][: len(folds)]
+    if len(ids) != len(folds) or len(set(ids)) != len(ids):
+        raise ParameterError(f"fold_ids must name each of the {len(folds)} folds once, got {fold_ids}")
     labels = np.asarray(data[-1])
     all_runs, chosen = [], []
     carried = {}
-    for k, (tr_idx, te_idx) in enumerate(progress(folds, desc=f"{protocol} folds", leave=False)):
+    for k, (tr_idx, te_idx) in zip(ids, progress(folds, desc=f"{protocol} folds", leave=False)):
         if len(np.intersect1d(tr_idx, te_idx)):
             raise ParameterError(f"fold {k}: train and test indices overlap")
         fold_runs = []
@@ -399,6 +407,22 @@ def merge_seeds(results: Sequence[CVResult]) -> CVResult:
                     runs=[x for r in results for x in r.runs],
                     chosen=[x for r in results for x in r.chosen],
                     n_seeds=sum(int(r.n_seeds) for r in results))
+
+
+def select_folds(result: CVResult, fold_ids: Sequence[int]) -> CVResult:
+    """The runs of ``result`` on the folds numbered ``fold_ids`` (every seed), as if only those
+    folds had been cross-validated (:func:`crossval`'s ``fold_ids``)."""
+    wanted = [int(i) for i in fold_ids]
+    S = max(1, int(result.n_seeds))
+    F = result.n_folds
+    numbers = [r.fold for r in result.chosen[:F]]
+    missing = [i for i in wanted if i not in numbers]
+    if missing:
+        raise ParameterError(f"folds {missing} are not in the result (its folds: {numbers})")
+    pos = [numbers.index(i) for i in wanted]
+    keep = set(wanted)
+    return CVResult(protocol=result.protocol, runs=[r for r in result.runs if r.fold in keep],
+                    chosen=[result.chosen[s * F + p] for s in range(S) for p in pos], n_seeds=S)
 
 
 def test_train_ratio(result: CVResult) -> float:

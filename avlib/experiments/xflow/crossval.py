@@ -24,8 +24,8 @@ from ...data.speech import speaker_folds
 from ...models.dtn import DTNLoss, WeaklySharedDTN, pretrain_autoencoders
 from ...train.loop import TrainConfig
 from ...train.parallel import run_tasks
-from ...train.protocols import (CVResult, check_protocol, crossval, merge_seeds, paper_rule, run_fold, subset,
-                                validation_split)
+from ...train.protocols import (CVResult, check_protocol, crossval, merge_seeds, paper_rule, run_fold, select_folds,
+                                subset, validation_split)
 from ...utils import seed_everything
 from .inputs import load_xflow_dataset, xflow_arrays, xflow_model_factory, xflow_preprocess
 
@@ -41,7 +41,7 @@ __all__ = [
 
 
 def xflow_crossval(ds, cfg: XFlowConfig, *, variants: Optional[Sequence[str]] = None,
-                   epochs_factor: float = 1.0, folds=None, device=None, log=None) -> dict:
+                   epochs_factor: float = 1.0, folds=None, fold_ids=None, device=None, log=None) -> dict:
     """Cross-validate the XFlow models on one dataset (Tables IV-V).
 
     Runs every family of ``cfg.crossval.families``, every variant of ``variants`` (default:
@@ -79,7 +79,7 @@ def xflow_crossval(ds, cfg: XFlowConfig, *, variants: Optional[Sequence[str]] = 
                                      speakers=ds.speakers, val_fraction=t.val_fraction,
                                      carry_over=cfg.crossval.carry_over and prot == "paper",
                                      max_folds=cfg.crossval.max_folds, max_train=cfg.data.max_train.of(name),
-                                     seed=int(s), device=device))
+                                     seed=int(s), device=device, fold_ids=fold_ids))
     t0 = time.perf_counter()
     done = run_tasks(crossval_job, jobs, workers=t.workers, threads=1)
     out, k = {}, 0
@@ -172,12 +172,20 @@ def dtn_from_config(ds, cfg: XFlowConfig, *, device=None) -> CVResult:
 class CrossvalResults:
     """What the cross-validation page trained: ``results`` and ``check`` (the convergence
     check, empty without one) map dataset -> ``{(family, variant, protocol): CVResult}``,
-    ``dtn`` maps dataset -> the DTN's CVResult, ``sources`` dataset -> source label."""
+    ``check_folds`` dataset -> the numbers of the folds the check trained, ``dtn`` maps
+    dataset -> the DTN's CVResult, ``sources`` dataset -> source label."""
 
     results: dict = field(default_factory=dict)
     check: dict = field(default_factory=dict)
+    check_folds: dict = field(default_factory=dict)
     dtn: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
+
+    def matched(self) -> dict:
+        """``results`` restricted to the folds of the convergence check (:func:`select_folds`):
+        the full-length side of the check's comparison."""
+        return {name: {key: select_folds(r, self.check_folds[name]) for key, r in self.results[name].items()}
+                for name in self.check}
 
     @property
     def source(self) -> str:
@@ -190,8 +198,9 @@ def run_crossval(cfg: XFlowConfig, *, source: str = "embedded", data_root="data"
                  real_root=None, device=None, log=print) -> CrossvalResults:
     """Tables IV-V: every dataset of ``cfg.crossval.datasets`` cross-validated
     (:func:`xflow_crossval`), again at ``cfg.training.check_epochs_factor`` of the epochs when
-    set (the convergence check), and the DTN (:func:`dtn_from_config`). ``seed`` is the data
-    generation seed of the embedded stand-ins."""
+    set (the convergence check, on every ``cfg.training.check_fold_step``-th speaker fold with
+    the folds' own numbers, so its runs are those folds' runs of a full check), and the DTN
+    (:func:`dtn_from_config`). ``seed`` is the data generation seed of the embedded stand-ins."""
     out = CrossvalResults()
     factor = cfg.training.check_epochs_factor
     for name in cfg.crossval.datasets:
@@ -201,7 +210,11 @@ def run_crossval(cfg: XFlowConfig, *, source: str = "embedded", data_root="data"
             log(f"{name}: {len(ds)} clips, {len(set(ds.speakers))} speakers, {ds.info.n_classes} classes")
         out.results[name] = xflow_crossval(ds, cfg, device=device, log=log)
         if factor:
-            out.check[name] = xflow_crossval(ds, cfg, epochs_factor=factor, device=device, log=log)
+            folds = list(speaker_folds(ds))[: cfg.crossval.max_folds or None]
+            ids = list(range(0, len(folds), max(1, int(cfg.training.check_fold_step))))
+            out.check_folds[name] = ids
+            out.check[name] = xflow_crossval(ds, cfg, epochs_factor=factor, folds=[folds[i] for i in ids],
+                                             fold_ids=ids, device=device, log=log)
         out.dtn[name] = dtn_from_config(ds, cfg, device=device)
         if log is not None:
             log(f"{name} DTN: mean acc {out.dtn[name].mean:.3f}")

@@ -126,10 +126,12 @@ def holdout_evidence(holdout: dict) -> list:
     return ev
 
 
-def with_convergence_check(evidence: list, shorter: Optional[list], factor: Optional[float]):
+def with_convergence_check(evidence: list, shorter: Optional[list], factor: Optional[float],
+                           matched: Optional[list] = None):
     """Mark each row of ``evidence`` converged or not against ``shorter`` (the same rows after
-    training at ``factor`` of the epochs, :func:`avlib.claims.mark_convergence`). Returns the
-    comparison table, or None without a check (``shorter`` None)."""
+    training at ``factor`` of the epochs, :func:`avlib.claims.mark_convergence`); ``matched``:
+    the rows on the folds the check trained, at full length (the check on part of the folds).
+    Returns the comparison table, or None without a check (``shorter`` None)."""
     if shorter is None or not factor:
         return None
-    return mark_convergence(evidence, shorter, what=f"{factor:g} x the epochs")
+    return mark_convergence(evidence, shorter, what=f"{factor:g} x the epochs", matched=matched)

@@ -546,11 +546,16 @@ def convergence_view(table: Optional[pd.DataFrame], factor: float = 0.5) -> Opti
     on those folds and the full interval's half-width it is compared with."""
     if table is None:
         return None
+    matched = table["effect_matched"] if "effect_matched" in table else table["effect"]
+    part = not np.allclose(np.asarray(matched, float), np.asarray(table["effect"], float), equal_nan=True)
+    cols = {"claim": _claims(list(table["claim"]))[0], "effect": [number_text(v) for v in table["effect"]]}
+    if part:  # the check trained part of the folds: both lengths on those folds
+        cols["effect, checked folds"] = [number_text(v) for v in matched]
+        cols[f"checked folds at {factor:g} × the epochs"] = [number_text(v) for v in table["effect_short"]]
+    else:
+        cols[f"effect at {factor:g} × the epochs"] = [number_text(v) for v in table["effect_short"]]
     return pd.DataFrame({
-        "claim": _claims(list(table["claim"]))[0],
-        "effect": [number_text(v) for v in table["effect"]],
-        "effect, checked folds": [number_text(v) for v in table.get("effect_matched", table["effect"])],
-        f"checked folds at {factor:g} × the epochs": [number_text(v) for v in table["effect_short"]],
+        **cols,
         "change": [number_text(v) for v in table["change"]],
         "half-width": [number_text(v) for v in table["half_width"]],
         "converged": table["converged"],
