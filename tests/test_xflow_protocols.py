@@ -520,3 +520,46 @@ def test_the_cpu_check_trains_every_other_fold():
     cpu = XFlowConfig.for_scale("cpu")
     assert cpu.training.check_fold_step == 2 and XFlowConfig.for_scale("paper").training.check_fold_step == 1
     assert "every other speaker fold" in cpu.note()
+
+
+def test_stored_runs_are_read_back_instead_of_trained_again(tmp_path):
+    data, spk = _noise_problem(n_spk=4)
+    folds = speaker_kfold(spk)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=1e-2)
+    plain = crossval(_Counter(), data, folds, config=cfg, protocol="clean", speakers=spk, seed=3)
+    first = _Counter()
+    stored = crossval(first, data, folds, config=cfg, protocol="clean", speakers=spk, seed=3,
+                      store_dir=tmp_path, store_key="k1")
+    assert first.calls == 4 and len(list(tmp_path.glob("k1-f*-r0.json"))) == 4
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # checkpoints of finished runs are gone
+    np.testing.assert_array_equal(stored.fold_scores, plain.fold_scores)  # storing changes nothing
+    again = _Counter()
+    (tmp_path / "k1-f2-r0.json").unlink()  # as if the run had stopped during fold 2
+    back = crossval(again, data, folds, config=cfg, protocol="clean", speakers=spk, seed=3,
+                    store_dir=tmp_path, store_key="k1")
+    assert again.calls == 1  # only the missing fold trains
+    np.testing.assert_array_equal(back.fold_scores, plain.fold_scores)
+    def curves(res):  # the per-epoch numbers, without the wall-clock fields
+        return [[{k: v for k, v in e.items() if k not in ("seconds", "examples_per_s")} for e in r.history]
+                for r in res.chosen]
+
+    assert curves(back) == curves(plain)
+    other = _Counter()
+    crossval(other, data, folds, config=cfg, protocol="clean", speakers=spk, seed=3, store_dir=tmp_path,
+             store_key="k2")
+    assert other.calls == 4  # another key (another setting) never reads these runs
+
+
+def test_job_keys_follow_data_and_settings():
+    from avlib.experiments.xflow.crossval import data_key, job_key
+
+    data, spk = _noise_problem(n_spk=4)
+    folds = speaker_kfold(spk)
+    k = data_key(data, folds, spk)
+    assert k == data_key((data[0].clone(), data[1].clone()), folds, spk)
+    assert k != data_key((data[0] + 1, data[1]), folds, spk) and k != data_key(data, folds[:2], spk)
+    job = dict(family="cnnxmlp", dataset="digits", variant="xflow", config=TrainConfig(epochs=2), seed=0,
+               data_key=k, data=data, folds=folds, speakers=spk, device=None, store_dir="/x")
+    assert job_key(job) == job_key({**job, "device": "cpu", "store_dir": "/y"})
+    assert job_key(job) != job_key({**job, "config": TrainConfig(epochs=3)})
+    assert job_key(job) != job_key({**job, "seed": 1}) and job_key(job) != job_key({**job, "data_key": "other"})

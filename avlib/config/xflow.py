@@ -164,7 +164,8 @@ class TrainingSettings:
     speakers that selects the epoch under the clean protocol; ``check_epochs_factor``: the
     convergence check trains every model again at this fraction of its epochs (None: no
     check) on every ``check_fold_step``-th speaker fold of the cross-validation (1: all),
-    compared with the same folds at full length; ``workers``: processes for the independent
+    compared with the same folds at full length; ``checkpoint_runs``: every run checkpoints each
+    epoch and resumes from it (finished runs are stored either way); ``workers``: processes for the independent
     cross-validations (one torch thread each when more than one; the numbers do not depend on
     it beyond that).
     """
@@ -176,6 +177,7 @@ class TrainingSettings:
     val_fraction: float = 0.2
     check_epochs_factor: Optional[float] = None
     check_fold_step: int = 1
+    checkpoint_runs: bool = True
     workers: int = 1
 
     def family(self, family: str) -> FamilyTraining:
@@ -341,6 +343,7 @@ class XFlowConfig(Config):
             "training.lr_schedule": "onecycle",
             "training.check_epochs_factor": 0.5,
             "training.check_fold_step": 2,
+            "training.checkpoint_runs": False,
             "training.workers": 2,
             "crossval.ablation_datasets": ["avletters"],
             "crossval.protocols": ["clean"],
@@ -361,6 +364,7 @@ class XFlowConfig(Config):
             "data.time_stride": 2,
             "training.epochs.*.cnnxmlp.*": 2,
             "training.epochs.*.lstm.*": 1,
+            "training.checkpoint_runs": False,
             "training.cnnxmlp.batch_size": 64,
             "training.*.lr": 3e-3,
             "training.*.runs": 1,

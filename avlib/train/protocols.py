@@ -29,8 +29,11 @@ The machinery is model-agnostic: :func:`crossval`, :func:`holdout`, :func:`run_f
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -239,12 +242,13 @@ def check_protocol(protocol: str) -> None:
 
 def run_fold(model, train: tuple, test: tuple, *, config: TrainConfig, protocol: str,
              val: Optional[tuple] = None, fold: int = 0, run: int = 0, device=None,
-             loss_fn=None, input_transform=None) -> RunResult:
+             loss_fn=None, input_transform=None, checkpoint_dir=None) -> RunResult:
     """Train ``model`` once on ``train`` and score it on ``test`` under ``protocol``.
 
     ``paper``: ``val`` must be None; score = max test accuracy over epochs.
     ``clean``: ``val`` required; the best epoch by ``config.monitor`` is restored; score =
-    test accuracy of that epoch.
+    test accuracy of that epoch. ``checkpoint_dir``: checkpoint every epoch and resume
+    (:func:`avlib.train.loop.fit`).
     """
     check_protocol(protocol)
     if protocol == "clean" and val is None:
@@ -254,7 +258,7 @@ def run_fold(model, train: tuple, test: tuple, *, config: TrainConfig, protocol:
     t0 = time.perf_counter()
     hist = fit(model, train, val, config=config, extra_eval={"test": test}, loss_fn=loss_fn,
                device=device, progress_bar=False, restore_best=(protocol == "clean"),
-               input_transform=input_transform)
+               input_transform=input_transform, checkpoint_dir=checkpoint_dir)
     seconds = time.perf_counter() - t0
     recs = hist.epochs
     test_curve = [r["test_acc"] for r in recs]
@@ -278,7 +282,8 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
              speakers=None, val_fraction: float = 0.2, carry_over: bool = False,
              preprocess: Optional[Callable] = None, max_folds: Optional[int] = None,
              max_train: Optional[int] = None, seed: int = 0, device=None, loss_fn=None,
-             input_transform=None, fold_ids: Optional[Sequence[int]] = None) -> CVResult:
+             input_transform=None, fold_ids: Optional[Sequence[int]] = None, store_dir=None,
+             store_key: str = "", checkpoint_runs: bool = True) -> CVResult:
     """K-fold cross-validation of a model family under one protocol.
 
     Parameters
@@ -310,6 +315,13 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
         The number of each fold of ``folds`` (default 0, 1, ...): it names the fold in the
         results and enters every run's seed, so cross-validating a subset of the folds with
         their numbers gives exactly the runs of those folds in the full cross-validation.
+    store_dir, store_key : optional
+        Keep every finished run as ``<store_dir>/<store_key>-f<fold>-r<run>.json`` and read it
+        back instead of training it again; with ``checkpoint_runs`` a run in progress also
+        checkpoints every epoch in the folder of the same name and resumes from it (worth it for
+        long runs; hundreds of short ones would spend more time writing checkpoints than they
+        could save). ``store_key`` must name everything the runs depend on (data, folds, model,
+        configuration, seed). Not with ``carry_over`` (the carried model is not stored).
     """
     check_protocol(protocol)
     if runs < 1:
@@ -332,6 +344,13 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
             tr_idx = np.sort(sub_rng.choice(tr_idx, size=int(max_train), replace=False))
         for r in range(runs):
             run_seed = int(seed) + 1000 * k + r
+            stored = Path(store_dir) / f"{store_key}-f{k}-r{r}" if store_dir is not None and not carry_over else None
+            if stored is not None and stored.with_suffix(".json").is_file():
+                try:
+                    fold_runs.append(RunResult(**json.loads(stored.with_suffix(".json").read_text())))
+                    continue
+                except (ValueError, TypeError):  # damaged or from another version: train again
+                    pass
             cfg = dataclasses.replace(config, seed=run_seed)
             if protocol == "clean":
                 fit_idx, val_idx = validation_split(tr_idx, speakers=speakers, labels=labels,
@@ -348,8 +367,15 @@ def crossval(make_model: Callable[[int], torch.nn.Module], data: Sequence, folds
                 model = make_model(run_seed)
             res = run_fold(model, parts[0], parts[1], config=cfg, protocol=protocol,
                            val=parts[2] if protocol == "clean" else None, fold=k, run=r,
-                           device=device, loss_fn=loss_fn, input_transform=input_transform)
+                           device=device, loss_fn=loss_fn, input_transform=input_transform,
+                           checkpoint_dir=stored if checkpoint_runs else None)
             res.base_seed = int(seed)
+            if stored is not None:
+                stored.parent.mkdir(parents=True, exist_ok=True)
+                tmp = stored.with_suffix(".tmp")
+                tmp.write_text(json.dumps(dataclasses.asdict(res)))
+                tmp.replace(stored.with_suffix(".json"))
+                shutil.rmtree(stored, ignore_errors=True)
             if carry_over:
                 carried[r] = model
             fold_runs.append(res)

@@ -6,22 +6,30 @@ Figures 7-8).
 * :func:`dtn_crossval`: the weakly-shared DTN of Table IV (:func:`dtn_from_config` with the
   configuration's settings);
 * :func:`run_crossval`: the whole page: every dataset of ``crossval.datasets``, the
-  convergence check (every model again at ``training.check_epochs_factor`` of its epochs)
-  and the DTN, as a :class:`CrossvalResults`;
+  convergence check (every model again at ``training.check_epochs_factor`` of its epochs,
+  on every ``training.check_fold_step``-th fold) and the DTN, as a :class:`CrossvalResults`;
+  its runs are stored under ``<data_root>/cache/xflow/runs/<dataset>`` and read back on a
+  rerun, and a run in progress resumes from its checkpoint;
 * :func:`convergence_curve`: the per-epoch curves of one clean run (to choose epochs).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import pandas as pd
+import torch
 
 from ...config.xflow import XFlowConfig
 from ...data.speech import speaker_folds
 from ...models.dtn import DTNLoss, WeaklySharedDTN, pretrain_autoencoders
+from ...paths import cache_root
 from ...train.loop import TrainConfig
 from ...train.parallel import run_tasks
 from ...train.protocols import (CVResult, check_protocol, crossval, merge_seeds, paper_rule, run_fold, select_folds,
@@ -30,6 +38,8 @@ from ...utils import seed_everything
 from .inputs import load_xflow_dataset, xflow_arrays, xflow_model_factory, xflow_preprocess
 
 __all__ = [
+    "data_key",
+    "job_key",
     "xflow_crossval",
     "crossval_job",
     "dtn_crossval",
@@ -40,8 +50,30 @@ __all__ = [
 ]
 
 
+def data_key(data, folds, speakers=None) -> str:
+    """A hash of the arrays a cross-validation trains on, its folds and speakers (content only)."""
+    h = hashlib.sha1()
+    for t in data:
+        a = t.numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    for tr, te in folds:
+        h.update(np.asarray(tr, np.int64).tobytes() + b"|" + np.asarray(te, np.int64).tobytes())
+    if speakers is not None:
+        h.update("|".join(map(str, speakers)).encode())
+    return h.hexdigest()[:16]
+
+
+def job_key(job: dict) -> str:
+    """The stored runs' name of one cross-validation job: its data key and every setting."""
+    fields = {k: v for k, v in job.items() if k not in ("data", "folds", "speakers", "device", "store_dir")}
+    fields["config"] = dataclasses.asdict(fields["config"])
+    return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def xflow_crossval(ds, cfg: XFlowConfig, *, variants: Optional[Sequence[str]] = None,
-                   epochs_factor: float = 1.0, folds=None, fold_ids=None, device=None, log=None) -> dict:
+                   epochs_factor: float = 1.0, folds=None, fold_ids=None, device=None, log=None,
+                   store_dir=None) -> dict:
     """Cross-validate the XFlow models on one dataset (Tables IV-V).
 
     Runs every family of ``cfg.crossval.families``, every variant of ``variants`` (default:
@@ -58,6 +90,10 @@ def xflow_crossval(ds, cfg: XFlowConfig, *, variants: Optional[Sequence[str]] = 
     run in that many worker processes, one torch thread each (:func:`avlib.train.parallel.run_tasks`);
     each job is seeded by its own seed only, so the numbers are the same for every
     ``workers > 1``; in-process (``workers=1``) the caller's thread count is used.
+
+    ``store_dir``: every finished run is kept there (named by :func:`job_key`, which hashes
+    the data, folds, model, configuration and seed) and read back instead of trained again, and
+    a run in progress resumes from its per-epoch checkpoint (:func:`avlib.train.protocols.crossval`).
     """
     name = ds.info.name
     variants = cfg.crossval.variants(name) if variants is None else list(variants)
@@ -66,6 +102,7 @@ def xflow_crossval(ds, cfg: XFlowConfig, *, variants: Optional[Sequence[str]] = 
     jobs, meta = [], []
     for fam in cfg.crossval.families:
         data = xflow_arrays(ds, fam, downsample=cfg.data.downsample, time_stride=cfg.data.time_stride)
+        dkey = data_key(data, folds, ds.speakers) if store_dir is not None else None
         ft = t.family(fam)
         for var in variants:
             ep = cfg.epochs(name, fam, var, epochs_factor)
@@ -79,7 +116,9 @@ def xflow_crossval(ds, cfg: XFlowConfig, *, variants: Optional[Sequence[str]] = 
                                      speakers=ds.speakers, val_fraction=t.val_fraction,
                                      carry_over=cfg.crossval.carry_over and prot == "paper",
                                      max_folds=cfg.crossval.max_folds, max_train=cfg.data.max_train.of(name),
-                                     seed=int(s), device=device, fold_ids=fold_ids))
+                                     seed=int(s), device=device, fold_ids=fold_ids,
+                                     checkpoint_runs=bool(t.checkpoint_runs),
+                                     **({"data_key": dkey, "store_dir": str(store_dir)} if store_dir else {})))
     t0 = time.perf_counter()
     done = run_tasks(crossval_job, jobs, workers=t.workers, threads=1)
     out, k = {}, 0
@@ -100,6 +139,9 @@ def xflow_crossval(ds, cfg: XFlowConfig, *, variants: Optional[Sequence[str]] = 
 def crossval_job(job: dict) -> CVResult:
     """One seed's cross-validation of one model (a task of :func:`xflow_crossval`)."""
     job = dict(job)
+    if job.get("store_dir"):
+        job["store_key"] = job_key(job)
+    job.pop("data_key", None)
     data = job.pop("data")
     make = xflow_model_factory(job.pop("family"), job.pop("dataset"), job.pop("variant"), data,
                                num_classes=job.pop("num_classes"))
@@ -208,13 +250,14 @@ def run_crossval(cfg: XFlowConfig, *, source: str = "embedded", data_root="data"
                                                    seed=seed, real_root=real_root)
         if log is not None:
             log(f"{name}: {len(ds)} clips, {len(set(ds.speakers))} speakers, {ds.info.n_classes} classes")
-        out.results[name] = xflow_crossval(ds, cfg, device=device, log=log)
+        store = Path(cache_root(data_root)) / "xflow" / "runs" / name
+        out.results[name] = xflow_crossval(ds, cfg, device=device, log=log, store_dir=store)
         if factor:
             folds = list(speaker_folds(ds))[: cfg.crossval.max_folds or None]
             ids = list(range(0, len(folds), max(1, int(cfg.training.check_fold_step))))
             out.check_folds[name] = ids
             out.check[name] = xflow_crossval(ds, cfg, epochs_factor=factor, folds=[folds[i] for i in ids],
-                                             fold_ids=ids, device=device, log=log)
+                                             fold_ids=ids, device=device, log=log, store_dir=store)
         out.dtn[name] = dtn_from_config(ds, cfg, device=device)
         if log is not None:
             log(f"{name} DTN: mean acc {out.dtn[name].mean:.3f}")
