@@ -41,7 +41,7 @@ import yaml
 
 from .data.real import DATA_ENV, REAL_DATASETS, REAL_SOURCES, missing, report
 from .errors import DataError, ParameterError
-from .paths import HOME_ENV, PARAMETERS_ENV, SCALES, check_scale, repo_root
+from .paths import HOME_ENV, PARAMETERS_ENV, SCALES, check_scale, repo_root, resolve
 from .utils import DEVICE_ENV, DeviceUnavailableError, cuda_problem, git_commit
 from .utils import describe_device as device_facts
 import ast
@@ -708,8 +708,6 @@ def code_version(root: Path) -> str:
 def data_version(entry: NotebookEntry, params: dict, scale: str) -> str:
     """A hash of the data a notebook reads: its real datasets when its ``source`` names real
     data, else the embedded stand-ins of ``scale`` (file names, sizes, generation records)."""
-    from .paths import resolve
-
     h = hashlib.sha256()
     root = resolve(params.get("data_root", "data"))
     if entry.needs and _reads_real_data(params):
