@@ -723,19 +723,27 @@ def data_version(entry: NotebookEntry, params: dict, scale: str) -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprints(plans_all: list, scale: str, root: Path) -> dict:
-    """``{name: fingerprint}`` for the notebooks of ``plans_all`` (the whole registry, in order):
-    a hash of the notebook file, its parameters, the code version, the data it reads and the
-    fingerprint of the notebook before it, so that a change upstream (a page whose results or
-    stored runs a later page reads) makes every later notebook run again."""
+def fingerprints(plans: list, scale: str, root: Path, *, order=None, recorded: dict | None = None) -> dict:
+    """``{name: fingerprint}`` for the notebooks of ``plans``: a hash of the notebook file, its
+    parameters, the code version, the data it reads and the fingerprint of the notebook before
+    it in the book (``order``, default the order of ``plans``), so that a change upstream (a
+    page whose results or stored runs a later page reads) makes every later notebook run again.
+    A notebook of ``order`` that is not in ``plans`` contributes its ``recorded`` fingerprint
+    (that of its last run, which made the results on disk)."""
     code = code_version(root)
+    by_name = {e.name: (e, p) for e, p in plans}
+    recorded = recorded or {}
     out, previous = {}, ""
-    for entry, params in plans_all:
+    for name in (order or list(by_name)):
+        if name not in by_name:
+            previous = recorded.get(name) or ""
+            continue
+        entry, params = by_name[name]
         h = hashlib.sha256()
         h.update(entry.path.read_bytes())
         h.update(json.dumps(params, sort_keys=True, default=str).encode())
         h.update(f"{code} {data_version(entry, params, scale)} {previous}".encode())
-        previous = out[entry.name] = h.hexdigest()[:16]
+        previous = out[name] = h.hexdigest()[:16]
     return out
 
 
@@ -847,9 +855,9 @@ def run(
                      "numerics": describe_numerics(),
                      "python": sys.version.split()[0], "kernel": kernel, "last_scale": scale,
                      "last_started": _now()})
-    all_plans = plan(scale=scale, overrides=overrides, data_root=data_root, results_root=results_root,
-                     registry=registry)
-    prints = fingerprints(all_plans, scale, root)
+    prints = fingerprints(plans, scale, root, order=registry.names(),
+                          recorded={n: r.get("fingerprint") for n, r in manifest["runs"].items()
+                                    if r.get("status") == "ok"})
     bar = _Progress(enabled=progress_wanted() if progress is None else progress)
     failures = 0
     unchanged = []

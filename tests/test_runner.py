@@ -349,6 +349,15 @@ def test_dotted_config_parameters_are_gathered_and_validated_before_anything_run
             raise SystemExit(rc)
 
 
+def test_resume_with_configuration_keys_of_one_notebook(project):
+    """-p config.x for one selected notebook does not reach the other notebooks' checks."""
+    registry = runner.load_registry(project / "notebooks" / "registry.yaml")
+    lines = []
+    failures = runner.run(registry=registry, results_root=str(project / "results"), log=lines.append,
+                          scale="smoke", only=["echo_params"], overrides={"label": "y"}, resume=True)
+    assert failures == 0
+
+
 def test_resume_keeps_only_what_is_unchanged(project):
     def ran(lines):
         return [ln.split("]")[1].split()[0] for ln in lines if ln.endswith("...")]
@@ -390,3 +399,11 @@ def test_fingerprints_follow_code_data_and_everything_before(project, tmp_path_f
     after = runner.fingerprints(plans, "smoke", project)
     # the first notebook changed: it and the one after it (which may read its results) run again
     assert after["echo_params"] != before["echo_params"] and after["raises"] != before["raises"]
+    # a notebook not selected contributes the fingerprint of its last run
+    only_second = [p for p in plans if p[0].name == "raises"]
+    order = ["echo_params", "raises"]
+    fp = runner.fingerprints(only_second, "smoke", project, order=order, recorded={"echo_params": after["echo_params"]})
+    assert fp == {"raises": after["raises"]}
+    fp_old = runner.fingerprints(only_second, "smoke", project, order=order,
+                                 recorded={"echo_params": before["echo_params"]})
+    assert fp_old["raises"] != fp["raises"]
