@@ -157,6 +157,8 @@ def readable_column(name) -> str:
 def format_column(values: pd.Series, precision: int = 2):
     """A formatter for one column: integers (also integers stored as floats, e.g. counts after a
     merge) with thousands separators, other numbers at ``precision`` decimals, the rest as text."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return lambda v: "–" if pd.isna(v) else f"{v:,.0f}"  # counts, even when all are 0
     num = pd.to_numeric(values, errors="coerce")
     numeric = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)) | values.isna()
     if not numeric.all() or num.notna().sum() == 0:

@@ -62,3 +62,15 @@ def test_outputs_with_reprs_warnings_or_tracebacks_are_found(tmp_path):
     assert any("cell 1 prints 'PosixPath('" in p for p in problems)
     assert any("cell 2 writes to stderr" in p for p in problems)
     assert not any("cell 0" in p or "cell 3" in p for p in problems)
+
+
+def test_count_columns_show_integers_even_when_all_are_zero():
+    import pandas as pd
+
+    from avlib.report import format_column
+
+    counts = pd.Series([0, 0, 0])
+    assert [format_column(counts)(v) for v in counts] == ["0", "0", "0"]
+    assert format_column(pd.Series([1608, 3]))(1608) == "1,608"
+    assert format_column(pd.Series([0.5, 0.25]))(0.5) == "0.50"  # fractions keep their decimals
+    assert format_column(pd.Series([0.0, 0.0]))(0.0) == "0.00"  # a float column of zeros stays a float
