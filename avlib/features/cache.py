@@ -112,38 +112,36 @@ class FeatureCache:
             tmp.unlink(missing_ok=True)
         return path
 
-    def get_error(self, kind: str, key: str) -> str | None:
-        """The remembered failure reason for this file and parameters, or None."""
-        path = self._path(kind, key, ".err.json")
-        if not path.exists():
-            return None
+    def _get_text(self, kind: str, key: str, suffix: str, field: str) -> str | None:
+        """``field`` of the small JSON record ``suffix`` beside an entry, or None."""
+        path = self._path(kind, key, suffix)
         try:
-            return json.loads(path.read_text())["reason"]
+            return json.loads(path.read_text())[field] if path.exists() else None
         except (ValueError, KeyError, OSError):
             return None
 
-    def put_error(self, kind: str, key: str, reason: str) -> None:
-        path = self._path(kind, key, ".err.json")
+    def _put_text(self, kind: str, key: str, suffix: str, field: str, text: str) -> None:
+        """Write the small JSON record ``suffix`` beside an entry atomically."""
+        path = self._path(kind, key, suffix)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp.json")
-        tmp.write_text(json.dumps({"reason": reason}))
+        tmp = path.with_name(f".{key}.{os.getpid()}.tmp{suffix}")
+        tmp.write_text(json.dumps({field: text}))
         os.replace(tmp, path)
+
+    def get_error(self, kind: str, key: str) -> str | None:
+        """The remembered failure reason for this file and parameters, or None."""
+        return self._get_text(kind, key, ".err.json", "reason")
+
+    def put_error(self, kind: str, key: str, reason: str) -> None:
+        self._put_text(kind, key, ".err.json", "reason", reason)
 
     def get_note(self, kind: str, key: str) -> str | None:
         """The note stored with an entry (e.g. ``"silent track"``), or None."""
-        path = self._path(kind, key, ".note.json")
-        try:
-            return json.loads(path.read_text())["note"] if path.exists() else None
-        except (ValueError, KeyError, OSError):
-            return None
+        return self._get_text(kind, key, ".note.json", "note")
 
     def put_note(self, kind: str, key: str, note: str) -> None:
         """Keep a note with an entry (written before the entry, so a found entry has its note)."""
-        path = self._path(kind, key, ".note.json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp.note.json")
-        tmp.write_text(json.dumps({"note": note}))
-        os.replace(tmp, path)
+        self._put_text(kind, key, ".note.json", "note", note)
 
     def clear(self, kind: str | None = None) -> None:
         target = self.root / kind if kind else self.root
