@@ -99,6 +99,7 @@ def test_plain_papermill_from_another_folder(tmp_path):
 def test_registered_kernel_is_picked_by_the_runner(tmp_path, monkeypatch):
     """`make kernel` (ipykernel install into a prefix) gives a kernel the runner then uses."""
     from avlib import run as runner
+    from avlib.run import kernel as kernel_module
 
     prefix = tmp_path / "prefix"
     subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", "avlib",
@@ -107,5 +108,5 @@ def test_registered_kernel_is_picked_by_the_runner(tmp_path, monkeypatch):
     assert spec["display_name"] == "Python (avlib)"
     monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
     assert runner.default_kernel() == "avlib"
-    monkeypatch.setattr(runner, "_kernel_python", lambda name: None)
+    monkeypatch.setattr(kernel_module, "kernel_python", lambda name: None)
     assert runner.default_kernel() == "python3"

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from avlib import run as runner
+from avlib.run import runner as runner_module
 from avlib.data import __main__ as data_cli
 from avlib.data import real
 from avlib.errors import DataError
@@ -139,7 +140,7 @@ def test_the_smaller_scales_run_on_the_stand_ins(paper_project, tmp_path_factory
 def test_the_paper_scale_requires_its_gpu(paper_project, tmp_path_factory, monkeypatch):
     data = tmp_path_factory.mktemp("data")
     _fcvid(data)
-    monkeypatch.setattr(runner, "cuda_problem", lambda index=0: "no NVIDIA driver was found")
+    monkeypatch.setattr(runner_module, "cuda_problem", lambda index=0: "no NVIDIA driver was found")
     with pytest.raises(DeviceUnavailableError, match="no NVIDIA driver.*--device cpu"):
         _run(paper_project, data, scale="paper")
     assert not (paper_project / "results").exists()  # stopped before executing anything

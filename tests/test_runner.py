@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from avlib import run as runner
+from avlib.run import kernel as kernel_module
+from avlib.run import progress as progress_module
 from avlib.errors import ParameterError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -170,7 +172,7 @@ def test_no_tcp_warning_and_no_shutdown_noise(project, capfd):
 def test_kernel_manager_uses_ipc_and_no_interrupt_at_shutdown():
     import asyncio
 
-    km_class = runner._kernel_manager_class()
+    km_class = kernel_module.kernel_manager_class()
     km = km_class(kernel_name="python3")
     assert km.transport == "ipc"
     calls = []
@@ -247,7 +249,7 @@ def test_progress_follows_avlib_progress(monkeypatch):
 def test_progress_line_estimates_from_the_last_run():
     import io
 
-    bar = runner._Progress(io.StringIO(), enabled=True)
+    bar = progress_module.Progress(io.StringIO(), enabled=True)
     bar.start("icmr_audio", 2, 4, expected=400.0, after=100.0, unknown_after=True)
     bar.t0 -= 100
     bar.on_cell(6, 12)
@@ -262,11 +264,11 @@ def test_progress_line_estimates_from_the_last_run():
 def test_default_kernel_is_the_project_kernel_of_this_environment(monkeypatch):
     import sys
 
-    monkeypatch.setattr(runner, "_kernel_python", lambda name: None)
+    monkeypatch.setattr(kernel_module, "kernel_python", lambda name: None)
     assert runner.default_kernel() == "python3"
-    monkeypatch.setattr(runner, "_kernel_python", lambda name: Path(sys.executable))
+    monkeypatch.setattr(kernel_module, "kernel_python", lambda name: Path(sys.executable))
     assert runner.default_kernel() == "avlib"
-    monkeypatch.setattr(runner, "_kernel_python", lambda name: Path("/elsewhere/env/bin/python"))
+    monkeypatch.setattr(kernel_module, "kernel_python", lambda name: Path("/elsewhere/env/bin/python"))
     assert runner.default_kernel() == "python3"  # another environment's kernel of the same name
 
 
@@ -318,15 +320,13 @@ def test_config_overrides_are_checked_against_the_registry_class():
 def test_the_book_page_hides_both_parameter_cells(tmp_path):
     import nbformat
 
-    from avlib import run
-
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("scale = 'cpu'", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("scale = 'smoke'", metadata={"tags": ["injected-parameters"]}),
                 nbformat.v4.new_code_cell("print(scale)")]
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
-    run._tag_injected_cell(path)
+    kernel_module.tag_injected_cell(path)
     tags = [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
     assert "remove-cell" in tags[0] and "remove-cell" in tags[1] and "remove-cell" not in tags[2]
 

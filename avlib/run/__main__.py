@@ -1,0 +1,7 @@
+"""``python -m avlib.run``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

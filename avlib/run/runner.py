@@ -1,0 +1,215 @@
+"""Execute the selected notebooks of the registry with papermill (see :mod:`avlib.run`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..data.real import report
+from ..errors import DataError
+from ..paths import PARAMETERS_ENV
+from ..utils import DeviceUnavailableError, cuda_problem, git_commit
+from ..utils import describe_device as device_facts
+from .inputs import fingerprints, not_run_reason, reads_real_data
+from .kernel import ENGINE, KernelEnvironment, default_kernel, register_engine, tag_injected_cell
+from .manifest import (PeakMemory, describe_device, describe_numerics, device_for_facts, last_seconds,
+                       load_manifest, now, run_device, shown, write_json_atomic)
+from .progress import Progress, clock, failure_block, progress_wanted
+from .registry import Registry, load_registry, plan
+
+__all__ = ["run"]
+
+def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict, overrides: dict) -> list[str]:
+    lines = [f"dry run (nothing is executed): {len(plans)} notebook(s) at scale {scale} on kernel {kernel}"]
+    total, unknown = 0.0, 0
+    for i, (entry, params) in enumerate(plans, 1):
+        last = last_seconds(manifest, entry.name, scale)
+        if last is None:
+            unknown += 1
+        else:
+            total += last
+        try:
+            where = entry.path.relative_to(root)
+        except ValueError:
+            where = entry.path
+        when = f"last run {clock(last)}" if last is not None else "no earlier run at this scale"
+        lines.append(f"  [{i}/{len(plans)}] {entry.name} ({where}; {when})")
+        reason = not_run_reason(entry, params, scale)
+        if reason:
+            lines.append(f"        NOT RUN: {reason}")
+        for key, value in params.items():
+            mark = "  <- -p" if key in overrides else ""
+            lines.append(f"        {key} = {value!r}{mark}")
+    if total:
+        lines.append(f"expected time from the last runs: {'at least ' if unknown else ''}{clock(total)}")
+    return lines
+
+
+def run(
+    *,
+    scale: str = "cpu",
+    only: list[str] | None = None,
+    overrides: dict | None = None,
+    data_root: str = "data",
+    results_root: str = "results",
+    output_dir=None,
+    registry: Registry | None = None,
+    kernel: str | None = None,
+    fail_fast: bool = False,
+    log=None,
+    progress: bool | None = None,
+    dry_run: bool = False,
+    device: str | None = None,
+    resume: bool = False,
+) -> int:
+    """Execute the selected notebooks; returns the number of failures (see module docstring).
+
+    ``kernel`` None picks :func:`default_kernel`; ``progress`` None follows
+    :func:`progress_wanted`; ``dry_run`` checks everything and logs what would run, with which
+    parameters, without executing (returns 0). ``device``: ``"auto"`` (CUDA when usable, else the
+    CPU), ``"cuda"`` / ``"cuda:N"`` (required: the run stops with the reason when it is not
+    usable), ``"cpu"``; None: ``"cuda"`` at the paper scale (no silent CPU fallback), else
+    ``"auto"``. The kernels get it as ``$AVLIB_DEVICE`` (:func:`avlib.utils.get_device`).
+    ``resume``: keep a notebook whose last run succeeded with the same :func:`fingerprints`
+    (notebook, parameters, code version, data and everything before it in the book) and whose
+    executed copy is still there; run the others.
+    """
+    log = log or (lambda msg: print(msg, flush=True))
+    registry = registry or load_registry()
+    overrides = dict(overrides or {})
+    # Validate everything before executing anything.
+    plans = plan(scale=scale, only=only, overrides=overrides, data_root=data_root, results_root=results_root,
+                 registry=registry)
+    kernel = kernel or default_kernel()
+    root = registry.root
+    output_dir = Path(output_dir) if output_dir else root / "book" / "generated"
+    manifest_path = output_dir / "manifest.json"
+    manifest = load_manifest(manifest_path)
+    device = run_device(scale, device)
+    problem = None
+    if device.startswith("cuda"):
+        why = cuda_problem(int(device.split(":")[1]) if ":" in device else 0)
+        if why is not None:
+            problem = (f"the {scale} scale trains on a CUDA device ({device}) and none is usable: {why}. "
+                       f"--device cpu runs it on the CPU anyway (the papers' trainings took 11-98 hours each "
+                       f"on a GPU).")
+    if dry_run:
+        log(f"device: {device}" + (f" -- a real run would stop here: {problem}" if problem else ""))
+        for line in _describe_plan(plans, scale=scale, kernel=kernel, root=root, manifest=manifest,
+                                   overrides=overrides):
+            log(line)
+        return 0
+    skipped = {e.name: r for e, p in plans if (r := not_run_reason(e, p, scale))}
+    wanted = sorted({n for e, p in plans if reads_real_data(p) for n in e.needs})
+    if wanted and any(reads_real_data(p) and e.name in skipped for e, p in plans):
+        data_pages = [e.name for e, p in plans if e.needs and reads_real_data(p)]
+        pages = {n: [e.name for e, p in plans if n in e.needs and reads_real_data(p)] for n in wanted}
+        message = report(data_root, wanted, pages=pages)
+        if all(n in skipped for n in data_pages):
+            raise DataError(f"none of the notebooks has its real data; nothing runs.\n{message}")
+        log(message)
+
+    if problem is not None:
+        raise DeviceUnavailableError(problem)
+
+    import papermill as pm
+
+    register_engine()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = root / "_build" / "runs"
+    failed_dir = root / "_build" / "failed"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    expected = [last_seconds(manifest, e.name, scale) for e, _ in plans]
+    facts_device = device_for_facts(device)
+    manifest.update({"git_commit": git_commit(root), "device": describe_device(facts_device),
+                     "device_facts": device_facts(facts_device), "device_setting": device,
+                     "numerics": describe_numerics(),
+                     "python": sys.version.split()[0], "kernel": kernel, "last_scale": scale,
+                     "last_started": now()})
+    prints = fingerprints(plans, scale, root, order=registry.names(),
+                          recorded={n: r.get("fingerprint") for n, r in manifest["runs"].items()
+                                    if r.get("status") == "ok"})
+    bar = Progress(enabled=progress_wanted() if progress is None else progress)
+    failures = 0
+    unchanged = []
+    total_t0 = time.perf_counter()
+    with KernelEnvironment(root, device):
+        for i, (entry, params) in enumerate(plans, 1):
+            if entry.name in skipped:
+                log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): not run, {skipped[entry.name]}")
+                manifest["runs"][entry.name] = {
+                    "name": entry.name, "title": entry.title, "part": entry.part,
+                    "notebook": shown(entry.path, root), "scale": scale, "parameters": params,
+                    "started": now(), "ended": now(), "seconds": 0.0, "status": "not run",
+                    "reason": skipped[entry.name], "git_commit": manifest["git_commit"]}
+                write_json_atomic(manifest_path, manifest)
+                continue
+            last = manifest["runs"].get(entry.name) or {}
+            if (resume and last.get("status") == "ok" and last.get("fingerprint") == prints[entry.name]
+                    and (output_dir / f"{entry.name}.ipynb").is_file()):
+                log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): unchanged since its run of "
+                    f"{last.get('ended', '?')}, kept")
+                unchanged.append(entry.name)
+                continue
+            log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}) ...")
+            tmp_out = work_dir / f"{entry.name}.ipynb"
+            record = {"name": entry.name, "title": entry.title, "part": entry.part,
+                      "notebook": shown(entry.path, root), "scale": scale, "parameters": params,
+                      "started": now(), "git_commit": manifest["git_commit"], "device": manifest["device"],
+                      "fingerprint": prints[entry.name]}
+            later = expected[i:]
+            bar.start(entry.name, i, len(plans), expected=expected[i - 1],
+                      after=sum(x for x in later if x is not None), unknown_after=any(x is None for x in later))
+            t0 = time.perf_counter()
+            error = None
+            os.environ[PARAMETERS_ENV] = json.dumps(params, default=str)  # read by the page's settings box
+            with PeakMemory() as mem:
+                try:
+                    pm.execute_notebook(str(entry.path), str(tmp_out), parameters=params, kernel_name=kernel,
+                                        engine_name=ENGINE, on_cell=bar.on_cell, cwd=str(root),
+                                        progress_bar=False, log_output=False)
+                except pm.PapermillExecutionError as exc:
+                    error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename,
+                             "evalue": str(exc.evalue)[:500]}
+                except Exception as exc:  # kernel death, missing kernel, ...
+                    error = {"cell": bar.cell, "execution_count": None, "ename": type(exc).__name__,
+                             "evalue": str(exc)[:500], "kernel_stopped": bar.cell is not None}
+                finally:
+                    bar.stop()
+                    os.environ.pop(PARAMETERS_ENV, None)
+            seconds = time.perf_counter() - t0
+            record.update({"ended": now(), "seconds": round(seconds, 1),
+                           "peak_memory_mb": round(mem.peak / 2**20, 1),
+                           "status": "ok" if error is None else "failed"})
+            if error is None:
+                tag_injected_cell(tmp_out)
+                shutil.move(str(tmp_out), output_dir / f"{entry.name}.ipynb")
+                log(f"    ok in {seconds:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB")
+            else:
+                failures += 1
+                error["cells"] = bar.cells or None
+                failed_dir.mkdir(parents=True, exist_ok=True)
+                kept = failed_dir / f"{entry.name}.ipynb"
+                if tmp_out.exists():
+                    shutil.move(str(tmp_out), kept)
+                record["error"] = error
+                record["failed_notebook"] = shown(kept, root)
+                log(failure_block(entry.name, error, record["failed_notebook"]))
+            manifest["runs"][entry.name] = record
+            write_json_atomic(manifest_path, manifest)
+            if error is not None and fail_fast:
+                break
+    manifest["last_ended"] = now()
+    manifest["last_seconds"] = round(time.perf_counter() - total_t0, 1)
+    write_json_atomic(manifest_path, manifest)
+    if skipped:
+        log(f"not run: {', '.join(skipped)}")
+    if unchanged:
+        log(f"kept from earlier runs (--resume): {', '.join(unchanged)}")
+    log(f"{len(plans)} notebook(s), {failures} failed, {len(skipped)} not run, {manifest['last_seconds']:.0f} s in all; "
+        f"manifest: {shown(manifest_path, root)}")
+    return failures
