@@ -17,6 +17,7 @@ from tqdm import tqdm
 from .errors import AvlibError, ParameterError
 
 __all__ = ["seed_everything", "get_device", "describe_device", "cuda_problem", "DeviceUnavailableError", "DEVICE_ENV",
+           "BATCHES_ENV", "batch_budget",
            "progress", "progress_enabled", "git_commit", "worker_context", "worker_init"]
 
 
@@ -33,6 +34,23 @@ def seed_everything(seed: int) -> None:
 
 #: The device every training of a run uses when the caller names none (set by the runner's ``--device``).
 DEVICE_ENV = "AVLIB_DEVICE"
+#: Environment variable capping the batches per epoch of every training (the runner's dry run).
+BATCHES_ENV = "AVLIB_MAX_BATCHES"
+
+
+def batch_budget() -> int | None:
+    """``$AVLIB_MAX_BATCHES`` as a number (the default of :class:`avlib.train.loop.TrainConfig`'s
+    ``max_batches``), or None when it is unset or empty."""
+    value = os.environ.get(BATCHES_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"${BATCHES_ENV} must be a whole number of batches, not {value!r}") from None
+    if n < 1:
+        raise ValueError(f"${BATCHES_ENV} must be at least 1, not {n}")
+    return n
 
 
 class DeviceUnavailableError(AvlibError, RuntimeError):

@@ -1,4 +1,4 @@
-"""Every command the README shows works: runner commands pass ``--dry-run``, make targets exist,
+"""Every command the README shows works: runner commands pass ``--plan``, make targets exist,
 papermill commands name notebooks that exist."""
 
 import os
@@ -75,20 +75,20 @@ def test_quick_start_is_two_commands():
 
 
 @pytest.mark.parametrize("args", RUNNER, ids=[" ".join(a)[:60] for a in RUNNER])
-def test_runner_command_passes_a_dry_run(args, tmp_path):
+def test_runner_command_passes_its_plan(args, tmp_path):
     args = list(args)
     if "--data-root" in args:  # the README's data path is the reader's; stand in an existing folder
         i = args.index("--data-root") + 1
         if not Path(args[i]).is_dir():
             args[i] = str(tmp_path)
-    if "--list" not in args and "--dry-run" not in args:
-        args.append("--dry-run")
+    if "--list" not in args and "--plan" not in args:
+        args.append("--plan")  # with --dry-run too: the plan of the dry run, not the run
     env = {**os.environ, "AVLIB_PROGRESS": "0"}
     out = subprocess.run([sys.executable, "-m", "avlib.run", *args], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, f"python -m avlib.run {shlex.join(args)}\n{out.stderr}"
     if "--list" not in args:
-        assert "dry run" in out.stdout
+        assert "plan (nothing is executed)" in out.stdout
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

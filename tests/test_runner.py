@@ -130,31 +130,31 @@ def test_manifest_numerics_name_the_cpu_and_the_math_libraries():
     assert n["torch_blas"] and n["numpy_blas"]   # the BLAS builds the numbers depend on
 
 
-# ---------------------------------------------------------------- dry run, output, progress, kernel
-def test_dry_run_executes_nothing(project, capsys, monkeypatch):
+# ---------------------------------------------------------------- plan, output, progress, kernel
+def test_plan_executes_nothing(project, capsys, monkeypatch):
     monkeypatch.delenv("AVLIB_HOME", raising=False)
     code = runner.main(["--registry", str(project / "notebooks" / "registry.yaml"), "--scale", "smoke",
-                        "-p", "epochs=9", "--dry-run"])
+                        "-p", "epochs=9", "--plan"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "dry run" in out and "2 notebook(s) at scale smoke" in out
+    assert "plan (nothing is executed)" in out and "2 notebook(s) at scale smoke" in out
     assert "[1/2] echo_params" in out and "[2/2] raises" in out
     assert "epochs = 9  <- -p" in out and "scale = 'smoke'" in out
     assert not (project / "book").exists() and not (project / "_build").exists()
     assert not (project / "data").exists() and not (project / "results").exists()
 
 
-def test_dry_run_still_rejects_bad_parameters(project, capsys):
+def test_plan_still_rejects_bad_parameters(project, capsys):
     code = runner.main(["--registry", str(project / "notebooks" / "registry.yaml"), "--only", "echo_params",
-                        "-p", "epoch=3", "--dry-run"])
+                        "-p", "epoch=3", "--plan"])
     assert code == 2 and "unknown parameter(s) ['epoch']" in capsys.readouterr().err
 
 
-def test_dry_run_shows_the_last_duration(project):
+def test_plan_shows_the_last_duration(project):
     _run(project, scale="smoke", only=["echo_params"])
     registry = runner.load_registry(project / "notebooks" / "registry.yaml")
     lines = []
-    assert runner.run(registry=registry, scale="smoke", dry_run=True, log=lines.append) == 0
+    assert runner.run(registry=registry, scale="smoke", plan_only=True, log=lines.append) == 0
     text = "\n".join(lines)
     assert "echo_params (notebooks/echo_params.ipynb; last run 0:" in text
     assert "raises (notebooks/raises.ipynb; no earlier run at this scale)" in text
@@ -342,9 +342,9 @@ def test_dotted_config_parameters_are_gathered_and_validated_before_anything_run
     with pytest.raises(ParameterError, match="twice"):
         runner.collect_overrides(['config={"audio.epochs": 1}', "config.audio.epochs=3"])
     # checked against the notebook's configuration class: a typo stops the run before it starts
-    assert runner.main(["--scale", "smoke", "--only", "icmr_audio", "-p", "config.audio.epochs=3", "--dry-run"]) == 0
+    assert runner.main(["--scale", "smoke", "--only", "icmr_audio", "-p", "config.audio.epochs=3", "--plan"]) == 0
     with pytest.raises((ParameterError, SystemExit)):
-        rc = runner.main(["--scale", "smoke", "--only", "icmr_audio", "-p", "config.audio.epoch=3", "--dry-run"])
+        rc = runner.main(["--scale", "smoke", "--only", "icmr_audio", "-p", "config.audio.epoch=3", "--plan"])
         if rc:
             raise SystemExit(rc)
 

@@ -239,6 +239,21 @@ class ICMRConfig(Config):
         },
     }
 
+    DRY_RUN = {
+        "seeds": [0],
+        "workers": 1,
+        "torch_threads": 2,
+        "audio.epochs": 1,
+        "visual.epochs": 1,
+        "visual.batch": 4,
+        "visual.pretrain_epochs": 1,
+        "visual.pretrain_images_per_class": 2,
+        "fusion.epochs": 1,
+        "fusion.batch": 4,
+        "youtube8m.seeds": [0],
+        "youtube8m.audio_epochs": 1,
+    }
+
     NOTES = {
         "paper": (
             "The paper's settings (Sec. 3.4 and 4.2; the reference code for the audio and fusion schedules): "

@@ -221,6 +221,16 @@ class ISMIRConfig(Config):
         },
     }
 
+    DRY_RUN = {
+        "seeds": [0],
+        "torch_threads": 2,
+        "joint.epochs": 1,
+        "joint.batch": 4,
+        "analysis.gradcam_per_category": 1,
+        "analysis.gradcam_categories": 2,
+        **{f"icmr.{k}": v for k, v in ICMRConfig.DRY_RUN.items()},
+    }
+
     NOTES = {
         "paper": (
             "The paper's settings (ISMIR 2017 LBD, Sec. 2): the Xception-like audio network on 1 s log-mels and "

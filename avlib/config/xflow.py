@@ -387,6 +387,18 @@ class XFlowConfig(Config):
         },
     }
 
+    DRY_RUN = {
+        "training.epochs.*.*.*": 1,
+        "training.*.runs": 1,
+        "crossval.max_folds": 2,
+        "dtn.epochs": 1,
+        "dtn.pretrain_epochs": 1,
+        "dtn.max_folds": 1,
+        "holdout.epochs": 1,
+        "analysis.tsne_epochs": 1,
+        "analysis.residual_epochs": 1,
+    }
+
     NOTES = {
         "cpu": (
             "Sized for two CPU cores. Every speaker fold runs, with one training seed per fold (the "

@@ -4,7 +4,8 @@ Usage::
 
     python -m avlib.run --scale cpu                 # every notebook, the main job
     python -m avlib.run --scale smoke --only xflow_params -p seed=1
-    python -m avlib.run --only icmr_audio -p seeds=[0] --dry-run   # check names, show what would run
+    python -m avlib.run --only icmr_audio -p seeds=[0] --plan   # check names, show what would run
+    python -m avlib.run --scale paper --dry-run     # the paper settings on tiny stand-ins, on a CPU
     python -m avlib.run --list
 
 One registry (``notebooks/registry.yaml``) lists every notebook with its parameters per scale.

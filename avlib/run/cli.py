@@ -43,9 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, metavar="{auto,cuda,cuda:N,cpu}",
                    help="where the trainings run: default cuda at --scale paper (required: the run stops when no "
                         "usable GPU is there), auto elsewhere (CUDA when usable, else the CPU)")
-    p.add_argument("--dry-run", action="store_true",
+    p.add_argument("--plan", action="store_true",
                    help="check the notebooks and -p parameters, print what would run with which parameters, "
                         "execute nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --scale paper: execute every notebook at the paper's settings on tiny stand-ins of the "
+                        "real datasets, one seed, one epoch of at most 2 batches, on the CPU unless --device says "
+                        "otherwise; everything goes to _build/dry_run (a few minutes)")
     p.add_argument("--list", action="store_true", help="list the notebooks and their presets, then exit")
     return p
 
@@ -71,7 +75,7 @@ def main(argv=None) -> int:
             args.data_root = os.environ[DATA_ENV]
         if args.data_root is None:
             data_root = "data"
-            if not args.dry_run:
+            if not (args.plan or args.dry_run):
                 home = Path(os.environ[HOME_ENV]) if os.environ.get(HOME_ENV) else registry.root
                 (home / data_root).mkdir(parents=True, exist_ok=True)
         else:
@@ -81,7 +85,7 @@ def main(argv=None) -> int:
             data_root = str(Path(args.data_root).resolve())
         failures = run(scale=args.scale, only=only or None, overrides=overrides, data_root=data_root,
                        results_root=args.results_root, output_dir=args.output_dir, registry=registry,
-                       kernel=args.kernel, fail_fast=args.fail_fast, dry_run=args.dry_run, device=args.device,
+                       kernel=args.kernel, fail_fast=args.fail_fast, plan_only=args.plan, dry_run=args.dry_run, device=args.device,
                        resume=args.resume)
     except (ParameterError, DataError, DeviceUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)

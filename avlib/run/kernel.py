@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..paths import HOME_ENV
-from ..utils import DEVICE_ENV
+from ..utils import BATCHES_ENV, DEVICE_ENV
 
 __all__ = ["PROJECT_KERNEL", "ENGINE", "kernel_python", "default_kernel", "register_engine", "kernel_manager_class",
            "tag_injected_cell", "KernelEnvironment"]
@@ -132,14 +132,16 @@ def kernel_manager_class():
 
 
 class KernelEnvironment:
-    """``AVLIB_HOME`` (unless the caller set one) and ``AVLIB_DEVICE`` for the kernels started inside
-    the block."""
+    """``AVLIB_HOME`` (unless the caller set one), ``AVLIB_DEVICE`` and ``AVLIB_MAX_BATCHES`` (a dry
+    run's training budget; unset otherwise) for the kernels started inside the block."""
 
-    def __init__(self, home: Path, device: str = "auto"):
+    def __init__(self, home: Path, device: str = "auto", max_batches: int | None = None):
         self.home = str(home)
         self.device = device
+        self.max_batches = max_batches
         self.set = False
         self.old_device = None
+        self.old_batches = None
 
     def __enter__(self):
         if not os.environ.get(HOME_ENV):
@@ -147,6 +149,9 @@ class KernelEnvironment:
             self.set = True
         self.old_device = os.environ.get(DEVICE_ENV)
         os.environ[DEVICE_ENV] = self.device
+        self.old_batches = os.environ.pop(BATCHES_ENV, None)
+        if self.max_batches is not None:
+            os.environ[BATCHES_ENV] = str(self.max_batches)
         return self
 
     def __exit__(self, *exc):
@@ -156,3 +161,6 @@ class KernelEnvironment:
             os.environ.pop(DEVICE_ENV, None)
         else:
             os.environ[DEVICE_ENV] = self.old_device
+        os.environ.pop(BATCHES_ENV, None)
+        if self.old_batches is not None:
+            os.environ[BATCHES_ENV] = self.old_batches

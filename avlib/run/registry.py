@@ -36,6 +36,7 @@ class NotebookEntry:
     config: str | None = None  # "module.Class" of the notebook's configuration (its `config` parameter)
     needs: tuple = ()  # the real datasets (avlib.data.real) it reads when its `source` names real data
     stand_ins_only: bool = False  # documents the embedded stand-ins: not run at the paper scale
+    dry_run: dict = field(default_factory=dict)  # parameters of a dry run (avlib.run.dryrun), no config class
 
 
 @dataclass
@@ -75,7 +76,8 @@ def load_registry(path=None) -> Registry:
                                  f"valid: {', '.join(REAL_DATASETS)}")
         entries.append(NotebookEntry(name=item["name"], path=root / item["path"], title=item["title"],
                                      part=item["part"], presets=presets, config=item.get("config"), needs=needs,
-                                     stand_ins_only=bool(item.get("stand_ins_only", False))))
+                                     stand_ins_only=bool(item.get("stand_ins_only", False)),
+                                     dry_run=dict(item.get("dry_run") or {})))
     return Registry(notebooks=entries, parts=raw.get("parts", {}), root=root)
 
 
@@ -163,6 +165,10 @@ def resolve_parameters(entry: NotebookEntry, scale: str, overrides: dict, *, dat
     params = {"scale": scale, "data_root": data_root, "results_root": results_root}
     preset = dict(entry.presets.get(scale) or {})
     bad = [k for k in preset if k not in known]
+    bad_dry = [k for k in entry.dry_run if k not in known]
+    if bad_dry:
+        raise ParameterError(f"registry dry_run of {entry.name!r} sets unknown parameter(s) {bad_dry}; "
+                             f"the notebook's parameters: {', '.join(sorted(known))}")
     if bad:
         raise ParameterError(f"registry preset {scale!r} of {entry.name!r} sets unknown parameter(s) {bad}; "
                              f"the notebook's parameters: {', '.join(sorted(known))}")

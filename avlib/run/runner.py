@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 from ..data.real import report
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from ..paths import PARAMETERS_ENV
 from ..utils import DeviceUnavailableError, cuda_problem, git_commit
 from ..utils import describe_device as device_facts
+from .dryrun import MAX_BATCHES, dry_run_folder, dry_run_parameters, prepare_data
 from .inputs import fingerprints, not_run_reason, reads_real_data
 from .kernel import ENGINE, KernelEnvironment, default_kernel, register_engine, tag_injected_cell
 from .manifest import (PeakMemory, describe_device, describe_numerics, device_for_facts, last_seconds,
@@ -24,7 +25,7 @@ from .registry import Registry, load_registry, plan
 __all__ = ["run"]
 
 def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict, overrides: dict) -> list[str]:
-    lines = [f"dry run (nothing is executed): {len(plans)} notebook(s) at scale {scale} on kernel {kernel}"]
+    lines = [f"plan (nothing is executed): {len(plans)} notebook(s) at scale {scale} on kernel {kernel}"]
     total, unknown = 0.0, 0
     for i, (entry, params) in enumerate(plans, 1):
         last = last_seconds(manifest, entry.name, scale)
@@ -62,6 +63,7 @@ def run(
     fail_fast: bool = False,
     log=None,
     progress: bool | None = None,
+    plan_only: bool = False,
     dry_run: bool = False,
     device: str | None = None,
     resume: bool = False,
@@ -69,8 +71,11 @@ def run(
     """Execute the selected notebooks; returns the number of failures (see module docstring).
 
     ``kernel`` None picks :func:`default_kernel`; ``progress`` None follows
-    :func:`progress_wanted`; ``dry_run`` checks everything and logs what would run, with which
-    parameters, without executing (returns 0). ``device``: ``"auto"`` (CUDA when usable, else the
+    :func:`progress_wanted`; ``plan_only`` checks everything and logs what would run, with which
+    parameters, without executing (returns 0). ``dry_run`` (the paper scale only) executes every
+    selected notebook at the paper's settings on tiny stand-ins with a small training budget
+    (:mod:`avlib.run.dryrun`), on the CPU unless ``device`` says otherwise, writing only under
+    ``_build/dry_run``. ``device``: ``"auto"`` (CUDA when usable, else the
     CPU), ``"cuda"`` / ``"cuda:N"`` (required: the run stops with the reason when it is not
     usable), ``"cpu"``; None: ``"cuda"`` at the paper scale (no silent CPU fallback), else
     ``"auto"``. The kernels get it as ``$AVLIB_DEVICE`` (:func:`avlib.utils.get_device`).
@@ -81,11 +86,25 @@ def run(
     log = log or (lambda msg: print(msg, flush=True))
     registry = registry or load_registry()
     overrides = dict(overrides or {})
+    root = registry.root
+    if dry_run:
+        if scale != "paper":
+            raise ParameterError(f"--dry-run rehearses the paper scale (--scale paper); at {scale!r} use --plan to "
+                                 f"see what would run, or --scale smoke for a quick real run")
+        dry = dry_run_folder(root)
+        if not plan_only:
+            data_root = str(prepare_data(dry, data_root, log=log))
+        else:
+            data_root = str(dry / "data")
+        results_root = str(dry / "results")
+        output_dir = output_dir or dry / "generated"
+        device = device or "auto"
     # Validate everything before executing anything.
     plans = plan(scale=scale, only=only, overrides=overrides, data_root=data_root, results_root=results_root,
                  registry=registry)
+    if dry_run:
+        plans = [(e, dry_run_parameters(e, p, overrides, scale)) for e, p in plans]
     kernel = kernel or default_kernel()
-    root = registry.root
     output_dir = Path(output_dir) if output_dir else root / "book" / "generated"
     manifest_path = output_dir / "manifest.json"
     manifest = load_manifest(manifest_path)
@@ -97,7 +116,7 @@ def run(
             problem = (f"the {scale} scale trains on a CUDA device ({device}) and none is usable: {why}. "
                        f"--device cpu runs it on the CPU anyway (the papers' trainings took 11-98 hours each "
                        f"on a GPU).")
-    if dry_run:
+    if plan_only:
         log(f"device: {device}" + (f" -- a real run would stop here: {problem}" if problem else ""))
         for line in _describe_plan(plans, scale=scale, kernel=kernel, root=root, manifest=manifest,
                                    overrides=overrides):
@@ -125,10 +144,14 @@ def run(
     work_dir.mkdir(parents=True, exist_ok=True)
     expected = [last_seconds(manifest, e.name, scale) for e, _ in plans]
     facts_device = device_for_facts(device)
+    if dry_run:
+        log(f"dry run: the paper's settings on the smoke stand-ins, at most {MAX_BATCHES} batches per epoch, "
+            f"device {device}; everything goes to {shown(dry_run_folder(root), root)}")
     manifest.update({"git_commit": git_commit(root), "device": describe_device(facts_device),
                      "device_facts": device_facts(facts_device), "device_setting": device,
                      "numerics": describe_numerics(),
                      "python": sys.version.split()[0], "kernel": kernel, "last_scale": scale,
+                     "dry_run": bool(dry_run),
                      "last_started": now()})
     prints = fingerprints(plans, scale, root, order=registry.names(),
                           recorded={n: r.get("fingerprint") for n, r in manifest["runs"].items()
@@ -137,7 +160,7 @@ def run(
     failures = 0
     unchanged = []
     total_t0 = time.perf_counter()
-    with KernelEnvironment(root, device):
+    with KernelEnvironment(root, device, max_batches=MAX_BATCHES if dry_run else None):
         for i, (entry, params) in enumerate(plans, 1):
             if entry.name in skipped:
                 log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): not run, {skipped[entry.name]}")

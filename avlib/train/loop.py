@@ -59,7 +59,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from ..errors import ParameterError
-from ..utils import get_device, git_commit, progress, seed_everything
+from ..utils import batch_budget, get_device, git_commit, progress, seed_everything
 
 __all__ = ["TrainConfig", "History", "fit", "predict", "evaluate", "as_dataset", "resolve_amp", "AMP_MODES",
            "EpochBatchSampler", "CHECKPOINT_KEYS", "CHECKPOINT_FORMAT"]
@@ -136,6 +136,9 @@ class TrainConfig:
     deterministic: bool = False
     pin_memory: bool | None = None  # None: on CUDA
     persistent_workers: bool | None = None  # None: whenever there are workers
+    # at most this many batches per epoch, in training and in the per-epoch evaluations; None:
+    # all. Default ``$AVLIB_MAX_BATCHES`` (set by the runner's ``--dry-run``), else None.
+    max_batches: int | None = field(default_factory=batch_budget)
 
     def __post_init__(self):
         self.amp = _amp_mode(self.amp)
@@ -149,6 +152,8 @@ class TrainConfig:
             raise ParameterError(f"unknown monitor {self.monitor!r}; valid: {', '.join(_MONITORS)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ParameterError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if self.max_batches is not None and self.max_batches < 1:
+            raise ParameterError(f"max_batches must be None or >= 1, got {self.max_batches}")
         if self.num_workers is not None and self.num_workers < 0:
             raise ParameterError(f"num_workers must be None or >= 0, got {self.num_workers}")
 
@@ -343,10 +348,11 @@ def _autocast(device, amp_dtype):
 
 
 def _run_epoch(model, loader, device, loss_fn, *, optimizer=None, scaler=None, config=None, amp_dtype=None,
-               channels_last=False, input_transform=None, batch_scheduler=None):
+               channels_last=False, input_transform=None, batch_scheduler=None, max_batches=None):
     """One pass over ``loader``; trains when ``optimizer`` is given.
 
-    Returns the sums ``(loss * n, correct, n)`` over the batches. They are accumulated on the
+    ``max_batches`` stops after that many batches (a dry run). Returns the sums
+    ``(loss * n, correct, n)`` over the batches. They are accumulated on the
     device (one synchronisation per epoch, not per batch), the loss in float64.
     """
     training = optimizer is not None
@@ -356,7 +362,9 @@ def _run_epoch(model, loader, device, loss_fn, *, optimizer=None, scaler=None, c
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
     with torch.set_grad_enabled(training):
-        for batch in loader:
+        for i, batch in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
             *inputs, target = _to_device(batch, device, channels_last)
             if input_transform is not None:
                 inputs = input_transform(inputs, training)
@@ -699,7 +707,8 @@ def _fit(model, train, val, *, config, extra_eval, loss_fn, checkpoint_dir, devi
         t0 = time.perf_counter()
         sums = _run_epoch(train_model, train_loader, device, loss_fn, optimizer=optimizer, scaler=scaler,
                           config=config, amp_dtype=amp_dtype, channels_last=channels_last,
-                          input_transform=input_transform, batch_scheduler=batch_scheduler)
+                          input_transform=input_transform, batch_scheduler=batch_scheduler,
+                          max_batches=config.max_batches)
         seconds = time.perf_counter() - t0
         if procs.distributed:  # batch-norm statistics of rank 0 everywhere: one model, one evaluation
             for buffer in model.buffers():
@@ -711,7 +720,8 @@ def _fit(model, train, val, *, config, extra_eval, loss_fn, checkpoint_dir, devi
                   "lr": optimizer.param_groups[0]["lr"]}
         for name, loader in eval_loaders.items():
             sums = _run_epoch(eval_model, loader, device, loss_fn, amp_dtype=amp_dtype,
-                              channels_last=channels_last, input_transform=input_transform)
+                              channels_last=channels_last, input_transform=input_transform,
+                              max_batches=config.max_batches)
             record[f"{name}_loss"], record[f"{name}_acc"] = _means(*_reduce_sums(sums, procs, device))
         history.epochs.append(record)
         if scheduler is not None:
