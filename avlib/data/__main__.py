@@ -22,21 +22,8 @@ import time
 
 from ..errors import AvlibError
 from ..paths import SCALES, check_scale, embedded_root
-from .instruments import ensure_instrument_benchmark, ensure_yt8m_benchmark
+from .embedded import BENCHMARKS, ensure
 from .real import default_data_root, report, status
-from .speech import ensure_speech_benchmark
-
-BENCHMARKS = ("instruments", "instruments_yt8m", "avletters", "digits", "cuave")
-
-
-def ensure(name: str, root, *, scale: str, seed: int = 0, n_jobs=None):
-    """Generate (if needed) one embedded benchmark and return its folder."""
-    if name == "instruments":
-        return ensure_instrument_benchmark(root, scale=scale, seed=seed, n_jobs=n_jobs)
-    if name == "instruments_yt8m":
-        return ensure_yt8m_benchmark(root, scale=scale, seed=seed, n_jobs=n_jobs)
-    return ensure_speech_benchmark(root, name, scale=scale, seed=seed, n_jobs=n_jobs)
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m avlib.data", description=__doc__.split("\n\n")[0])

@@ -20,6 +20,7 @@ import importlib
 import os
 from pathlib import Path
 
+from ..data.embedded import ensure
 from ..data.real import REAL_DATASETS, REAL_FOLDER
 from ..errors import ParameterError
 from .registry import NotebookEntry, check_config
@@ -46,8 +47,6 @@ def prepare_data(folder: Path, data_root, *, names=None, log=print) -> Path:
     missing, as ``python -m avlib.data <name> --scale smoke`` would; ``names``: the real datasets
     wanted (default all).
     """
-    from ..data.__main__ import ensure
-
     data = Path(folder) / "data"
     real = data / REAL_FOLDER
     real.mkdir(parents=True, exist_ok=True)
