@@ -109,6 +109,12 @@ def test_each_notebook_gets_its_dry_run_parameters_and_the_command_line_wins():
     assert cfg["seeds"] == [0] and cfg["visual.epochs"] == 1
     assert out["data_speech"]["baseline_max_folds"] == 2
     assert out["run_manifest"]["manifest_path"].startswith("_build/dry_run/")
+    # without any -p the configuration notebooks still get the budget (nothing in their presets)
+    for entry, params in plan(scale="paper", only=["icmr_audio", "xflow_crossval", "ismir_correspondence"],
+                              registry=registry):
+        assert "config" not in params
+        got = dryrun.dry_run_parameters(entry, params, {}, "paper")["config"]
+        assert got == dict(dryrun.config_class(entry).DRY_RUN)
     bad = {"config": {"audio.epoch": 2}}
     entry, params = plan(scale="paper", only=["icmr_audio"], registry=registry)[0]
     params = {**params, "config": {"audio.epoch": 2}}

@@ -244,6 +244,7 @@ class ICMRConfig(Config):
         "workers": 1,
         "torch_threads": 2,
         "audio.epochs": 1,
+        "audio.batch": 4,
         "visual.epochs": 1,
         "visual.batch": 4,
         "visual.pretrain_epochs": 1,

@@ -25,7 +25,7 @@ from ..data.real import REAL_DATASETS, REAL_FOLDER
 from ..errors import ParameterError
 from .registry import NotebookEntry, check_config
 
-__all__ = ["MAX_BATCHES", "STAND_INS", "dry_run_folder", "prepare_data", "dry_run_parameters"]
+__all__ = ["MAX_BATCHES", "STAND_INS", "dry_run_folder", "prepare_data", "config_class", "dry_run_parameters"]
 
 #: Batches per epoch of every training in a dry run (``$AVLIB_MAX_BATCHES`` of the kernels).
 MAX_BATCHES = 2
@@ -64,7 +64,8 @@ def prepare_data(folder: Path, data_root, *, names=None, log=print) -> Path:
     return data
 
 
-def _config_class(entry: NotebookEntry):
+def config_class(entry: NotebookEntry):
+    """The configuration class a registry entry names (``module.Class``)."""
     module, _, name = entry.config.rpartition(".")
     return getattr(importlib.import_module(module), name)
 
@@ -77,9 +78,9 @@ def dry_run_parameters(entry: NotebookEntry, params: dict, overrides: dict, scal
     ``dry_run`` parameters, except those given with ``-p``.
     """
     out = dict(params)
-    if entry.config and "config" in out:
+    if entry.config:  # a registry entry with a configuration class has a `config` parameter
         given = dict(out.get("config") or {})
-        out["config"] = {**dict(_config_class(entry).DRY_RUN), **given}
+        out["config"] = {**dict(config_class(entry).DRY_RUN), **given}
         check_config(entry, scale, out["config"])
     for key, value in (entry.dry_run or {}).items():
         if key not in overrides:
