@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from torch.utils.data import Dataset
 
 from ...config.icmr import ICMRConfig
 from ...data import instruments
@@ -38,6 +39,8 @@ __all__ = [
     "frame_spec",
     "audio_inputs",
     "frame_inputs",
+    "VideoFrames",
+    "FrameDataset",
     "media_counts",
     "frame_transform",
     "image_bank",
@@ -198,19 +201,90 @@ def audio_inputs(bench: Benchmark, cfg: ICMRConfig, *, model: str, crop: str = "
 
 
 def frame_inputs(bench: Benchmark, cfg: ICMRConfig, *, n_frames: int | None = None, n_jobs=None) -> dict:
-    """Frames per video id: uint8 ``(n, 3, size, size)`` (Table 2's inputs).
+    """Frames per video id: uint8 ``(n, 3, size, size)`` (Table 2's inputs), as :class:`VideoFrames`
+    read from the memory-mapped cache on access (never all in memory).
 
     At most ``n_frames`` frames at 1 fps (default: the most any page of ``cfg`` uses), spread
     uniformly over longer videos, resized to ``visual.frame_resize`` squares (cached) and
     centre-cropped to ``visual.frame_size``; flips and the [-1, 1] scaling happen per batch
     (:func:`frame_transform`).
     """
-    v = cfg.visual
     kind, params = frame_spec(cfg, n_frames=n_frames)
     out = _extract(bench, kind, n_jobs=n_jobs, **params)
-    o = (v.frame_resize - v.frame_size) // 2
-    c = v.frame_size
-    return {vid: _frames_chw_uint8(np.asarray(a)[:, o:o + c, o:o + c]) for vid, a in out.items()}
+    return {vid: VideoFrames(a, crop=cfg.visual.frame_size) for vid, a in out.items()}
+
+
+class VideoFrames:
+    """The cached frames of one video as a read-only array ``(n, 3, crop, crop)`` uint8, read on access.
+
+    ``cached``: the frame cache's memory-mapped ``(n, R, R, 3)`` squares (:func:`frame_inputs`);
+    indexing (an integer, a slice or an array of positions) reads just those frames, centre-crops
+    them to ``crop`` and returns them channels-first, as NumPy would for an array of that shape.
+    Nothing is held in memory but the mapping, so FCVID's 5,154 videos x 100 frames (78 GB as an
+    array) stream from disk; ``np.asarray`` reads the whole video.
+    """
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, cached, *, crop: int):
+        a = cached if getattr(cached, "ndim", 0) != 3 else np.asarray(cached)[None]
+        self._cached = a
+        self._hwc = a.ndim == 4 and a.shape[-1] == 3 and a.shape[1] != 3
+        side = a.shape[1] if self._hwc else (a.shape[-1] if a.ndim == 4 else crop)
+        if crop > side:
+            raise ParameterError(f"frame crop {crop} is larger than the cached frames ({side} px)")
+        self._o, self._c = (side - crop) // 2, int(crop)
+
+    def __len__(self) -> int:
+        return int(self._cached.shape[0]) if self._cached.ndim else 0
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self), 3, self._c, self._c)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        single = isinstance(idx, (int, np.integer))
+        sel = np.asarray(self._cached[[int(idx)] if single else idx])
+        if sel.ndim != 4 or len(sel) == 0:
+            out = np.zeros((0, 3, self._c, self._c), np.uint8)
+        else:
+            o, c = self._o, self._c
+            out = _frames_chw_uint8(sel[:, o:o + c, o:o + c] if self._hwc else sel[:, :, o:o + c, o:o + c])
+        return out[0] if single else out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"VideoFrames({len(self)} frames, 3 x {self._c} x {self._c}, read on access)"
+
+
+class FrameDataset(Dataset):
+    """Items ``(frame (3, H, W) uint8[, label])``: frame ``index[i]`` of video ``owner[i]`` of ``frames``.
+
+    ``frames``: per-video arrays or :class:`VideoFrames`; each item is read when it is asked
+    for, so a training or a scoring pass over every frame of FCVID holds one batch at a time
+    (DataLoader workers read ahead on a GPU). ``labels``: one per item, or None for inputs only.
+    """
+
+    def __init__(self, frames: list, owner, index, labels=None):
+        self.frames = frames
+        self.owner = np.asarray(owner, dtype=np.int64)
+        self.index = np.asarray(index, dtype=np.int64)
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        if len(self.owner) != len(self.index) or (self.labels is not None and len(self.labels) != len(self.owner)):
+            raise ParameterError("FrameDataset: owner, index and labels need one entry per item")
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def __getitem__(self, i):
+        x = torch.from_numpy(np.ascontiguousarray(self.frames[self.owner[i]][int(self.index[i])]))
+        if self.labels is None:
+            return (x,)
+        return x, torch.tensor(self.labels[i])
 
 
 def media_counts(bench: Benchmark, cfg: ICMRConfig, *, n_jobs=None) -> pd.DataFrame:

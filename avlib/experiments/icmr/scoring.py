@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from ...errors import ParameterError
 from ...metrics.classification import classification_summary
@@ -69,7 +70,11 @@ def rescored_meta(hit: dict) -> dict:
 
 
 def predict_array(model: nn.Module, x, *, batch_size: int, device=None, input_transform=None) -> np.ndarray:
-    """``model``'s outputs on the array or tensor ``x`` ``(N, ...)``, in batches, as float32."""
+    """``model``'s outputs on the array or tensor ``x`` ``(N, ...)``, or on a Dataset of
+    ``(input,)`` items (read batch by batch), in batches, as float32."""
+    if isinstance(x, Dataset):
+        return predict(model, x, batch_size=batch_size, device=device, has_targets=False,
+                       input_transform=input_transform)
     x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
     return predict(model, (x,), batch_size=batch_size, device=device, has_targets=False,
                    input_transform=input_transform)
@@ -78,9 +83,11 @@ def predict_array(model: nn.Module, x, *, batch_size: int, device=None, input_tr
 def export_features(model: nn.Module, x, *, batch_size: int = 32, device=None, input_transform=None) -> np.ndarray:
     """Penultimate-layer features ``forward_head(forward_features(x), pre_logits=True)``.
 
-    ``x``: array or tensor ``(N, ...)`` of model inputs. Returns float32 ``(N, D)``.
+    ``x``: array or tensor ``(N, ...)`` of model inputs, or a Dataset of ``(input,)`` items.
+    Returns float32 ``(N, D)``.
     """
-    x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if not isinstance(x, (torch.Tensor, Dataset)):
+        x = torch.as_tensor(np.asarray(x))
     if len(x) == 0:
         return np.zeros((0, getattr(model, "head_dim", 0)), np.float32)
     return predict_array(Penultimate(model), x, batch_size=batch_size, device=device,

@@ -29,7 +29,7 @@ from ...models import get_model
 from ...models.wrappers import FrozenHead
 from ...train.loop import TrainConfig, fit, predict
 from ...utils import seed_everything
-from .data import Benchmark, frame_transform, image_bank
+from .data import Benchmark, FrameDataset, frame_transform, image_bank
 from .scoring import export_features, metric_summary, rescored_meta
 from .store import FeatureStore, frozen_cache_dir, visual_tag
 
@@ -118,13 +118,14 @@ def pretrained_backbone(bench: Benchmark, cfg: ICMRConfig, *, seed: int, store: 
 
 
 def _pick_frames(frames: list, k: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` random frames of every video (fewer if a video is shorter) and their video's index."""
-    xs, owner = [], []
+    """``(owner, index)``: ``k`` random frames of every video (fewer if a video is shorter), as
+    the video's position in ``frames`` and the frame's position in the video."""
+    owner, index = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for i, f in enumerate(frames):
         idx = np.sort(rng.choice(len(f), min(k, len(f)), replace=False)) if len(f) else np.zeros(0, int)
-        xs.append(f[idx])
-        owner.append(np.full(len(idx), i))
-    return np.concatenate(xs), np.concatenate(owner)
+        index.append(np.asarray(idx, np.int64))
+        owner.append(np.full(len(idx), i, np.int64))
+    return np.concatenate(owner), np.concatenate(index)
 
 
 def train_frame_model(frames_train: list, y_train, frames_val: list, y_val, *, k: int, num_classes: int,
@@ -136,16 +137,16 @@ def train_frame_model(frames_train: list, y_train, frames_val: list, y_val, *, k
     classifier is always new). Validation uses ``k`` frames per video too. Returns ``(model, history)``.
     """
     rng = np.random.default_rng(config.seed)
-    xtr, otr = _pick_frames(frames_train, k, rng)
-    xva, ova = _pick_frames(frames_val, k, rng)
+    otr, itr = _pick_frames(frames_train, k, rng)
+    ova, iva = _pick_frames(frames_val, k, rng)
     ytr, yva = np.asarray(y_train, np.int64)[otr], np.asarray(y_val, np.int64)[ova]
     seed_everything(config.seed)
     model = frame_model(num_classes)
     if backbone_state is not None:
         model.backbone.load_state_dict(backbone_state)
         model.pretrained_source = "pre-trained"
-    val = (torch.from_numpy(xva), torch.from_numpy(yva)) if len(xva) else None
-    history = fit(model, (torch.from_numpy(xtr), torch.from_numpy(ytr)), val, config=config,
+    val = FrameDataset(frames_val, ova, iva, yva) if len(ova) else None
+    history = fit(model, FrameDataset(frames_train, otr, itr, ytr), val, config=config,
                   checkpoint_dir=checkpoint_dir, device=device, input_transform=frame_transform, progress_bar=True)
     return model, history
 
@@ -159,11 +160,15 @@ def frame_scores(model: nn.Module, frames: list, *, n_frames: int, batch_size: i
     frames). A video without any frame is missing: its ``probs`` row is NaN, left out of
     :func:`~avlib.experiments.icmr.scoring.metric_summary` and counted there.
     """
-    chunks = [np.asarray(f)[uniform_frame_indices(len(f), n_frames)] for f in frames]
-    owner = np.concatenate([np.full(len(c), i) for i, c in enumerate(chunks)]) if chunks else np.zeros(0, int)
-    x = torch.from_numpy(np.concatenate(chunks) if chunks else np.zeros((0, 3, 8, 8), np.uint8))
-    logits = predict(model, (x,), batch_size=batch_size, device=device, has_targets=False,
-                     input_transform=frame_transform)
+    picks = [uniform_frame_indices(len(f), n_frames) for f in frames]
+    owner = np.concatenate([np.zeros(0, np.int64)] + [np.full(len(p), i) for i, p in enumerate(picks)])
+    index = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(p, np.int64) for p in picks])
+    x = FrameDataset(frames, owner, index)  # streamed: one batch of frames in memory at a time
+    if len(x):
+        logits = predict(model, x, batch_size=batch_size, device=device, has_targets=False,
+                         input_transform=frame_transform)
+    else:
+        logits = np.zeros((0,), np.float32)
     feats = export_features(model, x, batch_size=batch_size, device=device, input_transform=frame_transform)
     probs = np.zeros((len(frames), logits.shape[1] if logits.ndim == 2 else model.num_classes))
     out = np.zeros((len(frames), n_frames, feats.shape[1] if feats.ndim == 2 else 2048), np.float32)
@@ -251,8 +256,11 @@ def run_visual_model(bench: Benchmark, cfg: ICMRConfig, k: int, pretrained: bool
 def _calibrate_bn(model: nn.Module, frames: list, *, n: int = 512, batch: int = 64, seed: int = 0) -> None:
     """Re-estimate the batch-norm statistics on ``n`` training frames (cumulative average), then eval."""
     rng = np.random.default_rng(seed)
-    flat = np.concatenate([np.asarray(f) for f in frames if len(f)])
-    idx = np.sort(rng.choice(len(flat), min(n, len(flat)), replace=False))
+    frames = [f for f in frames if len(f)]
+    starts = np.cumsum([0] + [len(f) for f in frames])
+    idx = np.sort(rng.choice(int(starts[-1]), min(n, int(starts[-1])), replace=False))
+    owner = np.searchsorted(starts, idx, side="right") - 1
+    flat = FrameDataset(frames, owner, idx - starts[owner])  # the chosen frames only, read on access
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
@@ -260,14 +268,16 @@ def _calibrate_bn(model: nn.Module, frames: list, *, n: int = 512, batch: int = 
     model.train()
     with torch.no_grad():
         for i in range(0, len(idx), batch):
-            (x,) = frame_transform((torch.from_numpy(flat[idx[i:i + batch]]),), False)
+            chunk = torch.stack([flat[j][0] for j in range(i, min(i + batch, len(idx)))])
+            (x,) = frame_transform((chunk,), False)
             model.forward_features(x)
     model.eval()
 
 
 def _frames_fingerprint(frames: dict) -> str:
     """Videos, frame counts and frame shape of ``frames`` (a cache entry holds features of these)."""
-    desc = sorted((str(v), int(len(f)), tuple(np.asarray(f).shape[1:])) for v, f in frames.items())
+    desc = sorted((str(v), int(len(f)), tuple(f.shape[1:] if hasattr(f, "shape") else np.asarray(f).shape[1:]))
+                  for v, f in frames.items())
     return hashlib.sha1(repr(desc).encode()).hexdigest()[:10]
 
 
@@ -311,8 +321,10 @@ def frozen_backbone_features(bench: Benchmark, cfg: ICMRConfig, frames: dict, *,
     _calibrate_bn(model, [frames[v] for v in train_ids])
     ids = [str(v) for v in bench.videos["video_id"] if str(v) in frames]
     lens = [int(len(frames[v])) for v in ids]
-    flat = np.concatenate([np.asarray(frames[v]) for v in ids if len(frames[v])])
-    f = export_features(model, torch.from_numpy(flat), batch_size=64, device=device, input_transform=frame_transform)
+    owner = np.concatenate([np.zeros(0, np.int64)] + [np.full(n, i) for i, n in enumerate(lens)])
+    index = np.concatenate([np.zeros(0, np.int64)] + [np.arange(n) for n in lens])
+    every = FrameDataset([frames[v] for v in ids], owner, index)  # streamed from the frame cache
+    f = export_features(model, every, batch_size=64, device=device, input_transform=frame_transform)
     meta = {"lens": lens, "pretrain_source": source, "pretrain_seconds": pre_s,
             "extract_seconds": time.perf_counter() - t0}
     store.save(tag, key=key, ids=ids, split=[""] * len(ids), labels=np.zeros(len(ids), int), features=f,
