@@ -202,8 +202,8 @@ def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = 
     """The page's settings, once: data, scale, seeds, what the scale changes from the paper,
     and the parameters that were injected into this run.
 
-    ``cfg``: the page's configuration (:class:`avlib.config.Config`): its differences from the
-    paper's settings and its scale note are listed. ``parameters``: the injected values; by
+    ``cfg``: the page's configuration (:class:`avlib.config.Config`): its scale note is shown and
+    its differences from the paper's settings are listed as a table in a second, folded box. ``parameters``: the injected values; by
     default those the runner passes (the ``AVLIB_PARAMETERS`` environment variable), so a page
     shows what ran, not its defaults. ``extra``: more rows (``{"folds": "5 speaker folds"}``).
     Displays a MyST admonition (rendered by the book; ``show=False`` returns its text instead).
@@ -221,17 +221,22 @@ def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = 
         rows.append(("run with", "the defaults of the notebook's parameters cell"))
     lines = [":::{admonition} Settings of this page", ":class: note", ""]
     lines += [f"- **{k}**: {v}" for k, v in rows]
+    changes = {}
     if cfg is not None:
         changes = cfg.changes()
         changes.pop("scale", None)
-        if changes:
-            shown = "; ".join(f"`{k}` {_value_text(a)} → {_value_text(b)}" for k, (a, b) in changes.items())
-            lines.append(f"- **changed from the paper's settings**: {shown}")
         if cfg.note():
-            lines.append(f"- **why**: {cfg.note()}")
+            lines.append(f"- **how this scale differs from the paper**: {cfg.note()}")
+        if changes:
+            lines.append(f"- **changed from the paper's settings**: {len(changes)} value(s), listed in the box below")
     elif provenance.notes:
         lines.append(f"- **how this scale differs from the paper**: {provenance.notes}")
     lines.append(":::")
+    if changes:  # one row per value, folded away: the box above stays short
+        lines += ["", f":::{{admonition}} The {len(changes)} value(s) changed from the paper's settings",
+                  ":class: dropdown", "", "| setting | the paper | this run |", "|---|---|---|"]
+        lines += [f"| `{k}` | {_value_text(a)} | {_value_text(b)} |" for k, (a, b) in changes.items()]
+        lines.append(":::")
     text = "\n".join(lines)
     if show:
         from IPython.display import Markdown, display  # the book extra

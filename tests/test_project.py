@@ -183,7 +183,11 @@ def test_settings_box_shows_the_injected_values_and_the_config_changes(monkeypat
 
     monkeypatch.setenv("AVLIB_PARAMETERS", '{"scale": "cpu", "seed": 1}')
     box = settings_box(Provenance("FCVID", "cpu", 1), cfg=_Cfg.for_scale("cpu"), show=False)
-    assert "`seed` = `1`" in box and "`epochs` 100 → 4" in box and "two cores" in box
+    assert "`seed` = `1`" in box and "| `epochs` | 100 | 4 |" in box and "two cores" in box
+    # the changed values sit in their own folded box, after the short one
+    short, folded = box.split(":::\n\n", 1)
+    assert "epochs" not in short and "1 value(s)" in short
+    assert folded.startswith(":::{admonition} The 1 value(s) changed") and ":class: dropdown" in folded
     monkeypatch.delenv("AVLIB_PARAMETERS")
     assert "defaults of the notebook's parameters cell" in settings_box(Provenance("FCVID", "cpu", 1), show=False)
 
