@@ -13,7 +13,7 @@ import pandas as pd
 from .baseline import modality_baseline
 from .layouts import SpeechDataset, speaker_folds
 
-__all__ = ["size_table", "example_figure", "baseline_summary"]
+__all__ = ["size_table", "example_figure", "baseline_summary", "FRACTION_COLUMNS", "percent_display"]
 
 
 def size_table(datasets: dict) -> pd.DataFrame:
@@ -117,3 +117,35 @@ def baseline_summary(datasets_by_condition: dict, *, max_folds: int | None = Non
                     chance=("chance", "first"))
                .reset_index())
     return summary, per_fold
+
+
+#: Columns of the datasheet's tables that hold fractions of clips (shown as percentages).
+FRACTION_COLUMNS = ("chance", "accuracy", "fold_std", "std", "both", "only_audio", "only_video", "neither",
+                    "min only-audio / only-video")
+
+
+def percent_display(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a datasheet table for display in percent, as the rest of the book shows
+    accuracies: each column of :data:`FRACTION_COLUMNS` times 100 with " (%)" added to its name,
+    and ``"0.50–0.68"`` bands (columns ending in "band") as ``"50–68"``. The saved tables keep
+    fractions."""
+    out = df.copy()
+    renames = {}
+    for col in out.columns:
+        if col in FRACTION_COLUMNS and pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col] * 100.0
+            renames[col] = f"{col} (%)"
+        elif (col == "band" or str(col).endswith(" band")) and not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(_band_percent)
+            renames[col] = f"{col} (%)"
+    return out.rename(columns=renames)
+
+
+def _band_percent(text):
+    if not isinstance(text, str) or "–" not in text:
+        return text
+    try:
+        lo, hi = (float(x) for x in text.split("–"))
+    except ValueError:
+        return text
+    return f"{lo * 100:.0f}–{hi * 100:.0f}"
