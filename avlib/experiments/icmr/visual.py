@@ -26,7 +26,7 @@ from ...errors import ParameterError
 from ...features.frames import uniform_frame_indices
 from ...metrics.classification import softmax
 from ...models import get_model
-from ...models.wrappers import FrozenHead
+from ...models.wrappers import FrozenHead, LogitsAndFeatures
 from ...train.loop import TrainConfig, fit, predict
 from ...utils import seed_everything
 from .data import Benchmark, FrameDataset, frame_transform, image_bank
@@ -164,12 +164,14 @@ def frame_scores(model: nn.Module, frames: list, *, n_frames: int, batch_size: i
     owner = np.concatenate([np.zeros(0, np.int64)] + [np.full(len(p), i) for i, p in enumerate(picks)])
     index = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(p, np.int64) for p in picks])
     x = FrameDataset(frames, owner, index)  # streamed: one batch of frames in memory at a time
-    if len(x):
-        logits = predict(model, x, batch_size=batch_size, device=device, has_targets=False,
-                         input_transform=frame_transform)
+    if len(x):  # one pass of the trunk gives the logits and the features
+        both = predict(LogitsAndFeatures(model), x, batch_size=batch_size, device=device, has_targets=False,
+                       input_transform=frame_transform)
+        C = int(getattr(model, "num_classes", 0) or both.shape[1] - getattr(model, "head_dim", 2048))
+        logits, feats = both[:, :C], both[:, C:]
     else:
         logits = np.zeros((0,), np.float32)
-    feats = export_features(model, x, batch_size=batch_size, device=device, input_transform=frame_transform)
+        feats = np.zeros((0, getattr(model, "head_dim", 0)), np.float32)
     probs = np.zeros((len(frames), logits.shape[1] if logits.ndim == 2 else model.num_classes))
     out = np.zeros((len(frames), n_frames, feats.shape[1] if feats.ndim == 2 else 2048), np.float32)
     p = softmax(logits, 1) if len(logits) else logits
