@@ -13,7 +13,7 @@ over ``--score-videos`` test videos at 100 frames. A thread samples the process'
 memory: all of it (``rss``, which counts the mapped cache pages the kernel may drop at any time)
 and the anonymous part (``rss_anon``: what the process itself allocated). Held as arrays, the
 cropped frames alone would take 5,154 x 100 x 3 x 224 x 224 bytes = 77.6 GB, and the 50 training
-frames per video another 38.8 GB. Results go to ``benchmarks/results/frames_memory.json``.
+frames of each of the 3,608 training videos another 27.2 GB. Results go to ``benchmarks/results/frames_memory.json``.
 """
 
 from __future__ import annotations
