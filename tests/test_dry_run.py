@@ -37,7 +37,8 @@ def test_the_dry_run_keeps_the_papers_inputs_models_and_schedules():
     icmr = ICMRConfig.for_dry_run()
     assert icmr.audio.choi_seconds == 29.12 and icmr.audio.han_segments == 10
     assert icmr.visual.frame_size == 224 and icmr.visual.eval_frames == 100
-    assert icmr.visual.frames_grid == (20, 30, 50, 100) and icmr.visual.backbone == "finetune"
+    assert set(icmr.visual.frames_grid) >= {icmr.fusion.visual[0], 100} and icmr.visual.backbone == "finetune"
+    assert icmr.visual.pretrain_grid == (False, True)
     assert icmr.visual.optimizer == "sgd" and icmr.audio.lr_step == 10 and icmr.fusion.frames == 50
     assert icmr.audio.models == ICMRConfig().audio.models
     ismir = ISMIRConfig.for_dry_run()

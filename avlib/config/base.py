@@ -115,13 +115,13 @@ class Config:
     SCALES: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}
     NOTES: ClassVar[Mapping[str, str]] = {}
     #: Dotted overrides of a dry run (``python -m avlib.run --scale paper --dry-run``): only how much
-    #: is trained (seeds, folds, epochs, batch sizes, analysis counts) changes; models, input sizes,
+    #: is trained (seeds, folds, epochs, batch sizes, rows of a grid, analysis counts) changes; models, input sizes,
     #: frame counts, optimisers and schedules stay the paper's. The runner also caps every
     #: training at two batches per epoch (``$AVLIB_MAX_BATCHES``).
     DRY_RUN: ClassVar[Mapping[str, Any]] = {}
     #: The top-level names and sections a dry run may change (checked by the tests).
-    DRY_RUN_BUDGET: ClassVar[tuple] = ("seeds", "workers", "torch_threads", "epochs", "batch", "runs",
-                                       "max_folds", "images_per_class", "per_category", "categories")
+    DRY_RUN_BUDGET: ClassVar[tuple] = ("seeds", "workers", "torch_threads", "epochs", "batch", "batch_size", "runs",
+                                       "max_folds", "images_per_class", "per_category", "categories", "grid")
 
     @classmethod
     def for_dry_run(cls, scale: str = "paper"):

@@ -247,6 +247,7 @@ class ICMRConfig(Config):
         "audio.batch": 4,
         "visual.epochs": 1,
         "visual.batch": 4,
+        "visual.frames_grid": [50, 100],  # Table 2's rows at 50 (the fusion's input) and 100 frames
         "visual.pretrain_epochs": 1,
         "visual.pretrain_images_per_class": 2,
         "fusion.epochs": 1,
