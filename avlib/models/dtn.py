@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
+from ..utils import batch_budget
 from .base import ClassifierModel
 from .xflow import DATASET_CONFIGS
 
@@ -266,8 +267,10 @@ def pretrain_autoencoders(model: WeaklySharedDTN, x_img, x_mfcc, *, epochs: int 
     Each layer ``h = relu(W x + b)`` is trained with a linear decoder to reconstruct its
     input (MSE), greedily layer by layer, for at most ``epochs`` epochs or until the epoch
     loss improves by less than ``tol`` (relative), the paper's "until convergence".
-    Returns ``{"audio": [loss per layer], "image": [...]}`` (final reconstruction MSE).
+    Returns ``{"audio": [loss per layer], "image": [...]}`` (final reconstruction MSE). A dry
+    run's ``$AVLIB_MAX_BATCHES`` (:func:`avlib.utils.batch_budget`) caps the batches per epoch.
     """
+    max_batches = batch_budget()
     device = torch.device(device) if device is not None else torch.device("cpu")
     g = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -282,8 +285,10 @@ def pretrain_autoencoders(model: WeaklySharedDTN, x_img, x_mfcc, *, epochs: int 
             prev = None
             for _ in range(epochs):
                 perm = torch.randperm(len(x), generator=g)
-                total = 0.0
-                for s in range(0, len(x), batch_size):
+                total, seen = 0.0, 0
+                for b, s in enumerate(range(0, len(x), batch_size)):
+                    if max_batches is not None and b >= max_batches:
+                        break
                     xb = x[perm[s:s + batch_size]].to(device)
                     with torch.no_grad():
                         xb = model._run(layers, xb, upto=li)
@@ -292,7 +297,8 @@ def pretrain_autoencoders(model: WeaklySharedDTN, x_img, x_mfcc, *, epochs: int 
                     loss.backward()
                     opt.step()
                     total += loss.item() * len(xb)
-                total /= len(x)
+                    seen += len(xb)
+                total /= max(seen, 1)
                 if tol is not None and prev is not None and abs(prev - total) <= tol * abs(prev):
                     prev = total
                     break
