@@ -168,3 +168,11 @@ def test_dry_run_budget_words_name_real_fields():
         walk(cls())
     for word in ICMRConfig.DRY_RUN_BUDGET:
         assert any(n == word or n.endswith("_" + word) for n in names), word
+
+
+def test_ci_runs_the_paper_dry_run_after_the_smoke_book():
+    from pathlib import Path
+
+    lines = [ln.strip() for ln in (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().splitlines()]
+    dry = lines.index(".venv/bin/python -m avlib.run --scale paper --dry-run")
+    assert lines.index("make book SCALE=smoke") < dry and lines.index("make test") < dry
