@@ -10,6 +10,7 @@ confusion matrices of Figure 2 and, optionally, the robustness table of one seed
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import numpy as np
@@ -42,18 +43,20 @@ def fusion_train_config(cfg: ICMRConfig, seed: int) -> TrainConfig:
 
 
 def train_fusion(x_train, y_train, x_val, y_val, *, n_frames: int, num_classes: int, config: TrainConfig,
-                 hidden=(1024,), device=None):
+                 hidden=(1024,), device=None, checkpoint_dir=None):
     """Train the late-fusion model on ``(n, 2k+1, 1024)`` matrices; returns ``(model, history)``.
 
     ``hidden``: one FC1024 as in the reference code (default); ``(1024, 1024)`` is the paper's
     text (:data:`avlib.models.late_fusion.FUSION_HIDDEN`). The weights are initialised after
-    seeding with ``config.seed``, so a seed fixes the result.
+    seeding with ``config.seed``, so a seed fixes the result. ``checkpoint_dir``: per-epoch
+    checkpoints to resume an interrupted training from (:func:`avlib.train.loop.fit`).
     """
     seed_everything(config.seed)
     model = get_model("late_fusion", num_classes=num_classes, n_frames=n_frames, hidden=tuple(hidden))
     tr = (torch.as_tensor(np.asarray(x_train, np.float32)), torch.as_tensor(np.asarray(y_train, np.int64)))
     va = (torch.as_tensor(np.asarray(x_val, np.float32)), torch.as_tensor(np.asarray(y_val, np.int64)))
-    history = fit(model, tr, va if len(va[0]) else None, config=config, device=device, progress_bar=True)
+    history = fit(model, tr, va if len(va[0]) else None, config=config, device=device, progress_bar=True,
+                  checkpoint_dir=checkpoint_dir)
     return model, history
 
 
@@ -102,9 +105,17 @@ def run_fusion_model(bench: Benchmark, cfg: ICMRConfig, audio_run: dict, visual_
     parts = {s: [v for v in ids if split_of[v] == s] for s in ("train", "val", "test")}
     X = {s: fusion_matrices(aud_feats, frame_feats, p, n_frames=k) for s, p in parts.items()}
     Y = {s: np.array([label_of[v] for v in p], dtype=np.int64) for s, p in parts.items()}
+    # an interrupted training resumes from its last epoch; the key holds everything it depends on
+    h = hashlib.sha1(f"{cfg.key('fusion')}-{seed}-{audio_run['tag']}-{visual_run['tag']}".encode())
+    for s in ("train", "val"):
+        h.update(np.ascontiguousarray(X[s]).tobytes())
+        h.update(Y[s].tobytes())
+    tag, key = f"fusion_{audio_run['tag']}", h.hexdigest()
     t0 = time.perf_counter()
     model, _ = train_fusion(X["train"], Y["train"], X["val"], Y["val"], n_frames=k, num_classes=bench.num_classes,
-                            config=fusion_train_config(cfg, seed), hidden=cfg.fusion.hidden, device=device)
+                            config=fusion_train_config(cfg, seed), hidden=cfg.fusion.hidden, device=device,
+                            checkpoint_dir=store.checkpoint_dir(tag, key))
+    store.finish(tag, key)  # trained: the checkpoint only ever holds an interrupted run
     secs = time.perf_counter() - t0
 
     def probs_of(x):
