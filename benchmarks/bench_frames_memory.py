@@ -22,7 +22,6 @@ import argparse
 import json
 import platform
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import torch
 
 from avlib.experiments.icmr import visual
 from avlib.experiments.icmr.data import VideoFrames
+from avlib.run.manifest import PeakMemory
 from avlib.train.loop import TrainConfig
 
 HERE = Path(__file__).resolve().parent
@@ -43,29 +43,6 @@ def _status() -> dict:
         if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
             out[key] = int(value.split()[0]) * 1024
     return out
-
-
-class Peak:
-    """Samples /proc/self/status every ``interval`` s; keeps the peaks."""
-
-    def __init__(self, interval: float = 0.2):
-        self.interval, self.rss, self.anon = interval, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self):
-        while not self._stop.is_set():
-            s = _status()
-            self.rss, self.anon = max(self.rss, s["VmRSS"]), max(self.anon, s["RssAnon"])
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def write_cache(folder: Path, videos: int, frames: int, side: int) -> list[Path]:
@@ -107,7 +84,8 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(0)
         labels = rng.integers(0, 12, size=args.videos)
         before = _status()
-        with Peak() as peak:
+        with PeakMemory(interval=0.2, measure=lambda: _status()["VmRSS"]) as peak, \
+                PeakMemory(interval=0.2, measure=lambda: _status()["RssAnon"]) as anon:
             t0 = time.perf_counter()
             frames = [VideoFrames(np.load(p, mmap_mode="r"), crop=args.crop) for p in paths]
             tr, va, te = slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None)
@@ -132,7 +110,7 @@ def main(argv=None) -> int:
             "frames_as_arrays_gb": round(as_arrays / 1e9, 1),
             "training_copy_as_arrays_gb": round(n_train * args.k * 3 * args.crop ** 2 / 1e9, 1),
             "rss_before_gb": round(before["VmRSS"] / 1e9, 2),
-            "peak_rss_gb": round(peak.rss / 1e9, 2), "peak_rss_anon_gb": round(peak.anon / 1e9, 2),
+            "peak_rss_gb": round(peak.peak / 1e9, 2), "peak_rss_anon_gb": round(anon.peak / 1e9, 2),
             "peak_rss_hwm_gb": round(_status()["VmHWM"] / 1e9, 2),
             "train_seconds": round(train_s, 1), "score_seconds": round(score_s, 1),
             "train_loss": history.epochs[-1]["train_loss"], "probs_shape": list(probs.shape),

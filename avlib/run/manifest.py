@@ -21,29 +21,35 @@ __all__ = ["PeakMemory", "describe_device", "run_device", "device_for_facts", "d
 
 
 class PeakMemory:
-    """Samples the resident memory of this process's children (the kernel) in a thread."""
+    """Samples memory in a thread while the block runs and keeps the peak (``.peak``, bytes).
 
-    def __init__(self, interval: float = 0.25):
+    ``measure``: what is sampled, a function returning bytes; default the resident memory of
+    this process's children (the kernel a notebook runs in).
+    """
 
+    def __init__(self, interval: float = 0.25, measure=None):
         self._proc = psutil.Process()
+        self.measure = measure or self._children_rss
         self.interval = interval
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _loop(self):
+    def _children_rss(self) -> int:
+        total = 0
+        try:
+            for child in self._proc.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        return total
 
+    def _loop(self):
         while not self._stop.is_set():
-            total = 0
-            try:
-                for child in self._proc.children(recursive=True):
-                    try:
-                        total += child.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                pass
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, int(self.measure()))
             self._stop.wait(self.interval)
 
     def __enter__(self):
