@@ -417,3 +417,17 @@ def test_generated_smoke_data_both_modalities_above_chance(tmp_path):
     s = calibration_probe(ds).summary()
     assert s["audio"] > 2 * s["chance"] and s["video"] > 2 * s["chance"]
     assert s["only_audio"] > 0 and s["only_video"] > 0
+
+
+def test_the_datasheet_loads_each_dataset_and_its_noise_conditions(data_root, datasets):
+    from avlib.data.speech.datasheet import by_condition, load_datasets
+
+    real = load_datasets(["avletters", "digits"], source="real", real_root=str(data_root / "embedded" / "smoke"))
+    assert list(real) == ["avletters", "digits"]
+    for name, ds in real.items():
+        np.testing.assert_array_equal(ds.mfcc[0], datasets[name].mfcc[0])
+    cond = by_condition({"avletters": real["avletters"], "digits": real["digits"]}, ["mfcc_snr0"][:0])
+    assert list(cond) == [("avletters", "mfcc"), ("digits", "mfcc")]
+    noisy = by_condition({"avletters": real["avletters"]}, ["mfcc_snr0"])
+    assert list(noisy) == [("avletters", "mfcc"), ("avletters", "mfcc_snr0")]
+    assert not np.array_equal(noisy[("avletters", "mfcc_snr0")].mfcc[0], real["avletters"].mfcc[0])

@@ -10,10 +10,42 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .baseline import modality_baseline
-from .layouts import SpeechDataset, speaker_folds
+from pathlib import Path
 
-__all__ = ["size_table", "example_figure", "baseline_summary", "FRACTION_COLUMNS", "percent_display"]
+from ..real import dataset_folder
+from .baseline import modality_baseline
+from .generate import ensure_speech_benchmark
+from .layouts import SpeechDataset, load_speech_dataset, speaker_folds, with_mfcc
+
+__all__ = ["load_datasets", "by_condition", "size_table", "example_figure", "baseline_summary", "FRACTION_COLUMNS",
+           "percent_display"]
+
+
+def load_datasets(names, *, source: str = "embedded", data_root="data", real_root="", scale: str = "cpu",
+                  seed: int = 0, n_jobs=None) -> dict:
+    """``{name: SpeechDataset}`` of the datasheet: the embedded stand-ins of ``scale`` (generated
+    when missing) or, with ``source="real"``, the real datasets from ``<real_root>/<name>``
+    (default ``<data_root>/real/<name>``, :mod:`avlib.data.real`)."""
+    out = {}
+    for name in names:
+        if source == "embedded":
+            root = ensure_speech_benchmark(data_root, name, scale=scale, seed=seed, n_jobs=n_jobs)
+        else:
+            root = Path(real_root) / name if real_root else dataset_folder(data_root, name)
+        out[name] = load_speech_dataset(root, name)
+    return out
+
+
+def by_condition(data: dict, conditions=()) -> dict:
+    """``{(name, condition): SpeechDataset}``: every dataset with its own MFCCs (``"mfcc"``) and,
+    for each of ``conditions`` (e.g. ``"mfcc_snr0"``), with that noisy MFCC set
+    (:func:`~avlib.data.speech.layouts.with_mfcc`)."""
+    out = {}
+    for name, ds in data.items():
+        out[(name, "mfcc")] = ds
+        for cond in conditions:
+            out[(name, cond)] = with_mfcc(ds, cond)
+    return out
 
 
 def size_table(datasets: dict) -> pd.DataFrame:
