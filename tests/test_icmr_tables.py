@@ -14,6 +14,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from avlib.bookcheck import check_pages
+from avlib.experiments.icmr import display as D
 from avlib.experiments.icmr import tables as T
 from avlib.report import Provenance, style_table
 
@@ -42,19 +43,19 @@ def _audio_runs(seeds=(0, 1, 2)) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- formatting
 def test_interval_in_one_cell_at_the_papers_precision():
-    assert T.fmt_interval(73.1, 70.6, 75.6) == "73.10 [70.60, 75.60]"
-    assert T.fmt_interval(73.1) == "73.10"  # one seed: no interval
-    assert T.fmt_interval(73.1, np.nan, np.nan) == "73.10"
-    assert T.fmt_interval(np.nan, 1, 2) == T.DASH
-    assert T.fmt_number(5154.0, 0) == "5,154" and T.fmt_number(None) == T.DASH
-    assert T.fmt_interval(2.0 / 3, 0.1, 1.234, digits=1) == "0.7 [0.1, 1.2]"
+    assert D.fmt_interval(73.1, 70.6, 75.6) == "73.10 [70.60, 75.60]"
+    assert D.fmt_interval(73.1) == "73.10"  # one seed: no interval
+    assert D.fmt_interval(73.1, np.nan, np.nan) == "73.10"
+    assert D.fmt_interval(np.nan, 1, 2) == T.DASH
+    assert D.fmt_number(5154.0, 0) == "5,154" and D.fmt_number(None) == T.DASH
+    assert D.fmt_interval(2.0 / 3, 0.1, 1.234, digits=1) == "0.7 [0.1, 1.2]"
 
 
 def test_table3_paper_beside_ours_two_level_header_and_intervals(tmp_path):
     runs = _audio_runs()
     summary = T.seed_summary(runs, by="method", carry=("params_paper_input",))
     table = T.with_intervals(T.table3_side_by_side(summary), summary, on="method")
-    shown = T.paper_beside_ours(table, summary, keys="method", extra=[("params_M", "parameters (M)", 2)])
+    shown = D.paper_beside_ours(table, summary, keys="method", extra=[("params_M", "parameters (M)", 2)])
     assert isinstance(shown.columns, pd.MultiIndex) and shown.shape == (4, 9)
     assert list(shown.columns[:3]) == [("method", ""), ("parameters (M)", "paper"), ("parameters (M)", "ours")]
     row = shown.set_index(("method", "")).loc["Choi et al. 2016 + UC"]
@@ -63,7 +64,7 @@ def test_table3_paper_beside_ours_two_level_header_and_intervals(tmp_path):
     assert row[("Hit@1 (%)", "ours")] == f"{s['hit_at_1']:.2f} [{s['hit_at_1_lo']:.2f}, {s['hit_at_1_hi']:.2f}]"
     assert row[("weighted F1 (%)", "paper")] == "78.71" and row[("parameters (M)", "ours")] == "2.35"
     assert ("macro F1 (%)", "ours") not in shown.columns  # in the detail table
-    detail = T.ours_detail(summary, keys="method")
+    detail = D.ours_detail(summary, keys="method")
     assert list(detail.columns) == ["method", "macro F1 (%)", "seeds"] and set(detail["seeds"]) == {"3"}
     assert _page_problems(tmp_path, shown, detail) == []
 
@@ -76,7 +77,7 @@ def test_table2_rows_on_one_side_only_have_a_dash_and_empty_sides_are_dropped(tm
     summary = T.seed_summary(runs, by=["frames", "pretrained"], carry=("steps",))
     summary["train_seconds"] = summary["pretrain_seconds"] = np.nan
     table = T.with_intervals(T.table2_side_by_side(summary), summary, on=["frames", "pretrained"])
-    shown = T.paper_beside_ours(table, summary, keys=["frames", "pretrained"], key_names={"pretrained": "pre-trained"},
+    shown = D.paper_beside_ours(table, summary, keys=["frames", "pretrained"], key_names={"pretrained": "pre-trained"},
                                 extra=[("steps", "steps", 0), ("hours", "hours", 0)])
     assert ("hours", "paper") in shown.columns and ("hours", "ours") not in shown.columns  # ours: timings table
     rows = shown.set_index([("frames", ""), ("pre-trained", "")])
@@ -90,7 +91,7 @@ def test_table2_rows_on_one_side_only_have_a_dash_and_empty_sides_are_dropped(tm
 def test_table4_majority_baseline_rows_and_values():
     y_train = np.array([0] * 10 + [1] * 5 + [2] * 3 + [3] * 2)
     y_test = np.array([0, 0, 0, 1, 1, 2, 3, 3])
-    base = T.class_baselines(y_train, y_test, 4, categories=["guitarPerformance", "piano", "cello", "flute"])
+    base = D.class_baselines(y_train, y_test, 4, categories=["guitarPerformance", "piano", "cello", "flute"])
     chance, major = base.iloc[0], base.iloc[1]
     assert chance["hit_at_1"] == pytest.approx(25.0) and chance["hit_at_3"] == pytest.approx(75.0)
     assert major["method"] == "majority class (guitar)"
@@ -105,7 +106,7 @@ def test_table4_majority_baseline_rows_and_values():
     summary = pd.DataFrame({"method": ["Choi et al. 2016"], "model": ["fusion"], "hit_at_1": [50.0],
                             "hit_at_3": [70.0], "f1": [45.0], "f1_macro": [30.0], "n_seeds": [1]})
     t4 = T.table4_side_by_side(summary, dataset="YT-8M", paper_frames=20)
-    shown = T.paper_beside_ours(t4, summary, keys=["method", "model"], baselines=base)
+    shown = D.paper_beside_ours(t4, summary, keys=["method", "model"], baselines=base)
     last = shown.iloc[-1]
     assert last[("method", "")] == "majority class (guitar)" and last[("model", "")] == "baseline"
     assert last[("Hit@1 (%)", "ours")] == "37.50" and last[("Hit@1 (%)", "paper")] == T.DASH
@@ -116,14 +117,14 @@ def test_table4_majority_baseline_rows_and_values():
 def test_secondary_tables_are_readable(tmp_path):
     boot = pd.DataFrame({"run": ["Xception fusion", "1 frames, PT"], "hit_at_1": [50.0, 40.0],
                          "lo": [40.0, 30.0], "hi": [60.0, 50.0], "n_test": [773, 773], "n_seeds": [2, 2]})
-    b = T.bootstrap_display(boot)
+    b = D.bootstrap_display(boot)
     assert b.iloc[0].tolist() == ["Xception fusion", "50.00 [40.00, 60.00]", "773", "2"]
     assert b.iloc[1]["model"] == "1 frame, pre-trained"
     timings = pd.DataFrame({"seed": [0, 0], "table": [2, 4], "method": [np.nan, "Choi et al. 2016"],
                             "model": [np.nan, "fusion"], "frames": [1.0, 2.0], "pretrained": [True, np.nan],
                             "train_seconds": [1.234, 5.0], "pretrain_seconds": [2.0, np.nan],
                             "examples_per_s": [100.0, np.nan], "cached": [False, np.nan]})
-    t = T.timings_display(timings)
+    t = D.timings_display(timings)
     assert t["run"].tolist() == ["Table 2: 1 frame pre-trained", "Table 4: Choi et al. 2016 fusion 2 frames"]
     assert t["training (s)"].tolist() == ["1.2", "5.0"] and t["reused"].tolist() == ["no", T.DASH]
     from avlib.claims import Evidence
@@ -132,11 +133,11 @@ def test_secondary_tables_are_readable(tmp_path):
                    detail="Choi UC minus Choi CC, Hit@1, 2 seeds x 6 test videos, "
                           "two-level bootstrap (1000 replicates)",
                    test="two-level bootstrap", p=0.2, se=1.0, df=np.inf, unit="test videos")]
-    c = T.claims_display(ev)
+    c = D.claims_display(ev)
     assert c.iloc[0]["comparison"] == "Choi UC minus Choi CC, Hit@1, 2 seeds x 6 test videos"
     assert c.iloc[0]["effect (points) [95 % interval]"] == "1.50 [-0.50, 3.00]" and "converged" not in c
-    assert c.iloc[0]["p"] == "0.2" and T.fmt_p(0.0004) == "< 0.001" and T.fmt_p(np.nan) == T.DASH
-    runs = T.runs_display(_audio_runs(seeds=(0,)))
+    assert c.iloc[0]["p"] == "0.2" and D.fmt_p(0.0004) == "< 0.001" and D.fmt_p(np.nan) == T.DASH
+    runs = D.runs_display(_audio_runs(seeds=(0,)))
     assert "parameters at the paper's input" in runs and runs["parameters"].iloc[0] == "1,447,148"
     assert _page_problems(tmp_path, b, t, c, runs) == []
 
@@ -148,35 +149,35 @@ def test_table1_counts_as_integers_and_durations_at_two_decimals(tmp_path):
                           "FCVID (ours)": [12.0, 5151.0, 259.8404, 428.9166],
                           "YouTube-8M (paper)": [13.0, 60862.0, 4152.09, 4677.0],
                           "YouTube-8M (ours)": [13.0, 60862.0, 4152.0926, 4676.4615]})
-    shown = T.table1_display(table)
+    shown = D.table1_display(table)
     assert shown.columns[1] == ("FCVID", "paper") and shown.columns[4] == ("YouTube-8M", "ours")
     assert shown.iloc[1].tolist() == ["videos", "5,154", "5,151", "60,862", "60,862"]
     assert shown.iloc[2, 2] == "259.84" and shown.iloc[3, 3] == "4,677" and shown.iloc[3, 4] == "4,676.46"
-    emb = T.embedded_table1_display(pd.DataFrame({"property": ["total_videos", "mean_duration_minutes"],
+    emb = D.embedded_table1_display(pd.DataFrame({"property": ["total_videos", "mean_duration_minutes"],
                                                   "FCVID (real lists)": [5147.0, 3.0267],
                                                   "embedded benchmark": [36.0, 0.11727]}))
     assert emb.iloc[0].tolist() == ["videos", "5,147", "36"] and emb.iloc[1, 2] == "0.12"
     assert _page_problems(tmp_path, shown, emb) == []
 
 
-@pytest.mark.parametrize("page", sorted(T.FIDELITY_ROWS))
+@pytest.mark.parametrize("page", sorted(D.FIDELITY_ROWS))
 def test_fidelity_table_of_each_page_fits(tmp_path, page):
     from avlib.config.icmr import ICMRConfig
 
     for scale in ("smoke", "cpu", "paper"):
-        shown = T.fidelity_display(ICMRConfig.for_scale(scale), page)
-        assert shown["choice"].tolist() == list(T.FIDELITY_ROWS[page])
+        shown = D.fidelity_display(ICMRConfig.for_scale(scale), page)
+        assert shown["choice"].tolist() == list(D.FIDELITY_ROWS[page])
         assert list(shown.columns) == ["choice", "this run", "paper", "authors' code"]
         assert _page_problems(tmp_path, shown) == []
     with pytest.raises(ValueError):
-        T.fidelity_display(ICMRConfig.for_scale("cpu"), "nope")
+        D.fidelity_display(ICMRConfig.for_scale("cpu"), "nope")
 
 
 def test_titan_x_estimate_split_into_two_narrow_tables(tmp_path):
     from avlib.experiments.icmr.throughput import titan_x_estimate
 
     est = titan_x_estimate(50.0, device="cuda AMP", flops_per_frame=17e9)
-    hours, compute = T.titan_x_display(est)
+    hours, compute = D.titan_x_display(est)
     assert len(hours) == len(compute) == len(est)
     assert "hours, our code (cuda AMP)" in hours and "Pascal: paper's share of peak (%)" in compute
     assert _page_problems(tmp_path, hours, compute) == []
@@ -188,28 +189,28 @@ def test_class_counts_and_diagonals_display(tmp_path):
                            "yt8m_share": [40.14, 2.13], "videos": [16, 1], "share": [40.0, 2.5],
                            "train": [11, 1], "val": [3, 0], "test": [2, 0], "no_instrument": [48.96, 100.0],
                            "mislabelled": [0, 0]})
-    shown = T.class_counts_display(counts)
+    shown = D.class_counts_display(counts)
     assert shown.iloc[1, 0] == "symphony orchestra" and shown.iloc[0, 2] == "24,080"
     cm = {"audio": np.eye(3), "fusion": np.array([[0.5, 0.5, 0], [0, 0, 0], [0, 0, 1.0]])}
-    diag = T.confusion_diagonals(cm, ["chamberMusic", "celloPerformance", "piano"], [0, 0, 2])
+    diag = D.confusion_diagonals(cm, ["chamberMusic", "celloPerformance", "piano"], [0, 0, 2])
     assert diag["test_videos"].tolist() == [2, 0, 1] and np.isnan(diag.loc[1, "fusion"])
-    d = T.per_class_display(diag)
+    d = D.per_class_display(diag)
     assert d.iloc[0].tolist() == ["chamber music", "2", "100.00", "50.00"] and d.iloc[1, 2] == T.DASH
     assert _page_problems(tmp_path, shown, d) == []
 
 
 def test_feature_file_summary_is_a_format_test():
     feats = {"demo": {"audio": np.zeros((1, 1024), np.float32), "video": np.zeros((20, 2048), np.float32)}}
-    s = T.feature_file_summary(feats, name="demo.mp4.multimodal.h5", label="accordion")
+    s = D.feature_file_summary(feats, name="demo.mp4.multimodal.h5", label="accordion")
     assert s.iloc[0].to_dict() == {"file": "demo.mp4.multimodal.h5", "videos": "1", "audio": "1 x 1024",
                                    "video": "20 x 2048", "fusion matrix": "41 x 1024", "label": "accordion"}
     feats["other"] = {"audio": None, "video": np.zeros((5, 2048), np.float32)}
-    s = T.feature_file_summary(feats, name="f.h5")
+    s = D.feature_file_summary(feats, name="f.h5")
     assert s.iloc[0]["audio"] == "1 x 1024 (1 videos); missing (1 videos)"
     table = pd.DataFrame([{"method": "Xception", "model": "fusion", "frames": 2, "hit_at_1": 50.0, "hit_at_3": 75.0,
                            "f1": 40.0, "f1_macro": 30.0, "n_missing": 0, "train_seconds": 1.0,
                            "n_train": 25, "n_val": 5, "n_test": 6}])
-    row = T.feature_file_display(table, identical=True).iloc[0]
+    row = D.feature_file_display(table, identical=True).iloc[0]
     assert row["videos (train / val. / test)"] == "25 / 5 / 6" and row["same as Table 4's fusion"] == "yes"
 
 
@@ -276,15 +277,15 @@ def test_rows_follow_the_runs_and_the_papers_integers_stay_integers():
                             "hit_at_1": [50.0, 40.0, 30.0], "hit_at_3": [70.0, 60.0, 50.0], "f1": [45.0, 35.0, 25.0],
                             "f1_macro": [40.0, 30.0, 20.0], "n_seeds": [1, 1, 1]})
     t4 = T.table4_side_by_side(summary)  # the saved table: merge order
-    shown = T.paper_beside_ours(t4, summary, keys=["method", "model"])
+    shown = D.paper_beside_ours(t4, summary, keys=["method", "model"])
     assert shown[("method", "")].tolist()[:3] == ["Xception", "Xception", "Inception v3"]
     assert shown[("model", "")].tolist()[:3] == ["fusion", "audio only", "video only"]
     assert len(shown) == len(t4)  # the paper's Choi rows follow
-    kept = T.paper_beside_ours(t4, summary, keys=["method", "model"], order_by_summary=False)
+    kept = D.paper_beside_ours(t4, summary, keys=["method", "model"], order_by_summary=False)
     assert kept[("method", "")].tolist() == t4["method"].tolist()
     table = pd.DataFrame({"property": ["videos_per_category_mean"], "FCVID (paper)": [429.0],
                           "FCVID (ours)": [428.9166]})
-    assert T.table1_display(table).iloc[0].tolist() == ["videos per category, mean", "429", "428.92"]
+    assert D.table1_display(table).iloc[0].tolist() == ["videos per category, mean", "429", "428.92"]
 
 
 def test_panel_titles_break_before_the_bracket():
@@ -299,9 +300,9 @@ def test_benchmark_baselines_count_the_training_videos():
 
     videos = pd.DataFrame({"label": [0, 0, 0, 1, 2, 1, 0], "split": ["train"] * 5 + ["test"] * 2})
     bench = SimpleNamespace(videos=videos, num_classes=3, categories=["pianoPerformance", "cello", "flute"])
-    base = T.benchmark_baselines(bench, [1, 0])
+    base = D.benchmark_baselines(bench, [1, 0])
     assert base["method"].tolist() == ["chance (uniform guess)", "majority class (piano)"]
     assert base["hit_at_1"].iloc[1] == pytest.approx(50.0)
-    assert T.baseline_text(base) == {"chance": "33.33", "majority": "50.00", "majority_name": "piano"}
-    assert T.benchmark_baselines(SimpleNamespace(num_classes=3, categories=[]), [0]) is None
-    assert T.baseline_text(None)["majority"] == T.DASH
+    assert D.baseline_text(base) == {"chance": "33.33", "majority": "50.00", "majority_name": "piano"}
+    assert D.benchmark_baselines(SimpleNamespace(num_classes=3, categories=[]), [0]) is None
+    assert D.baseline_text(None)["majority"] == T.DASH

@@ -17,6 +17,7 @@ module            job
 ``seeds``         every page over several training seeds; the convergence check
 ``evidence``      the paper's claims: paired two-level bootstrap over seeds and test videos
 ``tables``        the paper's numbers beside ours, each page's tables, fidelity options
+``display``       the tables as the pages print them (intervals in the cell, readable names)
 ``figures``       confusion matrices and the robustness figure
 ``throughput``    Table 2's workloads on our code and on a Titan X
 ================  ===============================================================================
@@ -25,6 +26,7 @@ module            job
 from . import (
     audio,
     data,
+    display,
     evidence,
     feature_files,
     figures,
@@ -39,5 +41,5 @@ from . import (
     youtube8m,
 )
 
-__all__ = ["audio", "data", "evidence", "feature_files", "figures", "fusion", "robustness", "scoring", "seeds",
+__all__ = ["audio", "data", "display", "evidence", "feature_files", "figures", "fusion", "robustness", "scoring", "seeds",
            "store", "tables", "throughput", "visual", "youtube8m"]
