@@ -221,8 +221,9 @@ def test_settings_box_rows_of_each_page():
     cfg = XFlowConfig.for_scale("smoke")
     text = settings_box(PROV, cfg=tables.CompactSettings(cfg), extra=tables.settings_rows(cfg, "crossval"),
                         parameters={}, show=False)
-    assert text.count(":::") == 2 and "`training.epochs.*.*.*` 300 → 1–2" in text
-    assert "**why**: A test of the pipeline only" in text
+    # the short box, then the folded table of the values changed from the paper's settings
+    assert text.count(":::") == 4 and "| `training.epochs.*.*.*` | 300 | 1–2 |" in text
+    assert "**how this scale differs from the paper**: A test of the pipeline only" in text
     assert "**cross-validation**: Digits, the first 2 speaker folds of each" in text
     assert "corrected resampled t" in text and "Digits 10.0 %" in text
     ho = tables.settings_rows(cfg, "holdout")
