@@ -94,10 +94,12 @@ def export_features(model: nn.Module, x, *, batch_size: int = 32, device=None, i
                          input_transform=input_transform)
 
 
-def logits_and_features(model: nn.Module, x, *, batch_size: int, device=None):
-    """Logits ``(N, C)`` and penultimate features ``(N, D)`` in one pass over the inputs."""
-    out = predict_array(LogitsAndFeatures(model), x, batch_size=batch_size, device=device)
+def logits_and_features(model: nn.Module, x, *, batch_size: int, device=None, input_transform=None):
+    """Logits ``(N, C)`` and penultimate features ``(N, D)`` in one pass over the inputs (an array,
+    a tensor or a Dataset of ``(input,)`` items, as :func:`predict_array`)."""
+    out = predict_array(LogitsAndFeatures(model), x, batch_size=batch_size, device=device,
+                        input_transform=input_transform)
     C = int(getattr(getattr(model, "model", model), "num_classes", 0) or 0)
     if C <= 0:
-        raise ParameterError("the audio model does not say its number of classes")
+        raise ParameterError("the model does not say its number of classes")
     return out[:, :C], out[:, C:]

@@ -26,11 +26,11 @@ from ...errors import ParameterError
 from ...features.frames import uniform_frame_indices
 from ...metrics.classification import softmax
 from ...models import get_model
-from ...models.wrappers import FrozenHead, LogitsAndFeatures
+from ...models.wrappers import FrozenHead
 from ...train.loop import TrainConfig, fit, predict
 from ...utils import seed_everything
 from .data import Benchmark, FrameDataset, frame_transform, image_bank
-from .scoring import export_features, metric_summary, rescored_meta
+from .scoring import export_features, logits_and_features, metric_summary, rescored_meta
 from .store import FeatureStore, frozen_cache_dir, visual_tag
 
 __all__ = [
@@ -165,10 +165,8 @@ def frame_scores(model: nn.Module, frames: list, *, n_frames: int, batch_size: i
     index = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(p, np.int64) for p in picks])
     x = FrameDataset(frames, owner, index)  # streamed: one batch of frames in memory at a time
     if len(x):  # one pass of the trunk gives the logits and the features
-        both = predict(LogitsAndFeatures(model), x, batch_size=batch_size, device=device, has_targets=False,
-                       input_transform=frame_transform)
-        C = int(getattr(model, "num_classes", 0) or both.shape[1] - getattr(model, "head_dim", 2048))
-        logits, feats = both[:, :C], both[:, C:]
+        logits, feats = logits_and_features(model, x, batch_size=batch_size, device=device,
+                                            input_transform=frame_transform)
     else:
         logits = np.zeros((0,), np.float32)
         feats = np.zeros((0, getattr(model, "head_dim", 0)), np.float32)
