@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from avlib.bookcheck import TABLE_MAX_CHARS, check_pages  # noqa: E402
 from avlib.claims import Evidence  # noqa: E402
 from avlib.config.xflow import XFlowConfig  # noqa: E402
-from avlib.experiments.xflow import figures, tables  # noqa: E402
+from avlib.experiments.xflow import display, figures, tables  # noqa: E402
 from avlib.report import Provenance, settings_box, style_table  # noqa: E402
 from avlib.train.protocols import CVResult, RunResult, merge_seeds  # noqa: E402
 
@@ -57,26 +57,26 @@ def _page_problems(tmp_path, frame) -> list:
 
 # ----------------------------------------------------------------------------- formatting
 def test_interval_number_and_p_texts():
-    assert tables.interval_text(73.14, 70.56, 75.61) == "73.1 [70.6, 75.6]"
-    assert tables.interval_text(73.14, float("nan"), 75.6) == "73.1"
-    assert tables.interval_text(float("nan"), 1, 2) == "–"
-    assert tables.interval_text(-6.9e-16, -110.04, 110.04) == "0.0 [-110.0, 110.0]"   # never "-0.0"
-    assert tables.number_text(None) == "–" and tables.number_text(0.256, 2) == "0.26"
-    assert [tables.p_text(p) for p in (0.65, 0.05, 0.002, 0.0012, 1.0, 0.7877, 0.0004, float("nan"))] == \
+    assert display.interval_text(73.14, 70.56, 75.61) == "73.1 [70.6, 75.6]"
+    assert display.interval_text(73.14, float("nan"), 75.6) == "73.1"
+    assert display.interval_text(float("nan"), 1, 2) == "–"
+    assert display.interval_text(-6.9e-16, -110.04, 110.04) == "0.0 [-110.0, 110.0]"   # never "-0.0"
+    assert display.number_text(None) == "–" and display.number_text(0.256, 2) == "0.26"
+    assert [display.p_text(p) for p in (0.65, 0.05, 0.002, 0.0012, 1.0, 0.7877, 0.0004, float("nan"))] == \
         ["0.65", "0.05", "0.002", "0.0012", "1", "0.79", "< 0.001", "–"]
-    assert tables.tidy_numbers("t over 2 folds (n_test/n_train = 1.000): p = 0.788; x 0.250, 10.0") == \
+    assert display.tidy_numbers("t over 2 folds (n_test/n_train = 1.000): p = 0.788; x 0.250, 10.0") == \
         "t over 2 folds (n_test/n_train = 1): p = 0.788; x 0.25, 10"
 
 
 # ----------------------------------------------------------------------------- Table III
 def test_table3_views_keep_integer_counts_and_name_the_datasets():
-    t3 = tables.table3_view(tables.table3_params())
+    t3 = display.table3_view(tables.table3_params())
     assert list(t3.columns[:4]) == ["model", "variant", "AVletters (paper)", "AVletters (ours)"]
     assert set(t3.variant) == {"baseline", "XFlow"}
     assert t3["AVletters diff"].tolist() == [0, 0, -156, 0]
-    gap = tables.lstm_gap_view(tables.lstm_baseline_gap())
+    gap = display.lstm_gap_view(tables.lstm_baseline_gap())
     assert "time-axis BN parameters" in gap and gap["diff"].tolist() == [-156, 0]
-    v = tables.variant_params_view(tables.variant_params())
+    v = display.variant_params_view(tables.variant_params())
     assert {"AVletters", "Digits/CUAVE"} <= set(v.columns) and "no x-conn." in set(v.variant)
 
 
@@ -84,13 +84,13 @@ def test_table3_views_keep_integer_counts_and_name_the_datasets():
 def test_table4_views_split_the_table_and_show_intervals_in_one_cell(results, tmp_path):
     dtn = {"digits": _cv([0.4, 0.5, 0.6])}
     t4 = tables.table4(results, protocol="clean", dtn=dtn)
-    accuracy, test = tables.table4_views(t4)
+    accuracy, test = display.table4_views(t4)
     assert list(accuracy.columns) == ["model", "dataset", "baseline (paper)", "baseline (ours)", "XFlow (paper)",
                                       "XFlow (ours)", "p (paper)", "p (ours)"]
     assert len(accuracy) == len(t4)
     row = t4[(t4.model == "CNNxMLP") & (t4.dataset == "Digits")].iloc[0]
     shown = accuracy.set_index(["model", "dataset"]).loc[("CNNxMLP", "Digits")]
-    assert shown["XFlow (ours)"] == tables.interval_text(row["xflow_pct (ours)"], row.xflow_ci_lo_pct,
+    assert shown["XFlow (ours)"] == display.interval_text(row["xflow_pct (ours)"], row.xflow_ci_lo_pct,
                                                          row.xflow_ci_hi_pct)
     assert shown["baseline (paper)"] == "78.3" and shown["p (paper)"] == "0.002"
     assert accuracy.set_index(["model", "dataset"]).loc[("CNNxMLP", "AVletters"), "XFlow (ours)"] == "–"
@@ -110,29 +110,29 @@ def test_table4_views_split_the_table_and_show_intervals_in_one_cell(results, tm
     wide = t4.copy()
     for c in wide.columns[2:]:
         wide[c] = -100.0 if c.endswith("lo_pct") or c == "diff_pct" else 100.0
-    assert all(_page_problems(tmp_path, v) == [] for v in tables.table4_views(wide))
+    assert all(_page_problems(tmp_path, v) == [] for v in display.table4_views(wide))
 
 
 def test_table5_view_has_intervals_and_fits(results, tmp_path):
-    t5 = tables.table5_view(results, ablation_datasets=["digits"])
+    t5 = display.table5_view(results, ablation_datasets=["digits"])
     assert list(t5.columns) == ["model", "dataset", "both (paper)", "both (ours)", "no x-conn. (paper)",
                                 "no x-conn. (ours)", "no res-conn. (paper)", "no res-conn. (ours)"]
     ours = tables.table5_frame(results).set_index("model").loc["CNNxMLP"]
     row = t5[(t5.model == "CNNxMLP") & (t5.dataset == "Digits")].iloc[0]
-    assert row["no x-conn. (ours)"] == tables.interval_text(ours.no_xconns_pct, ours.no_xconns_pct_lo,
+    assert row["no x-conn. (ours)"] == display.interval_text(ours.no_xconns_pct, ours.no_xconns_pct_lo,
                                                             ours.no_xconns_pct_hi)
     assert row["both (paper)"] == "86.7"
     assert t5[t5.dataset == "AVletters"]["both (ours)"].eq("–").all()
     assert _page_problems(tmp_path, t5) == []
-    assert len(tables.table5_view(results, ablation_datasets=[])) == 0
+    assert len(display.table5_view(results, ablation_datasets=[])) == 0
 
 
 def test_protocol_gap_view_and_design_text(results):
-    gap = tables.protocol_gap_view(tables.protocol_gap(tables.summarize_cv(results)))
+    gap = display.protocol_gap_view(tables.protocol_gap(tables.summarize_cv(results)))
     assert list(gap.columns) == ["dataset", "model", "variant", "clean", "paper's rule", "gap (rule − clean)"]
     assert set(gap["gap (rule − clean)"]) == {"5.0"}
     assert "no res-conn." in set(gap.variant)
-    assert tables.design_text(results) == \
+    assert display.design_text(results) == \
         "Digits: 3 speaker folds (CNN x MLP 2 seeds per fold, {CNN x MLP}-LSTM 1 seed per fold)"
 
 
@@ -140,7 +140,7 @@ def test_protocol_gap_view_and_design_text(results):
 def test_table6_view_puts_the_seed_interval_beside_the_mean(tmp_path):
     res = {"cuave": {("lstm", "baseline", "clean"): _cv([.5], [.6]), ("lstm", "xflow", "clean"): _cv([.7], [.8])}}
     t6 = tables.table6(res, ["cuave"])["clean"]
-    view = tables.table6_view(t6).set_index("model")
+    view = display.table6_view(t6).set_index("model")
     assert list(view.columns) == ["CUAVE (paper)", "CUAVE (ours)"]
     assert view.loc["CNNxMLP-LSTM XFlow", "CUAVE (ours)"] == \
         "75.0 " + t6.set_index("model").loc["CNNxMLP-LSTM XFlow", "cuave_ci"]
@@ -160,7 +160,7 @@ def _evidence(**kw):
 
 
 def test_evidence_views_are_narrow_and_in_words(tmp_path):
-    summary, detail = tables.evidence_views([_evidence(), _evidence(claim="xflow_lstm_holdout_cuave", n=1,
+    summary, detail = display.evidence_views([_evidence(), _evidence(claim="xflow_lstm_holdout_cuave", n=1,
                                                                     unit="seed", p=float("nan"))])
     assert list(summary.columns) == ["claim", "paper", "ours (points) [95 % interval]", "p", "units"]
     # the claim in the words of the Claims page, never its snake_case id
@@ -174,65 +174,65 @@ def test_evidence_views_are_narrow_and_in_words(tmp_path):
                                      "(1 seed averaged per fold) of Digits")
     assert "1.000" not in d.test and "n_test/n_train = 1)" in d.test
     assert _page_problems(tmp_path, summary) == [] and _page_problems(tmp_path, detail) == []
-    summary, _ = tables.evidence_views([_evidence(converged="yes")])
+    summary, _ = display.evidence_views([_evidence(converged="yes")])
     assert summary.converged.tolist() == ["yes"]
 
 
 def test_convergence_view_names_the_factor():
     conv = pd.DataFrame([dict(claim="xflow_lstm_holdout_cuave", effect=2.04, effect_short=1.0, change=1.04,
                               half_width=3.0, converged="yes")])
-    view = tables.convergence_view(conv, 0.5)
+    view = display.convergence_view(conv, 0.5)
     assert list(view.columns) == ["claim", "effect", "effect at 0.5 × the epochs", "change", "half-width",
                                   "converged"]
     assert view.iloc[0].tolist() == ["XFlow LSTM beats the baseline on the CUAVE hold-out", "2.0", "1.0", "1.0",
                                      "3.0", "yes"]
-    assert tables.convergence_view(None) is None
+    assert display.convergence_view(None) is None
 
 
 def test_silhouette_and_equation1_views_at_two_decimals():
     sil = pd.DataFrame(dict(connection=["x2d1d_1", "x2d1d_2"], examples=[30, 30],
                             silhouette_raw=[-0.26598, 0.1004], silhouette_tsne_2d=[-0.3343, 0.35]))
-    v = tables.silhouette_view(sil)
+    v = display.silhouette_view(sil)
     assert v["cross-connection"].tolist() == ["first 2D→1D", "second 2D→1D"]
     assert v["silhouette, raw outputs"].tolist() == ["-0.27", "0.10"]
     eq = pd.DataFrame(dict(kernel=[0], example=[15], label=["seven"], steps=[8], pearson_r=[0.934196]))
-    assert tables.equation1_view(eq).iloc[0].tolist() == [0, 15, "seven", 8, "0.93"]
+    assert display.equation1_view(eq).iloc[0].tolist() == [0, 15, "seven", 8, "0.93"]
 
 
 # ----------------------------------------------------------------------------- settings box
 def test_compact_changes_collapse_per_model_keys():
-    smoke = tables.compact_changes(XFlowConfig.for_scale("smoke"))
+    smoke = display.compact_changes(XFlowConfig.for_scale("smoke"))
     assert smoke["training.epochs.*.*.*"] == (300, "1–2")
     assert smoke["data.downsample.*"] == (1, "4")
     assert smoke["training.*.lr"] == (0.001, "0.003")
     assert smoke["training.cnnxmlp.seeds"] == ([0], [0, 1])
     assert not any(k.startswith("training.epochs.digits") for k in smoke)
     assert len(smoke) < len(XFlowConfig.for_scale("smoke").changes()) / 2
-    cpu = tables.compact_changes(XFlowConfig.for_scale("cpu"))
+    cpu = display.compact_changes(XFlowConfig.for_scale("cpu"))
     assert cpu["training.epochs.*.*.*"] == (300, "20–40")
     # different old values stay separate keys
     assert cpu["training.cnnxmlp.batch_size"] == (128, 64) and cpu["training.lstm.batch_size"] == (32, 64)
-    part = tables.compact_changes(XFlowConfig().with_overrides({"training.epochs.avletters.*.*": 3}))
+    part = display.compact_changes(XFlowConfig().with_overrides({"training.epochs.avletters.*.*": 3}))
     assert part == {"training.epochs.*.*.* (8 of 24)": (300, "3")}
-    assert tables.compact_changes(XFlowConfig()) == {}
+    assert display.compact_changes(XFlowConfig()) == {}
 
 
 def test_settings_box_rows_of_each_page():
     cfg = XFlowConfig.for_scale("smoke")
-    text = settings_box(PROV, cfg=tables.CompactSettings(cfg), extra=tables.settings_rows(cfg, "crossval"),
+    text = settings_box(PROV, cfg=display.CompactSettings(cfg), extra=display.settings_rows(cfg, "crossval"),
                         parameters={}, show=False)
     # the short box, then the folded table of the values changed from the paper's settings
     assert text.count(":::") == 4 and "| `training.epochs.*.*.*` | 300 | 1–2 |" in text
     assert "**how this scale differs from the paper**: A test of the pipeline only" in text
     assert "**cross-validation**: Digits, the first 2 speaker folds of each" in text
     assert "corrected resampled t" in text and "Digits 10.0 %" in text
-    ho = tables.settings_rows(cfg, "holdout")
+    ho = display.settings_rows(cfg, "holdout")
     assert ho["hold-out split (Table VI)"] == "CUAVE, 1 epoch per model"
     assert "training seed" in ho["unit of replication"]
     assert "XFlow CNN×MLP (1 epoch)" in ho["analysis models (Figs. 9-11)"]
-    assert "every scale" in tables.settings_rows(cfg, "params")["what is counted"]
+    assert "every scale" in display.settings_rows(cfg, "params")["what is counted"]
     with pytest.raises(ValueError):
-        tables.settings_rows(cfg, "nope")
+        display.settings_rows(cfg, "nope")
 
 
 # ----------------------------------------------------------------------------- figures
@@ -293,7 +293,7 @@ def test_tsne_equation1_and_maps_figures():
 def test_convergence_view_on_part_of_the_folds_shows_both_lengths_on_those_folds():
     conv = pd.DataFrame([dict(claim="xflow_lstm_holdout_cuave", effect=2.04, effect_matched=3.0, effect_short=1.0,
                               change=2.0, half_width=3.0, converged="yes")])
-    view = tables.convergence_view(conv, 0.5)
+    view = display.convergence_view(conv, 0.5)
     assert list(view.columns) == ["claim", "effect", "effect, checked folds", "checked folds at 0.5 × the epochs",
                                   "change", "half-width", "converged"]
     assert view.iloc[0].tolist()[1:] == ["2.0", "3.0", "1.0", "2.0", "3.0", "yes"]

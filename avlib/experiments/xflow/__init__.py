@@ -10,7 +10,8 @@ order of their dependencies:
 * :mod:`.holdout`: the hold-out split (Table VI) and the models behind the analyses;
 * :mod:`.analysis`: what the connections learn (Figs. 9-11) and how far the runs converged;
 * :mod:`.evidence`: the rows of the Claims page;
-* :mod:`.tables`: Tables III-VI beside the paper's;
+* :mod:`.tables`: Tables III-VI beside the paper's (the saved tables);
+* :mod:`.display`: the same tables as a page prints them;
 * :mod:`.figures`: the figures.
 
 The generic protocols (speaker folds, the paper's and the clean protocol, seeds) are in
