@@ -1,6 +1,7 @@
 """XFlow models: Table III parameter counts, shapes, backward, masking, DTN."""
 import pytest
 import torch
+from torch import nn
 
 from avlib.errors import ParameterError
 from avlib.models import xflow
@@ -560,3 +561,33 @@ def test_dtn_returns_its_outputs_and_keeps_no_state():
     ce = torch.nn.functional.cross_entropy
     assert loss_fn(out.as_subclass(torch.Tensor), y).item() == pytest.approx(ce(out, y).item())
     assert loss_fn(out, y).item() > (ce(za, y) + ce(zi, y)).item() - 1e-6
+
+
+@pytest.mark.parametrize("kernel", [(32, 32), (16, 8), (3, 3)])
+def test_transposed_conv_equals_the_module_with_its_gradients(kernel):
+    from torch.nn import functional as F
+
+    from avlib.models.xflow import FULL_CONV_FROM_KERNEL, transposed_conv
+
+    torch.manual_seed(0)
+    deconv = nn.ConvTranspose2d(1, 5, kernel)
+    x = torch.randn(6, 1, 7, 9, requires_grad=True)
+    ours = transposed_conv(x, deconv)
+    ref = F.conv_transpose2d(x, deconv.weight, deconv.bias)
+    assert ours.shape == (6, 5, 7 + kernel[0] - 1, 9 + kernel[1] - 1)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    grads = torch.autograd.grad(ours, (x, deconv.weight, deconv.bias), g)
+    ref_grads = torch.autograd.grad(ref, (x, deconv.weight, deconv.bias), g)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    if max(kernel) < FULL_CONV_FROM_KERNEL:  # small kernels: the module itself, bit for bit
+        assert torch.equal(ours, deconv(x))
+
+
+def test_transposed_conv_keeps_other_geometries_on_the_module():
+    from avlib.models.xflow import transposed_conv
+
+    deconv = nn.ConvTranspose2d(1, 2, 9, stride=2)
+    x = torch.randn(2, 1, 4, 4)
+    assert torch.equal(transposed_conv(x, deconv), deconv(x))
