@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from avlib.config.datasheets import SpeechDatasheetConfig
 from avlib.config.icmr import ICMRConfig
 from avlib.config.ismir import ISMIRConfig
 from avlib.config.xflow import XFlowConfig
@@ -17,7 +18,7 @@ from avlib.run import dryrun, load_registry, plan
 from avlib.train.loop import TrainConfig, fit
 from avlib.utils import BATCHES_ENV
 
-CONFIGS = [ICMRConfig, ISMIRConfig, XFlowConfig]
+CONFIGS = [ICMRConfig, ISMIRConfig, XFlowConfig, SpeechDatasheetConfig]
 
 
 def _budget_key(key: str, budget) -> bool:
@@ -45,8 +46,10 @@ def test_the_dry_run_keeps_the_papers_inputs_models_and_schedules():
     assert ismir.network.audio_model == "xception_audio" and ismir.icmr.audio.choi_seconds == 1.0
     xflow = XFlowConfig.for_dry_run()
     paper = XFlowConfig()
-    assert xflow.data == paper.data and xflow.training.cnnxmlp.batch_size == 128
-    assert xflow.training.lstm.batch_size == 32 and xflow.training.lr_schedule is None
+    assert xflow.data == paper.data and xflow.training.lr_schedule is None
+    # batch sizes are budget (two small batches per epoch), as for ICMR; the optimiser is the paper's
+    assert xflow.training.cnnxmlp.lr == paper.training.cnnxmlp.lr and xflow.training.lstm.lr == paper.training.lstm.lr
+    assert xflow.training.cnnxmlp.batch_size < paper.training.cnnxmlp.batch_size
     assert xflow.crossval.protocols == ("clean", "paper") and xflow.crossval.datasets == paper.crossval.datasets
 
 
@@ -102,16 +105,18 @@ def test_the_batch_cap_comes_from_the_environment(monkeypatch):
 def test_each_notebook_gets_its_dry_run_parameters_and_the_command_line_wins():
     registry = load_registry()
     overrides = {"config": {"audio.epochs": 2}}
-    plans = plan(scale="paper", only=["icmr_audio", "data_speech", "run_manifest"], overrides=overrides,
-                 registry=registry)
+    plans = plan(scale="paper", only=["icmr_audio", "run_manifest"], overrides=overrides, registry=registry)
     out = {e.name: dryrun.dry_run_parameters(e, p, overrides, "paper") for e, p in plans}
+    speech_overrides = {"config": {"calibration_max_folds": 3}}
+    (entry, params), = plan(scale="paper", only=["data_speech"], overrides=speech_overrides, registry=registry)
+    out["data_speech"] = dryrun.dry_run_parameters(entry, params, speech_overrides, "paper")
     cfg = out["icmr_audio"]["config"]
     assert cfg["audio.epochs"] == 2  # -p wins over DRY_RUN
     assert cfg["seeds"] == [0] and cfg["visual.epochs"] == 1
-    assert out["data_speech"]["baseline_max_folds"] == 2
+    assert out["data_speech"]["config"] == {"baseline_max_folds": 2, "calibration_max_folds": 3}
     assert out["run_manifest"]["manifest_path"].startswith("_build/dry_run/")
     # without any -p the configuration notebooks still get the budget (nothing in their presets)
-    for entry, params in plan(scale="paper", only=["icmr_audio", "xflow_crossval", "ismir_correspondence"],
+    for entry, params in plan(scale="paper", only=["icmr_audio", "xflow_crossval", "ismir_correspondence", "data_speech"],
                               registry=registry):
         assert "config" not in params
         got = dryrun.dry_run_parameters(entry, params, {}, "paper")["config"]

@@ -305,3 +305,20 @@ def test_log_mel_scale_and_segment_length_key_the_cache(messy_root, tmp_path):
     # above both floors the squared scale is twice the power scale
     top = old["good"] > old["good"].max() - 30
     np.testing.assert_allclose(new["good"][top], 2 * old["good"][top], atol=1e-3)
+
+
+def test_a_fully_cached_list_starts_no_worker_pool(messy_root, tmp_path, monkeypatch):
+    from avlib.features import dataset as fd
+    from avlib.features.dataset import extract_features
+
+    root, df = messy_root
+    first, _ = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=1)
+
+    def no_pool():
+        raise AssertionError("a worker pool was started although every video is cached")
+
+    monkeypatch.setattr(fd, "worker_context", no_pool)
+    feats, rep = extract_features(df, video_root=root, kind="han", cache_dir=tmp_path / "cache", n_jobs=2)
+    assert rep.n_cached == 5 and rep.n_computed == 0 and len(rep.skipped) == 5
+    assert set(feats) == set(first)
+    np.testing.assert_array_equal(feats["good"], first["good"])

@@ -200,21 +200,32 @@ def extract_one_noted(path, *, kind: str, **params) -> tuple[np.ndarray, float, 
     raise ParameterError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
 
 
-def _work(task):
-    """One video: ``(video_id, status, key or reason, media amount, array or None, note)``."""
+def _lookup(task):
+    """What the cache already knows of one video (its features or its decoding error), as
+    :func:`_work` returns it, or None when the video must be decoded."""
     vid, path, kind, params, cache_dir = task
-
-    cache = FeatureCache(cache_dir) if cache_dir else None
     try:
         key = file_key(path, kind, params)
     except OSError as exc:
         return vid, "error", f"{path}: cannot read file ({exc})", 0.0, None, None
-    if cache is not None:
+    if cache_dir:
+        cache = FeatureCache(cache_dir)
         if cache.get(kind, key, mmap=True) is not None:
             return vid, "cached", key, 0.0, None, cache.get_note(kind, key)
         err = cache.get_error(kind, key)
         if err is not None:
             return vid, "error", err, 0.0, None, None
+    return None
+
+
+def _work(task):
+    """One video: ``(video_id, status, key or reason, media amount, array or None, note)``."""
+    vid, path, kind, params, cache_dir = task
+    known = _lookup(task)
+    if known is not None:
+        return known
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    key = file_key(path, kind, params)
     try:
         arr, amount, note = extract_one_noted(path, kind=kind, **params)
     except MediaError as exc:
@@ -301,18 +312,26 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
     n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
     results = {}
     bar = progress_bar(total=len(tasks), desc=f"features[{kind}]", unit="video", disable=None if progress else True)
-    if n_jobs == 1 or len(tasks) <= 1:
-        worker_init()
-        it = map(_work, tasks)
-        for r in it:
+    pending = []  # the cache is read here first: no worker pool starts when nothing is left to decode
+    for task in tasks:
+        known = _lookup(task) if cache_dir else None
+        if known is None:
+            pending.append(task)
+        else:
+            results[known[0]] = known
+            bar.update(1)
+    if n_jobs == 1 or len(pending) <= 1:
+        if pending:
+            worker_init()
+        for r in map(_work, pending):
             results[r[0]] = r
             bar.update(1)
     else:
         ctx = worker_context()
         if ctx.get_start_method() == "fork":
             _warm_up(kind, params)  # imports/JIT once here, inherited by the forked workers
-        with ctx.Pool(min(n_jobs, len(tasks)), initializer=worker_init) as pool:
-            for r in pool.imap_unordered(_work, tasks, chunksize=1):
+        with ctx.Pool(min(n_jobs, len(pending)), initializer=worker_init) as pool:
+            for r in pool.imap_unordered(_work, pending, chunksize=1):
                 results[r[0]] = r
                 bar.update(1)
     bar.close()
