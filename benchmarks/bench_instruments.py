@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from avlib.data.instruments import ensure_instrument_benchmark, ensure_yt8m_benchmark
-    from avlib.data.instruments.datasheet import probe_features
+    from avlib.data.instruments.calibration import probe_features
     from avlib.features.dataset import extract_features
 
     os.environ.setdefault("AVLIB_PROGRESS", "0")

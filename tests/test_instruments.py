@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from avlib.data.instruments import (CATEGORIES, GENERATOR_VERSION, INSTRUMENTS, PRESETS, YT8M_COUNTS, YT8M_PRESETS,
                                     Preset, ensure_instrument_benchmark, video_specs, yt8m_profile)
-from avlib.data.instruments import datasheet as ds
+from avlib.data.instruments import calibration as cal
 from avlib.errors import ParameterError
 from avlib.data.instruments.generate import generate_video
 from avlib.data.instruments.picture import render_clean_image, render_video_frames
@@ -204,14 +204,14 @@ def test_information_knobs_reach_the_renderers():
 
 def test_probe_features_shapes():
     rng = np.random.default_rng(0)
-    a = ds.audio_probe_features(rng.standard_normal(12000).astype(np.float32), sr=12000)
+    a = cal.audio_probe_features(rng.standard_normal(12000).astype(np.float32), sr=12000)
     assert a.shape == (192,) and np.isfinite(a).all()
     frames = rng.integers(0, 256, (5, 40, 60, 3), dtype=np.uint8)
-    v = ds.video_probe_features(frames)
+    v = cal.video_probe_features(frames)
     assert v.shape == (3 * 64 + 24,)
     np.testing.assert_allclose(v[192:].reshape(3, 8).sum(1), 1.0, atol=1e-6)
     with pytest.raises(ParameterError):
-        ds.video_probe_features(frames[:0])
+        cal.video_probe_features(frames[:0])
 
 
 def test_probe_matches_scikit_learn_on_toy_input():
@@ -223,26 +223,26 @@ def test_probe_matches_scikit_learn_on_toy_input():
     rng = np.random.default_rng(1)
     y = np.repeat(np.arange(3), 20)
     X = rng.standard_normal((60, 4)) + 4.5 * np.eye(3, 4)[y]
-    pred = ds.probe_predictions(X, y, n_splits=5, seed=3)
+    pred = cal.probe_predictions(X, y, n_splits=5, seed=3)
     ref = np.empty_like(y)
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=3).split(X, y):
         sc = StandardScaler().fit(X[tr])
-        clf = LogisticRegression(C=ds.PROBE_C, max_iter=2000).fit(sc.transform(X[tr]), y[tr])
+        clf = LogisticRegression(C=cal.PROBE_C, max_iter=2000).fit(sc.transform(X[tr]), y[tr])
         ref[te] = clf.predict(sc.transform(X[te]))
     np.testing.assert_array_equal(pred, ref)
     assert (pred == y).mean() > 0.9  # separable toy classes
-    noise = ds.probe_predictions(rng.standard_normal((60, 4)), y, n_splits=5, seed=3)
+    noise = cal.probe_predictions(rng.standard_normal((60, 4)), y, n_splits=5, seed=3)
     assert (noise == y).mean() < 0.6  # no information: near chance (1/3)
     with pytest.raises(ParameterError):
-        ds.probe_predictions(X[:3], y[:3])  # too few videos
+        cal.probe_predictions(X[:3], y[:3])  # too few videos
     # classes smaller than the number of folds (smoke scale): plain folds, still one prediction each
-    assert ds.probe_predictions(X[::7], y[::7], n_splits=5).shape == (9,)
+    assert cal.probe_predictions(X[::7], y[::7], n_splits=5).shape == (9,)
 
 
 def test_late_fusion_is_the_product_rule():
     pa = np.array([[0.6, 0.4], [0.2, 0.8]])
     pv = np.array([[0.3, 0.7], [0.5, 0.5]])
-    scores = ds.late_fusion(pa, pv)
+    scores = cal.late_fusion(pa, pv)
     np.testing.assert_allclose(np.exp(scores), pa * pv)
     assert list(np.argmax(scores, 1)) == [1, 1]
 
@@ -251,17 +251,17 @@ def test_complementarity_shares():
     y = np.array([0, 1, 2, 3, 4, 5, 6, 7])
     pa = np.array([0, 1, 2, 9, 9, 9, 6, 9])
     pv = np.array([0, 9, 9, 3, 4, 9, 6, 9])
-    assert ds.complementarity(y, pa, pv) == {"only audio": 2 / 8, "only video": 2 / 8, "both": 2 / 8, "neither": 2 / 8}
+    assert cal.complementarity(y, pa, pv) == {"only audio": 2 / 8, "only video": 2 / 8, "both": 2 / 8, "neither": 2 / 8}
     rng = np.random.default_rng(0)
     y = rng.integers(0, 12, 500)
     pa = np.where(rng.random(500) < 0.7, y, (y + 1) % 12)
     pv = np.where(rng.random(500) < 0.4, y, (y + 2) % 12)
-    c = ds.complementarity(y, pa, pv)
+    c = cal.complementarity(y, pa, pv)
     assert sum(c.values()) == pytest.approx(1.0)
     assert c["only audio"] + c["both"] == pytest.approx(np.mean(pa == y))
     assert c["only video"] + c["both"] == pytest.approx(np.mean(pv == y))
     with pytest.raises(ParameterError):
-        ds.complementarity(y, y[:3], y)
+        cal.complementarity(y, y[:3], y)
 
 
 # ------------------------------------------------------------------ calibration: target bands
@@ -272,7 +272,7 @@ def _accuracy_table(audio, video, fusion=70.0):
 
 def test_band_check_on_a_hand_made_case():
     """Audio inside its band, video below (the generator-2.1 calibration: 60.4 / 24.1 %)."""
-    check = ds.band_check(_accuracy_table(60.4, 24.1)).set_index("modality")
+    check = cal.band_check(_accuracy_table(60.4, 24.1)).set_index("modality")
     assert list(check.index) == ["audio", "video"]  # one row per band: no band on the fusion
     assert check.loc["audio", "in band"] and not check.loc["video", "in band"]
     assert check.loc["audio", "off band (points)"] == 0.0
@@ -280,19 +280,19 @@ def test_band_check_on_a_hand_made_case():
     assert (check.loc["video", "target low (%)"], check.loc["video", "target high (%)"]) == (30.0, 55.0)
     assert check.loc["video", "fold sd (%)"] == 2.5
     # above the band: positive distance; the bounds themselves are inside; the fusion is never checked
-    above = ds.band_check(_accuracy_table(80.0, 55.0, fusion=20.0)).set_index("modality")
+    above = cal.band_check(_accuracy_table(80.0, 55.0, fusion=20.0)).set_index("modality")
     assert not above.loc["audio", "in band"] and above.loc["audio", "off band (points)"] == pytest.approx(5.0)
     assert above.loc["video", "in band"]
-    assert ds.band_check(_accuracy_table(55.0, 30.0))["in band"].all()
+    assert cal.band_check(_accuracy_table(55.0, 30.0))["in band"].all()
     # a modality without a measurement is reported, not in band
-    missing = ds.band_check(_accuracy_table(60.0, 40.0).iloc[:1]).set_index("modality")
+    missing = cal.band_check(_accuracy_table(60.0, 40.0).iloc[:1]).set_index("modality")
     assert not missing.loc["video", "in band"] and np.isnan(missing.loc["video", "measured (%)"])
     # custom bands
-    own = {"video": ds.TargetBand("video", 20.0, 25.0, "-", "test")}
-    assert ds.band_check(_accuracy_table(60.0, 24.1), own)["in band"].tolist() == [True]
-    assert not ds.in_band(float("nan"), own["video"]) and ds.in_band(20.0, own["video"])
+    own = {"video": cal.TargetBand("video", 20.0, 25.0, "-", "test")}
+    assert cal.band_check(_accuracy_table(60.0, 24.1), own)["in band"].tolist() == [True]
+    assert not cal.in_band(float("nan"), own["video"]) and cal.in_band(20.0, own["video"])
     with pytest.raises(ParameterError):
-        ds.TargetBand("video", 50.0, 40.0, "-", "low above high")
+        cal.TargetBand("video", 50.0, 40.0, "-", "low above high")
 
 
 def test_target_bands_sit_below_the_papers_unimodal_numbers():
@@ -301,8 +301,8 @@ def test_target_bands_sit_below_the_papers_unimodal_numbers():
 
     t2, t3 = paper_table("icmr2017_table2_visual"), paper_table("icmr2017_table3_audio")
     paper = {"video": t2[t2["dataset"] == "FCVID"]["hit_at_1"], "audio": t3[t3["dataset"] == "FCVID"]["hit_at_1"]}
-    assert set(ds.TARGET_BANDS) == {"audio", "video"}  # single modalities only
-    for name, band in ds.TARGET_BANDS.items():
+    assert set(cal.TARGET_BANDS) == {"audio", "video"}  # single modalities only
+    for name, band in cal.TARGET_BANDS.items():
         assert band.low < paper[name].min() and band.high < paper[name].max(), name
         assert band.low >= 3 * 100 / 12
         assert f"{paper[name].min():.1f}" in band.paper and f"{paper[name].max():.1f}" in band.paper
@@ -312,7 +312,7 @@ def test_complementarity_table_beside_independent_errors():
     y = np.arange(10)
     pa = np.where(np.arange(10) < 6, y, -1)  # audio right on 0-5
     pv = np.where(np.arange(10) >= 4, y, -1)  # video right on 4-9
-    t = ds.complementarity_table(y, pa, pv).set_index("outcome")
+    t = cal.complementarity_table(y, pa, pv).set_index("outcome")
     assert t.loc["only audio", "share (%)"] == pytest.approx(40.0)
     assert t.loc["only video", "share (%)"] == pytest.approx(40.0)
     assert t.loc["both", "share (%)"] == pytest.approx(20.0)
@@ -331,7 +331,7 @@ def _rendered_video_probe(preset, seed=0, k=5):
     for s in specs:
         frames, _ = render_picture(s)
         idx = np.minimum(((np.arange(k) + 0.5) / k * len(frames)).astype(int), len(frames) - 1)
-        feats.append(ds.video_probe_features(frames[idx]))
+        feats.append(cal.video_probe_features(frames[idx]))
     return np.stack(feats), np.array([s["label"] for s in specs])
 
 
@@ -345,8 +345,8 @@ def test_tiny_generated_set_has_video_information():
 
     tiny = Preset(8, (1.0, 1.2), (64,), 0.0, 1, 16, fps_choices=("4",), sample_rates=(16000,), **KNOBS)
     X, y = _rendered_video_probe(tiny)
-    acc = float(np.mean(ds.probe_predictions(X, y, n_splits=4) == y))
+    acc = float(np.mean(cal.probe_predictions(X, y, n_splits=4) == y))
     assert acc >= 0.2, acc  # 23 of 96 right here (seeds 0-4: 22-27); chance gives 8 +- 2.7
     X0, y0 = _rendered_video_probe(replace(tiny, p_away=1.0, p_closeup=0.0))
-    acc0 = float(np.mean(ds.probe_predictions(X0, y0, n_splits=4) == y0))
+    acc0 = float(np.mean(cal.probe_predictions(X0, y0, n_splits=4) == y0))
     assert acc0 <= 0.17 and acc - acc0 >= 0.07, (acc0, acc)  # 13 of 96 here (seeds 0-4: 4-15)

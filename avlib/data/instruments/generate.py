@@ -27,8 +27,8 @@ about 1,600 videos, so the authors' unstratified 70/15/15 split
 the FCVID-style one); the videos are short (4-6 s) and small (112-128 px wide, 12-15 fps,
 16-22 kHz audio) so that generation stays cheap. The information knobs of :class:`Preset`
 (``snr_db`` for audio, ``p_away``, ``p_closeup`` and ``p_venue`` for video, ``label_noise``) are
-set once in :data:`KNOBS`, calibrated with the datasheet's difficulty probes on the train split so
-that each single-modality probe lands in its target band (:data:`.datasheet.TARGET_BANDS`).
+set once in :data:`KNOBS`, calibrated with the difficulty probes of :mod:`.calibration` on the train split so
+that each single-modality probe lands in its target band (:data:`.calibration.TARGET_BANDS`).
 
 Run as a command: ``python -m avlib.data.instruments --scale smoke --root data [--variant yt8m]``
 (or ``python -m avlib.data instruments`` / ``instruments_yt8m``). Deterministic: a video depends
@@ -201,7 +201,7 @@ class Preset:
 _CHEAP = {"fps_choices": ("12", "15"), "sample_rates": (16000, 22050)}
 #: Information knobs of the FCVID-style benchmark at every scale, set with the datasheet's probes
 #: (``notebooks/data_instruments.ipynb``; train split only) so that each modality's probe lands in
-#: its target band (:data:`.datasheet.TARGET_BANDS`: audio 55-75 %, video 30-55 %); the fusion of
+#: its target band (:data:`.calibration.TARGET_BANDS`: audio 55-75 %, video 30-55 %); the fusion of
 #: the probes and every audio-vs-video or fusion-vs-single effect are outcomes, never tuned on.
 #: Calibration record (cpu, seed 0, 1,125 train videos, 5-fold CV):
 #:
