@@ -59,6 +59,31 @@ def test_sources_name_the_folders_under_the_data_root(tmp_path):
     assert real.source_folder(str(tmp_path / "mine"), "data") == tmp_path / "mine"
 
 
+def test_a_folder_source_of_the_speech_pages_holds_one_folder_per_dataset(tmp_path):
+    from avlib.errors import ParameterError
+    from avlib.run.inputs import not_run_reason, real_folders
+
+    assert real.speech_folder("real", tmp_path, "cuave") == tmp_path / "real" / "cuave"
+    assert real.speech_folder(str(tmp_path / "mine"), "data", "digits") == tmp_path / "mine" / "digits"
+    for bad in (("embedded", "digits"), ("real", "fcvid")):
+        with pytest.raises(ParameterError):
+            real.speech_folder(bad[0], tmp_path, bad[1])
+    by = {e.name: e for e in runner.load_registry().notebooks}
+    mine = tmp_path / "mine"
+    params = {"source": str(mine), "data_root": str(tmp_path)}
+    assert real_folders(by["xflow_crossval"], params) == {n: mine / n for n in ("avletters", "digits", "cuave")}
+    reason = not_run_reason(by["xflow_crossval"], params, "paper")
+    assert reason.startswith("missing real data") and f"{mine}/avletters/" in reason
+    for name in ("avletters", "digits", "cuave"):
+        folder = mine / name / "s1"
+        folder.mkdir(parents=True)
+        np.save(folder / "A_1.frames.npy", np.zeros((3, 4, 4), np.uint8))
+        np.save(folder / "A_1.mfcc.npy", np.zeros((3, 13), np.float32))
+    assert not_run_reason(by["xflow_crossval"], params, "paper") is None
+    # the video pages keep a folder in the FCVID layout
+    assert real_folders(by["icmr_audio"], params) == {"source": mine}
+
+
 def test_the_paper_scale_generates_no_stand_ins(tmp_path, capsys):
     assert data_cli.main(["all", "--scale", "paper", "--root", str(tmp_path)]) == 2
     out = capsys.readouterr()

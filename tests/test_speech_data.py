@@ -422,7 +422,8 @@ def test_generated_smoke_data_both_modalities_above_chance(tmp_path):
 def test_the_datasheet_loads_each_dataset_and_its_noise_conditions(data_root, datasets):
     from avlib.data.speech.datasheet import by_condition, load_datasets
 
-    real = load_datasets(["avletters", "digits"], source="real", real_root=str(data_root / "embedded" / "smoke"))
+    # a folder holding the datasets, as a user with real data would give it
+    real = load_datasets(["avletters", "digits"], source=str(data_root / "embedded" / "smoke"))
     assert list(real) == ["avletters", "digits"]
     for name, ds in real.items():
         np.testing.assert_array_equal(ds.mfcc[0], datasets[name].mfcc[0])

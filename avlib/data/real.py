@@ -27,7 +27,7 @@ from ..errors import ParameterError
 from ..paths import resolve
 
 __all__ = ["DATA_ENV", "REAL_FOLDER", "RealDataset", "REAL_DATASETS", "REAL_SOURCES", "default_data_root",
-           "dataset_folder", "source_folder", "missing", "status", "report"]
+           "dataset_folder", "source_folder", "speech_folder", "missing", "status", "report"]
 
 #: Environment variable naming the data root when ``--data-root`` is not given.
 DATA_ENV = "AVLIB_DATA"
@@ -87,6 +87,20 @@ def source_folder(source: str, data_root) -> Path | None:
     return Path(source).expanduser()
 
 
+def speech_folder(source: str, data_root, name: str) -> Path:
+    """The folder of the speech dataset ``name`` (AVletters, Digits, CUAVE) that a page's ``source``
+    names: ``"real"``: ``<data_root>/real/<name>``; any other value (not the embedded stand-ins): a
+    folder given by the user that holds ``avletters/``, ``digits/``, ``cuave/``, so ``<source>/<name>``."""
+    if REAL_DATASETS.get(name) is None or REAL_DATASETS[name].kind != "speech":
+        raise ParameterError(f"{name!r} is not one of the speech datasets "
+                             f"({', '.join(n for n, d in REAL_DATASETS.items() if d.kind == 'speech')})")
+    if str(source).startswith("embedded"):
+        raise ParameterError(f"source {source!r} names the embedded stand-ins, not a folder of real data")
+    if source == "real":
+        return dataset_folder(data_root, name)
+    return Path(source).expanduser() / name
+
+
 def _video_missing(folder: Path) -> list[str]:
     listing = folder / "videos.csv"
     if not listing.is_file():
@@ -115,9 +129,10 @@ def _speech_missing(folder: Path) -> list[str]:
     return out
 
 
-def missing(data_root, name: str) -> list[str]:
-    """What is missing of real dataset ``name`` under ``data_root`` (empty: ready to read)."""
-    folder = dataset_folder(data_root, name)
+def missing(data_root, name: str, folder=None) -> list[str]:
+    """What is missing of real dataset ``name`` under ``data_root`` (or in ``folder`` when given;
+    empty: ready to read)."""
+    folder = dataset_folder(data_root, name) if folder is None else Path(folder)
     if not folder.is_dir():
         return [str(folder) + "/"]
     return _video_missing(folder) if REAL_DATASETS[name].kind == "videos" else _speech_missing(folder)

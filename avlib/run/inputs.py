@@ -8,7 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..data.real import REAL_SOURCES, missing
+from ..data.real import REAL_DATASETS, REAL_FOLDER, REAL_SOURCES, missing, speech_folder
 from ..paths import resolve
 from .registry import NotebookEntry
 
@@ -26,16 +26,19 @@ def real_folders(entry: NotebookEntry, params: dict) -> dict[str, Path]:
     the embedded stand-ins or needs no real data.
 
     ``source="real"`` / ``"real_youtube8m"``: each dataset of the registry's ``needs`` in
-    ``<real_root or data_root/real>/<dataset>``; any other folder is the user's own, in the FCVID
-    layout (key ``"source"``).
+    ``<data_root>/real/<dataset>``. Any other folder is the user's own: for the speech datasets
+    (AVletters, Digits, CUAVE) the folder holding them, so ``<source>/<dataset>``
+    (:func:`avlib.data.real.speech_folder`); for the video pages a folder in the FCVID layout (key
+    ``"source"``).
     """
     if not entry.needs or not reads_real_data(params):
         return {}
     src = params["source"]
+    data_root = params.get("data_root", "data")
     if src in REAL_SOURCES or src == "real":
-        base = Path(params["real_root"]) if params.get("real_root") else \
-            resolve(params.get("data_root", "data")) / "real"
-        return {name: base / name for name in entry.needs}
+        return {name: resolve(data_root) / REAL_FOLDER / name for name in entry.needs}
+    if all(REAL_DATASETS[n].kind == "speech" for n in entry.needs):
+        return {name: speech_folder(src, data_root, name) for name in entry.needs}
     return {"source": Path(src).expanduser()}
 
 
@@ -45,7 +48,7 @@ def not_run_reason(entry: NotebookEntry, params: dict, scale: str) -> str | None
     At the paper scale a datasheet of the embedded stand-ins does not run (the stand-ins are not
     generated there). A notebook whose ``source`` names real data (``"real"``,
     ``"real_youtube8m"`` or a folder) and whose real datasets (the registry's ``needs``) are not
-    under the data root (:func:`avlib.data.real.missing`) does not run either; the others run.
+    there (:func:`avlib.data.real.missing`) does not run either; the others run.
     """
     if scale == "paper" and entry.stand_ins_only:
         return "documents the embedded stand-ins, which the paper scale neither generates nor reads"
@@ -53,10 +56,8 @@ def not_run_reason(entry: NotebookEntry, params: dict, scale: str) -> str | None
     for name, folder in real_folders(entry, params).items():
         if name == "source":  # a folder given by the user (FCVID layout)
             miss = [] if (folder / "videos.csv").is_file() else [str(folder / "videos.csv")]
-        elif params.get("real_root"):
-            miss = [] if folder.is_dir() else [str(folder) + "/"]
         else:
-            miss = missing(params.get("data_root", "data"), name)
+            miss = missing(params.get("data_root", "data"), name, folder)
         if miss:
             gone[name] = miss
     if not gone:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pathlib import Path
-
-from ..real import dataset_folder
+from ..real import speech_folder
 from .baseline import modality_baseline
 from .generate import ensure_speech_benchmark
 from .layouts import SpeechDataset, load_speech_dataset, speaker_folds, with_mfcc
@@ -21,17 +19,17 @@ __all__ = ["load_datasets", "by_condition", "size_table", "example_figure", "bas
            "percent_display"]
 
 
-def load_datasets(names, *, source: str = "embedded", data_root="data", real_root="", scale: str = "cpu",
+def load_datasets(names, *, source: str = "embedded", data_root="data", scale: str = "cpu",
                   seed: int = 0, n_jobs=None) -> dict:
     """``{name: SpeechDataset}`` of the datasheet: the embedded stand-ins of ``scale`` (generated
-    when missing) or, with ``source="real"``, the real datasets from ``<real_root>/<name>``
-    (default ``<data_root>/real/<name>``, :mod:`avlib.data.real`)."""
+    when missing) or the real datasets: ``source="real"`` reads ``<data_root>/real/<name>``, a folder
+    reads ``<source>/<name>`` (:func:`avlib.data.real.speech_folder`)."""
     out = {}
     for name in names:
         if source == "embedded":
             root = ensure_speech_benchmark(data_root, name, scale=scale, seed=seed, n_jobs=n_jobs)
         else:
-            root = Path(real_root) / name if real_root else dataset_folder(data_root, name)
+            root = speech_folder(source, data_root, name)
         out[name] = load_speech_dataset(root, name)
     return out
 

@@ -237,7 +237,7 @@ class CrossvalResults:
 
 
 def run_crossval(cfg: XFlowConfig, *, source: str = "embedded", data_root="data", seed: int = 0,
-                 real_root=None, device=None, log=print) -> CrossvalResults:
+                 device=None, log=print) -> CrossvalResults:
     """Tables IV-V: every dataset of ``cfg.crossval.datasets`` cross-validated
     (:func:`xflow_crossval`), again at ``cfg.training.check_epochs_factor`` of the epochs when
     set (the convergence check, on every ``cfg.training.check_fold_step``-th speaker fold with
@@ -247,7 +247,7 @@ def run_crossval(cfg: XFlowConfig, *, source: str = "embedded", data_root="data"
     factor = cfg.training.check_epochs_factor
     for name in cfg.crossval.datasets:
         ds, out.sources[name] = load_xflow_dataset(name, source=source, data_root=data_root, scale=cfg.scale,
-                                                   seed=seed, real_root=real_root)
+                                                   seed=seed)
         if log is not None:
             log(f"{name}: {len(ds)} clips, {len(set(ds.speakers))} speakers, {ds.info.n_classes} classes")
         store = Path(cache_root(data_root)) / "xflow" / "runs" / name

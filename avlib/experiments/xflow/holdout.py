@@ -75,7 +75,7 @@ class HoldoutResults:
 
 
 def run_holdout(cfg: XFlowConfig, *, source: str = "embedded", data_root="data", seed: int = 0,
-                real_root=None, device=None, log=print) -> HoldoutResults:
+                device=None, log=print) -> HoldoutResults:
     """Table VI on every dataset of ``cfg.holdout.datasets`` (:func:`xflow_holdout` of the
     {CNN x MLP}-LSTM baseline and XFlow), again at ``cfg.training.check_epochs_factor`` of
     the epochs when set (the convergence check). ``seed`` is the data generation seed."""
@@ -83,7 +83,7 @@ def run_holdout(cfg: XFlowConfig, *, source: str = "embedded", data_root="data",
     factor = cfg.training.check_epochs_factor
     for name in cfg.holdout.datasets:
         ds, out.sources[name] = load_xflow_dataset(name, source=source, data_root=data_root, scale=cfg.scale,
-                                                   seed=seed, real_root=real_root)
+                                                   seed=seed)
         out.results[name] = xflow_holdout(ds, cfg, device=device, log=log)
         if factor:
             out.check[name] = xflow_holdout(ds, cfg, epochs_factor=factor, device=device, log=log)

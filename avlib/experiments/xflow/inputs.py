@@ -13,13 +13,12 @@ preprocessing (Cangea et al., Sec. III-A: AVletters, Digits, CUAVE; CNN x MLP an
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 
-from ...data.real import dataset_folder
+from ...data.real import speech_folder
 from ...data.speech import (DATASET_INFO, cnn_mlp_inputs, ensure_speech_benchmark, load_speech_dataset,
                             sequence_inputs)
 from ...errors import ParameterError
@@ -47,21 +46,23 @@ def chance_levels(datasets) -> dict:
 
 
 def load_xflow_dataset(dataset: str, *, source: str = "embedded", data_root="data",
-                       scale: str = "cpu", seed: int = 0, real_root=None):
+                       scale: str = "cpu", seed: int = 0):
     """Load one XFlow dataset and name its source for the provenance caption.
 
     ``source="embedded"``: the stand-in of ``scale`` (generated if missing, via
     :func:`avlib.data.speech.ensure_speech_benchmark`); ``source="real"``: the real dataset
-    in ``<real_root>/<dataset>`` (default ``<data_root>/real/<dataset>``, :mod:`avlib.data.real`)
-    in the layout :func:`avlib.data.speech.load_speech_dataset` reads. Returns ``(SpeechDataset, source_label)``.
+    in ``<data_root>/real/<dataset>`` (:mod:`avlib.data.real`); any other ``source``: a folder
+    holding ``avletters/``, ``digits/``, ``cuave/`` (:func:`avlib.data.real.speech_folder`), in
+    the layout :func:`avlib.data.speech.load_speech_dataset` reads. Returns ``(SpeechDataset, source_label)``.
     """
     if source == "embedded":
         root = ensure_speech_benchmark(data_root, dataset, scale=scale, seed=seed, progress=False)
         return load_speech_dataset(root, dataset), "embedded benchmark"
-    if source == "real":
-        folder = Path(real_root) / dataset if real_root else dataset_folder(data_root, dataset)
-        return load_speech_dataset(folder, dataset), DATASET_NAMES.get(dataset, dataset)
-    raise ParameterError(f"unknown source {source!r}; valid: embedded, real")
+    folder = speech_folder(source, data_root, dataset)
+    if not folder.is_dir():
+        raise ParameterError(f"source {source!r}: no folder {folder} (valid sources: embedded, real, "
+                             "or a folder holding avletters/, digits/, cuave/)")
+    return load_speech_dataset(folder, dataset), DATASET_NAMES.get(dataset, dataset)
 
 
 def downsample_images(x, factor: int):
