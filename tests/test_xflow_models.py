@@ -591,3 +591,23 @@ def test_transposed_conv_keeps_other_geometries_on_the_module():
     deconv = nn.ConvTranspose2d(1, 2, 9, stride=2)
     x = torch.randn(2, 1, 4, 4)
     assert torch.equal(transposed_conv(x, deconv), deconv(x))
+
+
+@pytest.mark.parametrize("scale", ["smoke", "cpu"])
+def test_the_small_scales_keep_the_transposed_convolution_module(scale):
+    """Their pooled frames give kernels below the full-convolution threshold, so their numbers do
+    not depend on :func:`avlib.models.xflow.transposed_conv`'s faster path."""
+    from avlib.config.xflow import XFlowConfig
+    from avlib.models.xflow import DATASET_CONFIGS, FULL_CONV_FROM_KERNEL, _Conn1Dto2D
+
+    cfg = XFlowConfig.for_scale(scale)
+    kernels = []
+    for dataset in ("avletters", "digits", "cuave"):
+        h, w = DATASET_CONFIGS[dataset]["image_hw"]
+        f = cfg.data.downsample.of(dataset)
+        for family in ("cnnxmlp", "lstm"):
+            model = build_xflow_model(family, dataset, "xflow", image_hw=(h // f, w // f))
+            kernels += [max(m.deconv.kernel_size) for m in model.modules() if isinstance(m, _Conn1Dto2D)]
+    assert kernels and max(kernels) < FULL_CONV_FROM_KERNEL
+    paper = build_xflow_model("lstm", "digits", "xflow")  # the paper's 90 x 120 frames take the fast path
+    assert max(max(m.deconv.kernel_size) for m in paper.modules() if isinstance(m, _Conn1Dto2D)) >= FULL_CONV_FROM_KERNEL
