@@ -29,7 +29,6 @@ __all__ = [
     "embedded_root",
     "results_dir",
     "cache_root",
-    "shared_root",
     "repo_root",
 ]
 
@@ -107,12 +106,3 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def shared_root() -> Path | None:
-    """The project's ``shared/`` folder (``$AVLIB_SHARED`` or ``../shared``), or None if absent."""
-    env = os.environ.get("AVLIB_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates.append(repo_root().parent / "shared")
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return None

@@ -17,6 +17,8 @@ Shapes and dtypes are identical, and a silent signal gives librosa's floor, -100
 """
 import warnings
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -123,13 +125,7 @@ def test_book_inputs_agree():
 
 @pytest.fixture(scope="module")
 def demo_spec():
-    from avlib.paths import shared_root
-
-    root = shared_root()
-    path = None if root is None else root / "data/icmr2017/demo.wav.spec.npy"
-    if path is None or not path.exists():
-        pytest.skip("the authors' demo spectrogram (shared/data/icmr2017/demo.wav.spec.npy) is not available")
-    return np.load(path)
+    return np.load(Path(__file__).parent / "fixtures" / "icmr2017" / "demo.wav.spec.npy")  # the authors' demo
 
 
 def test_demo_fixture_db_step(demo_spec):

@@ -13,17 +13,14 @@ from avlib.models.late_fusion import (
     modality_mask,
     read_feature_file,
 )
-from avlib.paths import shared_root
 
 torch.set_num_threads(2)
 
 
 def _fixture():
-    root = shared_root()
-    path = None if root is None else root / "data" / "icmr2017" / "demo.mp4.multimodal.h5"
-    if path is None or not path.is_file():
-        pytest.skip("shared ICMR fixture not available")
-    return path
+    from avlib.data.icmr_metadata import packaged_metadata_dir
+
+    return packaged_metadata_dir() / "demo.mp4.multimodal.h5"  # the authors' own file, shipped with avlib
 
 
 def test_layout_rows():
@@ -297,7 +294,7 @@ def test_real_fixture_predicted_by_a_trained_fusion_model(tmp_path):
     from avlib.experiments.icmr.feature_files import predict_fusion, run_fusion_from_features, store_features
 
     fixture = _fixture()
-    assert demo_feature_file() == fixture  # the shared copy is found first, without the network
+    assert demo_feature_file() == fixture  # the packaged copy is found first, without the network
     store, _, _, _, _ = _fake_store(tmp_path)
     feats, videos = store_features(store, cfg=_tiny_cfg())
     run = run_fusion_from_features(feats, videos, cfg=_tiny_cfg(), seed=0)

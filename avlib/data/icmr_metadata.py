@@ -17,7 +17,6 @@ random_state=10`` into validation and test; not stratified. See :func:`official_
 """
 from __future__ import annotations
 
-import io
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from avlib.errors import DataError, ParameterError
-from avlib.paths import shared_root
 import os
 from avlib.report import paper_table, side_by_side
 
@@ -89,21 +87,11 @@ def packaged_metadata_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "reference" / "icmr2017"
 
 
-def _shared_metadata_dir() -> Path | None:
-
-    root = shared_root()
-    path = None if root is None else root / "data" / "icmr2017"
-    return path if path is not None and path.is_dir() else None
-
-
 def default_metadata_dir() -> Path | None:
     """The folder the readers use when no ``metadata_dir`` is given: the packaged copy
-    (:func:`packaged_metadata_dir`), or, should it be missing from an installation, the
-    project's shared copy (``<shared>/data/icmr2017``); None when neither exists."""
+    (:func:`packaged_metadata_dir`); None should it be missing from an installation."""
     packaged = packaged_metadata_dir()
-    if _find(packaged, _FILES["fcvid"]) is not None:
-        return packaged
-    return _shared_metadata_dir()
+    return packaged if _find(packaged, _FILES["fcvid"]) is not None else None
 
 
 # ------------------------------------------------------------------ download
@@ -167,8 +155,8 @@ def _default_cache(cache_dir) -> Path:
 def demo_feature_file(metadata_dir=None, *, download: bool = False, cache_dir=None, timeout: float = 30.0) -> Path:
     """The authors' real one-video feature file ``demo.mp4.multimodal.h5``.
 
-    Looked up in ``metadata_dir`` (default: the packaged metadata folder, then the project's
-    shared copy; the packaged folder does not hold it), then in ``cache_dir`` (default
+    Looked up in ``metadata_dir`` (default: the packaged metadata folder, which holds it), then
+    in ``cache_dir`` (default
     ``~/.cache/avlib/icmr2017``); with ``download=True`` it is fetched
     from the authors' repository (:data:`DEMO_FEATURE_URL`) into ``cache_dir``. Read it with
     :func:`avlib.data.fcvid.read_feature_file`.
@@ -178,12 +166,12 @@ def demo_feature_file(metadata_dir=None, *, download: bool = False, cache_dir=No
     DataError
         Not found locally and not downloadable (offline, or ``download=False``).
     """
-    folders = [Path(metadata_dir)] if metadata_dir else [packaged_metadata_dir(), _shared_metadata_dir()]
+    folders = [Path(metadata_dir)] if metadata_dir else [packaged_metadata_dir()]
     for candidate in [f / _DEMO_NAME for f in folders if f] + [_default_cache(cache_dir) / _DEMO_NAME]:
         if candidate.is_file() and candidate.stat().st_size > 0:
             return candidate
     if not download:
-        raise DataError(f"{_DEMO_NAME} not found (no shared copy, nothing in {_default_cache(cache_dir)}); "
+        raise DataError(f"{_DEMO_NAME} not found (not in {folders[0]}, nothing in {_default_cache(cache_dir)}); "
                         f"pass download=True to fetch it from {DEMO_FEATURE_URL}")
     return fetch_url(DEMO_FEATURE_URL, _default_cache(cache_dir) / _DEMO_NAME, timeout=timeout,
                      hint="the demo feature file needs network access once (it is cached afterwards).")
