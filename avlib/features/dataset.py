@@ -201,31 +201,29 @@ def extract_one_noted(path, *, kind: str, **params) -> tuple[np.ndarray, float, 
 
 
 def _lookup(task):
-    """What the cache already knows of one video (its features or its decoding error), as
-    :func:`_work` returns it, or None when the video must be decoded."""
+    """``(key, known)`` of one video: its cache key, and what the cache already knows of it (its
+    features or its decoding error) as :func:`_work` returns it, or None when it must be decoded
+    (``key`` is None when the file cannot be read)."""
     vid, path, kind, params, cache_dir = task
     try:
         key = file_key(path, kind, params)
     except OSError as exc:
-        return vid, "error", f"{path}: cannot read file ({exc})", 0.0, None, None
+        return None, (vid, "error", f"{path}: cannot read file ({exc})", 0.0, None, None)
     if cache_dir:
         cache = FeatureCache(cache_dir)
         if cache.get(kind, key, mmap=True) is not None:
-            return vid, "cached", key, 0.0, None, cache.get_note(kind, key)
+            return key, (vid, "cached", key, 0.0, None, cache.get_note(kind, key))
         err = cache.get_error(kind, key)
         if err is not None:
-            return vid, "error", err, 0.0, None, None
-    return None
+            return key, (vid, "error", err, 0.0, None, None)
+    return key, None
 
 
 def _work(task):
-    """One video: ``(video_id, status, key or reason, media amount, array or None, note)``."""
-    vid, path, kind, params, cache_dir = task
-    known = _lookup(task)
-    if known is not None:
-        return known
+    """Decode one video that :func:`_lookup` did not find (``task`` ends with its key):
+    ``(video_id, status, key or reason, media amount, array or None, note)``."""
+    vid, path, kind, params, cache_dir, key = task
     cache = FeatureCache(cache_dir) if cache_dir else None
-    key = file_key(path, kind, params)
     try:
         arr, amount, note = extract_one_noted(path, kind=kind, **params)
     except MediaError as exc:
@@ -312,11 +310,11 @@ def extract_features(videos_df, *, video_root, kind: str, cache_dir=None, n_jobs
     n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
     results = {}
     bar = progress_bar(total=len(tasks), desc=f"features[{kind}]", unit="video", disable=None if progress else True)
-    pending = []  # the cache is read here first: no worker pool starts when nothing is left to decode
+    pending = []  # keys and the cache are read here first: no worker pool starts when nothing is left to decode
     for task in tasks:
-        known = _lookup(task) if cache_dir else None
+        key, known = _lookup(task)
         if known is None:
-            pending.append(task)
+            pending.append(task + (key,))
         else:
             results[known[0]] = known
             bar.update(1)
