@@ -12,7 +12,7 @@ Tolerance (also :data:`avlib.features.audio.TORCHAUDIO_TOLERANCE_DB` / ``_POWER`
 The signals are noise, a tone over faint noise, a chirp, a click and full-scale noise, of
 several lengths (shorter than one FFT up to a few seconds) and sample rates (7.35-44.1 kHz,
 odd rates included); plus the book's inputs and a signal resynthesised from the ICMR authors'
-demo spectrogram (``shared/data/icmr2017/demo.wav.spec.npy``) when the shared folder is there.
+demo spectrogram (``tests/fixtures/icmr2017/demo.wav.spec.npy``).
 Shapes and dtypes are identical, and a silent signal gives librosa's floor, -100 dB, exactly.
 """
 import warnings
