@@ -306,3 +306,42 @@ def test_metric_summary_f1_is_the_papers_weighted_f1_with_macro_beside_it():
     assert abs(out["f1"] - out["f1_macro"]) > 5 and out["n_missing"] == 1
     row = fidelity_options(ICMRConfig.for_scale("cpu")).set_index("option").loc["F1 average"]
     assert "weighted" in row["this run"] and "avg / total" in row["authors' code"]
+
+
+def test_frame_scores_pass_each_frame_once_for_both_selections():
+    """The run that feeds the fusion needs probabilities over ``eval_frames`` and features over
+    ``fusion.frames``: one pass over the union of both selections gives what two passes gave."""
+    from avlib.experiments.icmr.visual import frame_scores
+
+    class Counting(torch.nn.Module):
+        num_classes = 3
+
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+            self.w = torch.nn.Linear(2, 3)
+
+        def forward_features(self, x):
+            self.seen += len(x)
+            return x
+
+        def forward_head(self, x, pre_logits=False):
+            f = torch.stack([x[:, 0].mean((1, 2)), x[:, 1].std((1, 2))], 1)
+            return f.repeat(1, 1024) if pre_logits else self.w(f)
+
+        def forward(self, x):
+            return self.forward_head(self.forward_features(x))
+
+    rng = np.random.default_rng(0)
+    videos = [rng.integers(0, 256, (n, 3, 6, 6), dtype=np.uint8) for n in (100, 37, 5, 0)]
+    torch.manual_seed(0)
+    model = Counting().eval()
+    p_eval, _ = frame_scores(model, videos, n_frames=100, batch_size=16)
+    _, f_fuse = frame_scores(model, videos, n_frames=50, batch_size=16)
+    model.seen = 0
+    p_one, f_one = frame_scores(model, videos, n_frames=100, feature_frames=50, batch_size=16)
+    np.testing.assert_allclose(p_one, p_eval, rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(f_one, f_fuse, rtol=1e-6)
+    assert f_one.shape == (4, 50, 2048)
+    # 100 + 37 + 5 frames: the 50 of the longest video are among its 100
+    assert model.seen == 142

@@ -151,18 +151,25 @@ def train_frame_model(frames_train: list, y_train, frames_val: list, y_val, *, k
     return model, history
 
 
-def frame_scores(model: nn.Module, frames: list, *, n_frames: int, batch_size: int = 64, device=None):
+def frame_scores(model: nn.Module, frames: list, *, n_frames: int, feature_frames: int | None = None,
+                 batch_size: int = 64, device=None):
     """Video-level probabilities (mean of the frames' softmax) and per-frame features.
 
-    Uses ``n_frames`` frames of each video spread over its whole duration
-    (:func:`avlib.features.frames.uniform_frame_indices`; all when it has fewer). Returns
-    ``probs (n, C)`` and ``features (n, n_frames, 2048)`` (zero rows for videos with fewer
-    frames). A video without any frame is missing: its ``probs`` row is NaN, left out of
+    The probabilities use ``n_frames`` frames of each video spread over its whole duration
+    (:func:`avlib.features.frames.uniform_frame_indices`; all when it has fewer); the features
+    use ``feature_frames`` frames chosen the same way (default ``n_frames``). Each frame either
+    selection needs goes through the network once. Returns ``probs (n, C)`` and ``features
+    (n, feature_frames, 2048)`` (zero rows for videos with fewer frames). A video without any
+    frame is missing: its ``probs`` row is NaN, left out of
     :func:`~avlib.experiments.icmr.scoring.metric_summary` and counted there.
     """
+    k_feat = int(n_frames if feature_frames is None else feature_frames)
     picks = [uniform_frame_indices(len(f), n_frames) for f in frames]
-    owner = np.concatenate([np.zeros(0, np.int64)] + [np.full(len(p), i) for i, p in enumerate(picks)])
-    index = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(p, np.int64) for p in picks])
+    feat_picks = picks if k_feat == int(n_frames) else [uniform_frame_indices(len(f), k_feat) for f in frames]
+    # the frames scored: those of either selection, each once, in time order per video
+    scored = picks if feat_picks is picks else [np.union1d(a, b) for a, b in zip(picks, feat_picks)]
+    owner = np.concatenate([np.zeros(0, np.int64)] + [np.full(len(p), i) for i, p in enumerate(scored)])
+    index = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(p, np.int64) for p in scored])
     x = FrameDataset(frames, owner, index)  # streamed: one batch of frames in memory at a time
     if len(x):  # one pass of the trunk gives the logits and the features
         logits, feats = logits_and_features(model, x, batch_size=batch_size, device=device,
@@ -171,15 +178,17 @@ def frame_scores(model: nn.Module, frames: list, *, n_frames: int, batch_size: i
         logits = np.zeros((0,), np.float32)
         feats = np.zeros((0, getattr(model, "head_dim", 0)), np.float32)
     probs = np.zeros((len(frames), logits.shape[1] if logits.ndim == 2 else model.num_classes))
-    out = np.zeros((len(frames), n_frames, feats.shape[1] if feats.ndim == 2 else 2048), np.float32)
+    out = np.zeros((len(frames), k_feat, feats.shape[1] if feats.ndim == 2 else 2048), np.float32)
     p = softmax(logits, 1) if len(logits) else logits
-    for i in range(len(frames)):
-        sel = owner == i
-        if sel.any():
-            probs[i] = p[sel].mean(0)
-            out[i, : sel.sum()] = feats[sel]
-        else:
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in scored])]).astype(np.int64)
+    for i, rows in enumerate(scored):
+        if not len(rows):
             probs[i] = np.nan
+            continue
+        at = starts[i] + np.searchsorted(rows, picks[i])
+        probs[i] = p[at].mean(0)
+        at = starts[i] + np.searchsorted(rows, feat_picks[i])
+        out[i, : len(at)] = feats[at]
     return probs, out
 
 
@@ -235,9 +244,8 @@ def run_visual_model(bench: Benchmark, cfg: ICMRConfig, k: int, pretrained: bool
     if not fuse:
         df = df[df["split"] == "test"].reset_index(drop=True)
     vids = [frames[v] for v in df["video_id"]]
-    probs, feats = frame_scores(model, vids, n_frames=cfg.visual.eval_frames, device=device)
-    if fuse and cfg.fusion.frames != cfg.visual.eval_frames:
-        _, feats = frame_scores(model, vids, n_frames=cfg.fusion.frames, device=device)
+    probs, feats = frame_scores(model, vids, n_frames=cfg.visual.eval_frames,
+                                feature_frames=cfg.fusion.frames if fuse else None, device=device)
     test = (df["split"] == "test").to_numpy()
     n_train_frames = int(sum(min(k, len(frames[v])) for v in parts["train"]["video_id"]))
     steps = int(len(history.to_frame()) * int(np.ceil(n_train_frames / config.batch_size)))
