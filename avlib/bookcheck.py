@@ -8,7 +8,7 @@ With ``--readers`` it also reads every built page as a reader would and fails on
 
 - a figure without a caption or a number;
 - a cell output with a traceback, a warning or a Python repr (``PosixPath(``, ``{'``, ``Preset(``);
-- a number printed with padding zeros (``73.100``, ``5154.00``);
+- a number printed with padding zeros (``73.100``, ``5154.00``) or unrounded (``2.245319446111111``);
 - a table wider than the content column (estimated from its widest cells);
 - a paragraph repeated on a page.
 """
@@ -94,6 +94,8 @@ TABLE_MAX_CHARS = 150
 #: Numbers printed beyond their precision: "73.100", "0.000" (three or more decimals ending in
 #: zeros) and integers with decimals ("5154.00").
 _PADDED = re.compile(r"(?<![\d.])(?:\d+\.\d+00|\d{4,}\.0+)(?![\d])")
+#: Numbers printed unrounded: seven or more decimals ("2.245319446111111").
+_UNROUNDED = re.compile(r"(?<![\d.])\d+\.\d{7,}(?![\d])")
 
 
 def _cell_width(text: str) -> int:
@@ -121,6 +123,9 @@ def check_pages(html_dir, files=None) -> list[str]:
             text = " ".join(table.get_text(" ").split())
             for m in _PADDED.finditer(text):
                 problems.append(f"{name}: a table prints {m.group(0)!r} (padding zeros)")
+                break
+            for m in _UNROUNDED.finditer(text):
+                problems.append(f"{name}: a table prints {m.group(0)!r} (unrounded)")
                 break
             widths = Counter()
             for row in table.find_all("tr"):

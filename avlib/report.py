@@ -198,7 +198,7 @@ def _value_text(value) -> str:
 
 
 def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = None,
-                 extra: dict | None = None, show: bool = True) -> str | None:
+                 extra: dict | None = None, topics=None, show: bool = True) -> str | None:
     """The page's settings, once: data, scale, seeds, what the scale changes from the paper,
     and the parameters that were injected into this run.
 
@@ -206,6 +206,9 @@ def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = 
     its differences from the paper's settings are listed as a table in a second, folded box. ``parameters``: the injected values; by
     default those the runner passes (the ``AVLIB_PARAMETERS`` environment variable), so a page
     shows what ran, not its defaults. ``extra``: more rows (``{"folds": "5 speaker folds"}``).
+    ``topics``: the sections of ``cfg`` this page reads (``("audio",)``): only their part of
+    the scale note (:meth:`avlib.config.Config.note`) and their changed values are shown, with
+    the top-level values (seeds, workers, ...); None shows everything.
     Displays a MyST admonition (rendered by the book; ``show=False`` returns its text instead).
     """
     if parameters is None:
@@ -221,19 +224,26 @@ def settings_box(provenance: Provenance, *, cfg=None, parameters: dict | None = 
         rows.append(("run with", "the defaults of the notebook's parameters cell"))
     lines = [":::{admonition} Settings of this page", ":class: note", ""]
     lines += [f"- **{k}**: {v}" for k, v in rows]
-    changes = {}
+    changes, of_page = {}, ""
     if cfg is not None:
         changes = cfg.changes()
         changes.pop("scale", None)
-        if cfg.note():
-            lines.append(f"- **how this scale differs from the paper**: {cfg.note()}")
+        note = cfg.note() if topics is None else cfg.note(topics)
+        if topics is not None:
+            if isinstance(topics, str):
+                raise ParameterError(f"topics is a sequence of section names, e.g. ({topics!r},), not a string")
+            changes = {k: v for k, v in changes.items() if "." not in k or k.split(".", 1)[0] in topics}
+            of_page = " for this page"
+        if note:
+            lines.append(f"- **how this scale differs from the paper**: {note}")
         if changes:
-            lines.append(f"- **changed from the paper's settings**: {len(changes)} value(s), listed in the box below")
+            lines.append(f"- **changed from the paper's settings{of_page}**: {len(changes)} value(s), listed in "
+                         f"the box below (every value: the page's `config.json`)")
     elif provenance.notes:
         lines.append(f"- **how this scale differs from the paper**: {provenance.notes}")
     lines.append(":::")
     if changes:  # one row per value, folded away: the box above stays short
-        lines += ["", f":::{{admonition}} The {len(changes)} value(s) changed from the paper's settings",
+        lines += ["", f":::{{admonition}} The {len(changes)} value(s) changed from the paper's settings{of_page}",
                   ":class: dropdown", "", "| setting | the paper | this run |", "|---|---|---|"]
         lines += [f"| `{k}` | {_value_text(a)} | {_value_text(b)} |" for k, (a, b) in changes.items()]
         lines.append(":::")

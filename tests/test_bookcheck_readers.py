@@ -42,6 +42,9 @@ def test_padded_numbers_wide_tables_and_repeated_paragraphs_are_found(tmp_path):
     # "73.10" (two decimals, the paper's precision) and "0.05" are fine; 5154.00 is an integer in disguise
     t = _page(tmp_path / "b", "<table><tr><td>5154.00</td></tr></table>")
     assert any("'5154.00'" in p for p in check_pages(t))
+    # an unrounded share, as the instrument datasheet once printed; a p-value of 0.00128 is fine
+    t = _page(tmp_path / "c", "<table><tr><td>2.245319446111111</td><td>0.00128</td></tr></table>")
+    assert [p.split("prints ")[1] for p in check_pages(t)] == ["'2.245319446111111' (unrounded)"]
 
 
 def test_outputs_with_reprs_warnings_or_tracebacks_are_found(tmp_path):

@@ -219,3 +219,55 @@ def test_performance_page_tables_come_from_the_manifest(tmp_path):
                                                        "numerics threads": "2, 1"}
     fig = plot_performance(runs)
     assert [ax.get_xlabel() for ax in fig.axes] == ["wall time (minutes)", "peak memory of the kernel (GB)"]
+
+
+def test_a_page_shows_only_its_own_part_of_the_settings(monkeypatch):
+    """A note split by topic: the audio page does not describe the frame model, and its list of
+    changed values holds its own section and the top-level values only."""
+    from avlib.config.base import Config
+    from avlib.config.icmr import ICMRConfig
+    from dataclasses import dataclass, field
+
+    @dataclass(frozen=True)
+    class _Audio:
+        epochs: int = 100
+
+    @dataclass(frozen=True)
+    class _Visual:
+        frames: int = 50
+
+    @dataclass(frozen=True)
+    class _Cfg(Config):
+        scale: str = "paper"
+        seeds: tuple = (0, 1, 2)
+        audio: _Audio = field(default_factory=_Audio)
+        visual: _Visual = field(default_factory=_Visual)
+        SCALES = {"paper": {}, "cpu": {"audio.epochs": 4, "visual.frames": 4, "seeds": [0]}}
+        NOTES = {"cpu": {"": "Two cores.", "audio": "Short log-mels.", "visual": "Small frames."}}
+
+    monkeypatch.delenv("AVLIB_PARAMETERS", raising=False)
+    cfg = _Cfg.for_scale("cpu")
+    assert cfg.note() == "Two cores. Short log-mels. Small frames."
+    assert cfg.note(("audio",)) == "Two cores. Short log-mels."
+    assert cfg.note(("robustness",)) == "Two cores."
+    with pytest.raises(ParameterError):
+        cfg.note("audio")
+    box = settings_box(Provenance("FCVID", "cpu", 0), cfg=cfg, topics=("audio",), show=False)
+    assert "Short log-mels" in box and "Small frames" not in box
+    assert "| `audio.epochs` |" in box and "| `seeds` |" in box and "visual.frames" not in box
+    assert "2 value(s)" in box and "for this page" in box
+    whole = settings_box(Provenance("FCVID", "cpu", 0), cfg=cfg, show=False)
+    assert "Small frames" in whole and "3 value(s)" in whole
+    # the ICMR pages: the audio page's note says nothing of the frames, and each part is short
+    icmr = ICMRConfig.for_scale("cpu")
+    assert "Inception" not in icmr.note(("audio",)) and "log-mels" not in icmr.note(("visual",))
+    assert all(len(icmr.note((t,)).split()) < 140 for t in ("audio", "visual", "fusion", "youtube8m"))
+
+
+def test_the_instrument_datasheet_prints_its_statistics_rounded():
+    from avlib.data.instruments.datasheet import statistics_display
+
+    stats = pd.DataFrame({"quantity": ["videos", "total duration (h)", "portrait videos (%)", "RT60 (s)", "fps"],
+                          "value": [1608, 2.245319446111111, 18.90547263681592, 0.7264427860696516, "12: 788"]})
+    shown = statistics_display(stats)["value"].tolist()
+    assert shown == ["1,608", "2.25", "18.9", "0.73", "12: 788"]

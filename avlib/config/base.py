@@ -109,11 +109,13 @@ class Config:
     A subclass is a ``@dataclass(frozen=True)`` whose fields are plain values or nested frozen
     dataclasses, with the paper's settings as defaults, and sets ``SCALES``: for each scale
     the dotted overrides of those defaults (``{"paper": {}, "cpu": {"audio.epochs": 4}}``).
-    ``NOTES`` may give, per scale, a sentence or two on why the scale departs from the paper.
+    ``NOTES`` may give, per scale, a sentence or two on why the scale departs from the paper:
+    one text, or ``{topic: text}`` with ``""`` for what every page says, so that a page shows
+    only its own part (:meth:`note`).
     """
 
     SCALES: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}
-    NOTES: ClassVar[Mapping[str, str]] = {}
+    NOTES: ClassVar[Mapping[str, Any]] = {}
     #: Dotted overrides of a dry run (``python -m avlib.run --scale paper --dry-run``): only how much
     #: is trained (seeds, folds, epochs, batch sizes, rows of a grid, analysis counts) changes; models, input sizes,
     #: frame counts, optimisers and schedules stay the paper's. The runner also caps every
@@ -198,7 +200,19 @@ class Config:
         mine, theirs = flatten(self.to_dict()), flatten(ref.to_dict())
         return {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
 
-    def note(self) -> str:
-        """Why this configuration's scale departs from the paper (``NOTES``), or ""."""
+    def note(self, topics=None) -> str:
+        """Why this configuration's scale departs from the paper (``NOTES``), or "".
+
+        When the scale's note is split by topic, ``topics`` (a sequence of names) keeps the
+        general part and those topics, in the note's order; None keeps every topic. A
+        topic the note does not have adds nothing (a page may read settings the scale leaves
+        as the paper's).
+        """
         scale = getattr(self, "scale", None)
-        return self.NOTES.get(scale, "") if scale else ""
+        note = self.NOTES.get(scale, "") if scale else ""
+        if isinstance(note, str):
+            return note
+        if isinstance(topics, str):
+            raise ParameterError(f"topics is a sequence of names, e.g. ({topics!r},), not a string")
+        wanted = None if topics is None else {""} | set(topics)
+        return " ".join(text for topic, text in note.items() if wanted is None or topic in wanted)

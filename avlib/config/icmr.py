@@ -263,20 +263,25 @@ class ICMRConfig(Config):
             "over the whole video, Inception v3 fine-tuned end to end. The late fusion has one FC1024 layer as "
             "in the reference code; the paper's text says two (fusion.hidden = (1024, 1024))."
         ),
-        "cpu": (
-            "Shorter inputs and training so that the ICMR pages run on two CPU cores with two training seeds. "
-            "Audio: 1.456 s log-mels for Choi et al. and Xception instead of 29.12 s; Han et al. on two 1 s "
-            "segments instead of ten of 3 s, without dropout and at lr 3e-4 (with the paper's dropout one short "
-            "epoch stayed at chance); 4 epochs with a one-cycle learning rate instead of early stopping, keeping "
-            "the epoch with the lowest validation loss. Frames: 80 px crops of 92 px frames instead of 224 of 256, "
-            "2 or 4 random frames per training video instead of 20-100, 4 per test video. The Inception v3 "
-            "backbone is frozen and shared by all seeds: 'pre-trained' is 6 epochs on the benchmark's image "
-            "bank (standing in for ImageNet), 'scratch' is the random initialisation, so the pre-training effect "
-            "compares pre-trained with random features; per seed only a linear classifier trains (30 epochs, "
-            "Adam 1e-3). Fusion over 4 frames instead of 50, 5 epochs. Every model of the first training seed is "
-            "trained again at half its epochs and a claim whose effect moves on that seed by more than its "
-            "interval's half-width is marked as not converged. The YouTube-8M page uses one seed and 2 audio epochs."
-        ),
+        "cpu": {
+            "": ("Shorter inputs and training so that the ICMR pages run on two CPU cores with two training "
+                 "seeds. Every model of the first seed is trained again at half its epochs; a claim whose effect "
+                 "moves on that seed by more than its interval's half-width is marked as not converged."),
+            "audio": ("Audio: 1.456 s log-mels for Choi et al. and Xception instead of 29.12 s; Han et al. on two "
+                      "1 s segments instead of ten of 3 s, without dropout and at lr 3e-4 (with the paper's dropout "
+                      "one short epoch stayed at chance); 4 epochs with a one-cycle learning rate instead of early "
+                      "stopping, keeping the epoch with the lowest validation loss."),
+            "visual": ("Frames: 80 px crops of 92 px frames instead of 224 of 256, 2 or 4 random frames per "
+                       "training video instead of 20-100, 4 per test video. The Inception v3 backbone is frozen "
+                       "and shared by all seeds: 'pre-trained' is 6 epochs on the benchmark's image bank (standing "
+                       "in for ImageNet), 'scratch' is the random initialisation, so the pre-training effect "
+                       "compares pre-trained with random features; per seed only a linear classifier trains "
+                       "(30 epochs, Adam 1e-3)."),
+            "fusion": ("Fusion over 4 frames instead of 50, 5 epochs, on the audio and frame networks of the two "
+                       "pages before."),
+            "youtube8m": ("The YouTube-8M page trains the FCVID pages' audio, frame and fusion models at their cpu "
+                          "settings, with one seed and 2 audio epochs."),
+        },
         "smoke": (
             "Checks that everything runs; the numbers mean nothing: 1.5 s log-mels, two 1 s Han et al. "
             "segments, 75 px frames, one frame per training video, one audio epoch, a frozen backbone with "

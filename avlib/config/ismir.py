@@ -240,15 +240,13 @@ class ISMIRConfig(Config):
             "(the paper's L^c)."
         ),
         "cpu": (
-            "The Choi et al. audio network instead of Xception (2.5 times cheaper to train end to end) on the ICMR "
-            "cpu inputs (1.456 s log-mels, 80 px frames) instead of 1 s segments; one frame per video. The "
-            "feature-extraction scheme reuses the ICMR pages' separately trained networks of the same seed. The "
-            "joint scheme trains 8 epochs on a seeded subset of 300 of the training videos, batch 16, keeping the "
-            "epoch with the lowest validation loss; its Inception v3 starts, for every seed, from the ICMR chapter's "
-            "shared image-bank pre-training. Grad-CAM on frames enlarged to 299 px, one correct and one wrong "
-            "video per category. Both schemes of the first seed run again with every training at half its epochs "
-            "(the ICMR pages' shorter audio and frame runs, fusion and joint scheme halved); a claim whose effect "
-            "on that seed moves by more than its interval's half-width is marked as not converged."
+            "Choi et al.'s audio network instead of Xception (2.5 times cheaper to train end to end), on the "
+            "ICMR cpu inputs (1.456 s log-mels, 80 px frames, one frame per video) instead of 1 s segments. "
+            "Feature extraction reuses the ICMR pages' networks of the same seed. The joint scheme trains 8 "
+            "epochs on a seeded subset of 300 training videos, batch 16, from the ICMR image-bank pre-training, "
+            "keeping the epoch of lowest validation loss. Grad-CAM at 299 px, one correct and one wrong video "
+            "per category. The first seed's schemes run again at half their epochs; a claim that moves by more "
+            "than its interval's half-width is marked as not converged."
         ),
         "smoke": (
             "Checks that everything runs; the numbers mean nothing: the ICMR smoke inputs, subnetworks trained "

@@ -21,6 +21,7 @@ __all__ = [
     "class_table",
     "load_benchmark",
     "benchmark_statistics",
+    "statistics_display",
     "per_class_statistics",
     "plot_example_frames",
     "plot_example_logmels",
@@ -94,6 +95,22 @@ def benchmark_statistics(info: pd.DataFrame) -> pd.DataFrame:
         ("H.264 CRF mean [min, max]", f"{info['crf'].mean():.1f} [{info['crf'].min()}, {info['crf'].max()}]"),
     ]
     return pd.DataFrame(rows, columns=["quantity", "value"])
+
+
+def statistics_display(stats: pd.DataFrame) -> pd.DataFrame:
+    """:func:`benchmark_statistics` as the page prints it: counts with thousands separators,
+    shares and durations to one decimal (two below 10), text as it is."""
+
+    def text(v):
+        if isinstance(v, (bool, np.bool_)) or isinstance(v, str):
+            return str(v)
+        if isinstance(v, (int, np.integer)):
+            return f"{int(v):,}"
+        if isinstance(v, (float, np.floating)):
+            return "n/a" if not np.isfinite(v) else f"{v:,.1f}" if abs(v) >= 10 else f"{v:.2f}"
+        return str(v)
+
+    return stats.assign(value=[text(v) for v in stats["value"]])
 
 
 def _typical_venue_share(venues: pd.Series) -> float:
