@@ -255,3 +255,31 @@ def test_seed_tables_and_claim_evidence_orientation():
     assert ev["ismir_joint_vs_fe"].effect == pytest.approx(want) and ev["ismir_joint_vs_fe"].n == 2
     over = tables.seed_summary_table(cors)
     assert list(over["seeds"]) == [3, 2]
+
+
+def test_seed_intervals_stay_inside_the_range_of_their_statistic():
+    """Two seeds give a Student-t interval of +-12.7 standard errors: a share of categories of
+    0 % and 25 % must not print as 12.5 [-146, 171]."""
+    from avlib.experiments.ismir import tables
+    from avlib.metrics.stats import mean_ci
+
+    class _Cors:
+        def __init__(self, summary):
+            self.summary = summary
+
+    def summary(strong_cats: int, rho: float):
+        import pandas as pd
+
+        n = 4
+        return pd.DataFrame({"name": list("abcd"), "mean_abs_rho_intra": [rho] * n,
+                             "mean_abs_rho_inter": [0.05] * n, "n_sig_inter": [0] * n, "n_pairs_inter": [10] * n,
+                             "inter_not_significant": [True] * n, "intra_strong": [i < strong_cats for i in range(n)],
+                             "intra_strength": [0.9 if i < strong_cats else 0.1 for i in range(n)],
+                             "claim_holds": [i < strong_cats for i in range(n)]})
+
+    cors = {("joint", 0): _Cors(summary(0, 0.2)), ("joint", 1): _Cors(summary(1, 0.9))}
+    row = tables.seed_summary_table(cors).iloc[0]
+    label = "% categories where the claim holds"
+    assert mean_ci([0.0, 25.0]).lo < 0  # what the plain interval would say
+    assert row[f"{label} 95% lo"] == 0.0 and row[f"{label} 95% hi"] == 100.0
+    assert 0.0 <= row["mean |rho| intra 95% lo"] and row["mean |rho| intra 95% hi"] <= 1.0

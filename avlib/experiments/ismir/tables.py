@@ -44,6 +44,10 @@ _METRICS = (("hit_at_1", "Hit@1"), ("hit_at_3", "Hit@3"), ("f1", "F1"))
 _SEED_STATS = (("intra", "mean |rho| intra"), ("inter", "mean |rho| inter"),
                ("pct_sig_inter", "% inter pairs significant"),
                ("pct_categories_claim", "% categories where the claim holds"))
+#: The range each statistic can take: its interval is cut to it (two seeds give a Student-t
+#: interval of +-12.7 standard errors, which would otherwise run below 0 %).
+_SEED_BOUNDS = {"intra": (0.0, 1.0), "inter": (0.0, 1.0), "pct_sig_inter": (0.0, 100.0),
+                "pct_categories_claim": (0.0, 100.0)}
 
 
 # --------------------------------------------------------------------------- stored results
@@ -99,8 +103,9 @@ def seed_accuracy_table(results: dict, *, split: str = "test", paper: dict | Non
 
 
 def seed_summary_table(cors: dict) -> pd.DataFrame:
-    """Per scheme, over seeds (mean and 95 % interval): mean |rho| intra and inter (over
-    categories), % of inter-modal pairs significant, % of categories where the claim holds."""
+    """Per scheme, over seeds (mean and 95 % Student-t interval, cut to the range the statistic
+    can take): mean |rho| intra and inter (over categories), % of inter-modal pairs significant,
+    % of categories where the claim holds."""
     rows = []
     for scheme in dict.fromkeys(k[0] for k in cors):
         st = [seed_stats(cors[k].summary) for k in cors if k[0] == scheme and len(cors[k].summary)]
@@ -111,8 +116,9 @@ def seed_summary_table(cors: dict) -> pd.DataFrame:
             vals = [x[key] for x in st if np.isfinite(x[key])]
             ci = mean_ci(vals) if vals else None
             row[label] = ci.mean if ci else np.nan
-            row[f"{label} 95% lo"] = ci.lo if ci else np.nan
-            row[f"{label} 95% hi"] = ci.hi if ci else np.nan
+            low, high = _SEED_BOUNDS[key]
+            row[f"{label} 95% lo"] = max(ci.lo, low) if ci and np.isfinite(ci.lo) else np.nan
+            row[f"{label} 95% hi"] = min(ci.hi, high) if ci and np.isfinite(ci.hi) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
