@@ -23,7 +23,7 @@ import yaml
 
 from .errors import ParameterError
 from .metrics.stats import corrected_resampled_effect, mean_ci
-from .paths import resolve
+from .paths import repo_root, resolve
 from .report import load_result, save_result
 
 __all__ = [
@@ -48,6 +48,9 @@ __all__ = [
     "VERDICTS",
     "style_claims",
     "plot_claims",
+    "FP_PATHS_FILE",
+    "fp_path_record",
+    "fp_path_text",
 ]
 
 #: File name of a notebook's evidence rows inside its results folder.
@@ -455,3 +458,48 @@ def plot_claims(table: pd.DataFrame, ax=None):
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="verdict",
               title_fontsize=8, frameon=False)
     return ax
+
+
+#: The recorded check of the verdicts on a second floating-point path (``benchmarks/claims_fp_paths.py``).
+FP_PATHS_FILE = Path("benchmarks") / "results" / "claims_fp_paths.csv"
+
+
+def fp_path_record(root=None):
+    """The last recorded floating-point-path check: ``(summary, table)`` read from
+    :data:`FP_PATHS_FILE` and its JSON beside it under ``root`` (default the repository), or
+    None when none is recorded. ``table``: one row per claim, both paths' verdicts."""
+    path = Path(root or repo_root()) / FP_PATHS_FILE
+    if not path.is_file():
+        return None
+    summary_path = path.with_suffix(".json")
+    summary = yaml.safe_load(summary_path.read_text()) if summary_path.is_file() else {}
+    return summary, pd.read_csv(path)
+
+
+def fp_path_text(record) -> str:
+    """Markdown for the Claims page: what the recorded check found, with the rows whose verdict
+    changed (claim in words, both verdicts, the effect's change against the interval's half-width)."""
+    if record is None:
+        return ("No check of the verdicts on a second floating-point path is recorded in this checkout "
+                "(`python benchmarks/claims_fp_paths.py` makes one).")
+    summary, table = record
+    numerics = summary.get("other path numerics") or {}
+    changed = table[table["verdict changed"].astype(bool)]
+    words = load_claims().set_index("id")["claim"].to_dict()
+    lines = [f"A recorded check reran the `{summary.get('page rerun', '?')}` page at the `{summary.get('scale', '?')}` "
+             f"scale with PyTorch, oneDNN and MKL held to the {numerics.get('torch_cpu_capability', 'other')} "
+             f"instruction set (commit `{str(summary.get('other path commit', '?'))[:7]}`), as another CPU would run "
+             f"it, and compared the Claims table with the reference build's (commit "
+             f"`{str(summary.get('reference commit') or '?')[:7]}`, the machine's own "
+             f"{(summary.get('reference numerics') or {}).get('torch_cpu_capability', 'instruction set')}). "
+             f"**{len(changed)} of {len(table)} "
+             f"verdicts changed**; the effects moved by up to {summary.get('largest effect change / half-width', float('nan')):.2f} "
+             "of their interval's half-width. This was measured once, on one build; it is not recomputed by this page. "
+             "A verdict next to its threshold (q near 0.05, or a convergence change near the half-width) can change "
+             "between machines: read such rows as inconclusive."]
+    if len(changed):
+        lines += ["", "| claim | reference | other path | effect change (points) | half-width |", "|---|---|---|---|---|"]
+        for _, r in changed.iterrows():
+            lines.append(f"| {words.get(r['id'], r['id'])} | {r['verdict (reference)']} | {r['verdict (other path)']} | "
+                         f"{r['effect change']:+.1f} | {r['half-width (reference)']:.1f} |")
+    return "\n".join(lines)

@@ -342,3 +342,35 @@ def test_convergence_on_part_of_the_units_compares_the_same_units():
     full = ev(5.0, 3.0, 7.0)
     mark_convergence([full], [ev(1.5)], matched=[ev(4.0)])  # 4.0 - 1.5 = 2.5 > 2 on the same seed
     assert full.converged == "no"
+
+
+def test_the_claims_page_reports_the_recorded_floating_point_path_check(tmp_path):
+    """The page says how many verdicts a second floating-point path changed and lists those rows
+    in words; without a record it says that none exists. The shipped record is readable."""
+    import json
+
+    import pandas as pd
+
+    from avlib.claims import FP_PATHS_FILE, fp_path_record, fp_path_text, load_claims
+
+    ids = load_claims()["id"].tolist()[:3]
+    table = pd.DataFrame({"id": ids, "verdict (reference)": ["holds", "inconclusive on the stand-ins", "holds"],
+                          "verdict (other path)": ["inconclusive on the stand-ins", "inconclusive on the stand-ins", "holds"],
+                          "effect change": [-2.5, 0.4, 0.1], "half-width (reference)": [8.0, 5.0, 4.0]})
+    table["verdict changed"] = table["verdict (reference)"] != table["verdict (other path)"]
+    path = tmp_path / FP_PATHS_FILE
+    path.parent.mkdir(parents=True)
+    table.to_csv(path, index=False)
+    path.with_suffix(".json").write_text(json.dumps({
+        "page rerun": "xflow_crossval", "scale": "cpu", "largest effect change / half-width": 0.31,
+        "other path numerics": {"torch_cpu_capability": "AVX2"}, "other path commit": "abcdef123",
+        "reference commit": "1234567890", "reference numerics": {"torch_cpu_capability": "AVX512"}}))
+    text = fp_path_text(fp_path_record(tmp_path))
+    assert "**1 of 3 verdicts changed**" in text and "AVX2" in text and "AVX512" in text
+    claim_words = load_claims().set_index("id").loc[ids[0], "claim"]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "claim |" not in line]
+    assert rows == [f"| {claim_words} | holds | inconclusive on the stand-ins | -2.5 | 8.0 |"]
+    assert fp_path_record(tmp_path / "elsewhere") is None
+    assert "No check" in fp_path_text(None)
+    shipped = fp_path_record()
+    assert shipped is not None and set(shipped[1]["id"]) <= set(load_claims()["id"])

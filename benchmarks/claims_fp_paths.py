@@ -1,0 +1,116 @@
+"""Do the Claims verdicts survive another floating-point path? A stand-in for a second machine.
+
+Two CPUs of the same kind can give different numbers at the same seeds: PyTorch, oneDNN and MKL
+pick their kernels by instruction set (AVX-512 here, AVX2 on many machines), and a last-bit
+difference in one convolution changes a whole training run. This script reruns the XFlow
+cross-validation page with every library held to ``--isa`` (``ATEN_CPU_CAPABILITY``,
+``DNNL_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS``) into its own data cache and results folder, so
+that no stored run of the reference build is reused, then puts the Claims table of the reference
+results beside the one with that page replaced::
+
+    python benchmarks/claims_fp_paths.py --scale cpu              # after `make book` (about 1 h here)
+    python benchmarks/claims_fp_paths.py --scale cpu --compare-only
+
+It writes ``benchmarks/results/claims_fp_paths.csv`` (one row per claim: effect, interval, q and
+verdict on both paths) and ``claims_fp_paths.json`` (the counts and both paths' numerics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results"
+PAGE = "xflow_crossval"
+
+
+def isa_environment(isa: str) -> dict:
+    """The environment that holds PyTorch, oneDNN and MKL to ``isa`` (``avx2`` or ``avx512``)."""
+    isa = isa.lower()
+    if isa not in ("avx2", "avx512"):
+        raise SystemExit(f"--isa is avx2 or avx512, not {isa!r}")
+    return {"ATEN_CPU_CAPABILITY": isa, "DNNL_MAX_CPU_ISA": {"avx2": "AVX2", "avx512": "AVX512_CORE"}[isa],
+            "MKL_ENABLE_INSTRUCTIONS": {"avx2": "AVX2", "avx512": "AVX512"}[isa]}
+
+
+def rerun(scale: str, isa: str, work: Path, data_root: Path) -> None:
+    """``PAGE`` at ``scale`` under ``isa``, reading the embedded data of ``data_root`` and keeping
+    its runs, caches, results and executed notebook under ``work``."""
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    link = data / "embedded"
+    if not link.exists():
+        link.symlink_to((data_root / "embedded").resolve(), target_is_directory=True)
+    env = {**os.environ, **isa_environment(isa)}
+    cmd = [sys.executable, "-m", "avlib.run", "--scale", scale, "--only", PAGE, "--data-root", str(data),
+           "--results-root", str(work / "results"), "--output-dir", str(work / "generated")]
+    print("running:", " ".join(cmd), f"({', '.join(f'{k}={v}' for k, v in isa_environment(isa).items())})",
+          flush=True)
+    subprocess.run(cmd, env=env, check=True, cwd=ROOT)
+
+
+def compare(scale: str, reference: Path, work: Path, reference_manifest: Path | None = None) -> dict:
+    """Claims tables of ``reference`` and of ``reference`` with ``PAGE`` taken from ``work``
+    (``reference_manifest``: the reference build's run manifest, for its commit and numerics)."""
+    import pandas as pd
+
+    from avlib.claims import claims_table
+
+    combined = work / "combined"
+    if combined.exists():
+        shutil.rmtree(combined)
+    shutil.copytree(reference, combined)
+    shutil.rmtree(combined / scale / PAGE)
+    shutil.copytree(work / "results" / scale / PAGE, combined / scale / PAGE)
+    cols = ["id", "effect", "lo", "hi", "q_bh", "converged", "verdict"]
+    a, b = claims_table(reference, scale)[cols], claims_table(combined, scale)[cols]
+    table = a.merge(b, on="id", suffixes=(" (reference)", " (other path)"))
+    table["effect change"] = table["effect (other path)"] - table["effect (reference)"]
+    table["half-width (reference)"] = (table["hi (reference)"] - table["lo (reference)"]) / 2
+    table["verdict changed"] = table["verdict (reference)"] != table["verdict (other path)"]
+    OUT.mkdir(parents=True, exist_ok=True)
+    table.to_csv(OUT / "claims_fp_paths.csv", index=False, float_format="%.4g")
+    manifest = json.loads((work / "generated" / "manifest.json").read_text())
+    ref = json.loads(reference_manifest.read_text()) if reference_manifest and reference_manifest.is_file() else {}
+    summary = {"scale": scale, "page rerun": PAGE, "rows": int(len(table)),
+               "verdicts changed": int(table["verdict changed"].sum()),
+               "changed rows": table.loc[table["verdict changed"], "id"].tolist(),
+               "largest effect change / half-width": float(
+                   (table["effect change"].abs() / table["half-width (reference)"]).max()),
+               "other path numerics": manifest.get("numerics"), "other path commit": manifest.get("git_commit"),
+               "reference commit": ref.get("git_commit"), "reference device": ref.get("device"),
+               "reference numerics": ref.get("numerics")}
+    (OUT / "claims_fp_paths.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    pd.set_option("display.width", 200)
+    print(table[["id", "verdict (reference)", "verdict (other path)", "effect change",
+                 "half-width (reference)"]].round(2).to_string(index=False))
+    print(f"{summary['verdicts changed']} of {summary['rows']} verdicts changed")
+    return summary
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", default="cpu")
+    ap.add_argument("--isa", default="avx2", help="avx2 (default) or avx512")
+    ap.add_argument("--reference", default="results", help="results root of the reference build")
+    ap.add_argument("--reference-manifest", default="book/generated/manifest.json",
+                    help="run manifest of the reference build")
+    ap.add_argument("--data-root", default="data", help="data root of the reference build (its embedded data)")
+    ap.add_argument("--work", default="_build/fp_paths", help="where the rerun keeps everything it writes")
+    ap.add_argument("--compare-only", action="store_true", help="compare an earlier rerun")
+    args = ap.parse_args(argv)
+    work = (ROOT / args.work).resolve()
+    if not args.compare_only:
+        rerun(args.scale, args.isa, work, (ROOT / args.data_root).resolve())
+    compare(args.scale, (ROOT / args.reference).resolve(), work, (ROOT / args.reference_manifest).resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
