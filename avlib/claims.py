@@ -12,6 +12,7 @@ so that a positive effect is the paper's direction.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -472,7 +473,7 @@ def fp_path_record(root=None):
     if not path.is_file():
         return None
     summary_path = path.with_suffix(".json")
-    summary = yaml.safe_load(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     return summary, pd.read_csv(path)
 
 
