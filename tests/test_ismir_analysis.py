@@ -583,6 +583,9 @@ def test_schemes_end_to_end_tiny(tiny_av_data):
     fig = figures.plot_gradcam_examples(big, categories=data.categories)
     w, h = fig.get_size_inches() * fig.dpi
     assert w <= 900 and h < 700
+    # every heat layer (drawn over a background, so semi-transparent) uses a colour-blind-safe scale
+    heat = [im.get_cmap().name for ax in fig.axes for im in ax.get_images() if im.get_alpha() is not None]
+    assert heat and set(heat) <= {"viridis", "cividis", "inferno", "magma", "plasma"}
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -20,6 +20,8 @@ __all__ = ["FIGURE2_CATEGORY", "plot_correlation_matrix", "plot_figure2", "plot_
 #: The category of the paper's Figure 2 (FCVID's SaxophonePerformance).
 FIGURE2_CATEGORY = "saxophonePerformance"
 _CMAP = "RdBu_r"  # diverging, symmetric around 0 (rho in -1..1)
+#: Grad-CAM maps: viridis, ordered in lightness and colour-blind safe (the usual "jet" is neither).
+HEAT_CMAP = "viridis"
 
 
 def _pyplot():
@@ -130,7 +132,7 @@ def plot_intra_inter(summary: pd.DataFrame):
 
 def _overlay(ax, background, heat, *, extent=None, cmap_bg="gray", rgb=False) -> None:
     ax.imshow(background, origin="upper" if rgb else "lower", aspect="auto", cmap=None if rgb else cmap_bg)
-    ax.imshow(heat, origin="upper" if rgb else "lower", aspect="auto", cmap="jet", alpha=0.45, vmin=0, vmax=1,
+    ax.imshow(heat, origin="upper" if rgb else "lower", aspect="auto", cmap=HEAT_CMAP, alpha=0.45, vmin=0, vmax=1,
               extent=extent)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -139,7 +141,7 @@ def _overlay(ax, background, heat, *, extent=None, cmap_bg="gray", rgb=False) ->
 def plot_gradcam_examples(examples: list | None, *, categories, empty: str = "no examples"):
     """Grad-CAM examples of one scheme: one row per category (and example), a correct and a
     wrong prediction side by side, each as its log-mel spectrogram (time to the right, mel bands
-    up) and its first frame with the maps on top (red = high, 0 to 1); a frame whose map has a
+    up) and its first frame with the maps on top (yellow = high, dark purple = low, 0 to 1); a frame whose map has a
     single cell (flat) is drawn without it. ``categories``: the class names, for the wrongly
     predicted category. ``examples`` None or empty: a panel saying ``empty``."""
     plt = _pyplot()
