@@ -114,11 +114,10 @@ def seed_summary_table(cors: dict) -> pd.DataFrame:
         row = {"scheme": scheme, "seeds": len(st)}
         for key, label in _SEED_STATS:
             vals = [x[key] for x in st if np.isfinite(x[key])]
-            ci = mean_ci(vals) if vals else None
+            ci = mean_ci(vals, bounds=_SEED_BOUNDS[key]) if vals else None
             row[label] = ci.mean if ci else np.nan
-            low, high = _SEED_BOUNDS[key]
-            row[f"{label} 95% lo"] = max(ci.lo, low) if ci and np.isfinite(ci.lo) else np.nan
-            row[f"{label} 95% hi"] = min(ci.hi, high) if ci and np.isfinite(ci.hi) else np.nan
+            row[f"{label} 95% lo"] = ci.lo if ci else np.nan
+            row[f"{label} 95% hi"] = ci.hi if ci else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
