@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
 PAGE = "xflow_crossval"
 
 
@@ -60,7 +59,7 @@ def compare(scale: str, reference: Path, work: Path, reference_manifest: Path | 
     (``reference_manifest``: the reference build's run manifest, for its commit and numerics)."""
     import pandas as pd
 
-    from avlib.claims import claims_table
+    from avlib.claims import FP_PATHS_FILE, claims_table
 
     combined = work / "combined"
     if combined.exists():
@@ -74,8 +73,9 @@ def compare(scale: str, reference: Path, work: Path, reference_manifest: Path | 
     table["effect change"] = table["effect (other path)"] - table["effect (reference)"]
     table["half-width (reference)"] = (table["hi (reference)"] - table["lo (reference)"]) / 2
     table["verdict changed"] = table["verdict (reference)"] != table["verdict (other path)"]
-    OUT.mkdir(parents=True, exist_ok=True)
-    table.to_csv(OUT / "claims_fp_paths.csv", index=False, float_format="%.4g")
+    out = ROOT / FP_PATHS_FILE  # where the Claims page reads it (avlib.claims.fp_path_record)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, float_format="%.4g")
     manifest = json.loads((work / "generated" / "manifest.json").read_text())
     ref = json.loads(reference_manifest.read_text()) if reference_manifest and reference_manifest.is_file() else {}
     summary = {"scale": scale, "page rerun": PAGE, "rows": int(len(table)),
@@ -86,7 +86,7 @@ def compare(scale: str, reference: Path, work: Path, reference_manifest: Path | 
                "other path numerics": manifest.get("numerics"), "other path commit": manifest.get("git_commit"),
                "reference commit": ref.get("git_commit"), "reference device": ref.get("device"),
                "reference numerics": ref.get("numerics")}
-    (OUT / "claims_fp_paths.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     pd.set_option("display.width", 200)
     print(table[["id", "verdict (reference)", "verdict (other path)", "effect change",
                  "half-width (reference)"]].round(2).to_string(index=False))
