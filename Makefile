@@ -46,6 +46,7 @@ kernel: $(KERNEL_SPEC)
 
 $(KERNEL_SPEC): $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
+	$(PY) -c "from avlib.numerics import add_to_kernel_spec as a; print('floating-point path for the kernel:', sorted(a('$(KERNEL_SPEC)')))"
 
 lab: $(KERNEL_SPEC)
 	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ARGS)

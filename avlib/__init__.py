@@ -10,5 +10,11 @@ Subpackages: ``data`` (readers and embedded-benchmark generators), ``features``
 ``metrics``, ``analysis``; ``run`` is the papermill experiment runner.
 """
 
+from . import numerics as _numerics
+
+# Before NumPy or PyTorch load: hold every library to one floating-point path, so that the same
+# seed gives the same numbers on every x86-64 machine with AVX2 (see avlib.numerics).
+_numerics.select_fp_path()
+
 __version__ = "0.1.0"
 __all__ = ["__version__"]

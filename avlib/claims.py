@@ -52,6 +52,9 @@ __all__ = [
     "FP_PATHS_FILE",
     "fp_path_record",
     "fp_path_text",
+    "FINGERPRINTS_FILE",
+    "fingerprint_records",
+    "fingerprint_text",
 ]
 
 #: File name of a notebook's evidence rows inside its results folder.
@@ -477,18 +480,64 @@ def fp_path_record(root=None):
     return summary, pd.read_csv(path)
 
 
-def fp_path_text(record) -> str:
-    """Markdown for the Claims page: what the recorded check found, with the rows whose verdict
-    changed (claim in words, both verdicts, the effect's change against the interval's half-width)."""
+#: The recorded fingerprints of the floating-point path, one per machine (``benchmarks/fp_fingerprint.py``).
+FINGERPRINTS_FILE = Path("benchmarks") / "results" / "fp_fingerprint.json"
+
+
+def fingerprint_records(root=None) -> list:
+    """The machines recorded by ``benchmarks/fp_fingerprint.py --record`` under ``root`` (default
+    the repository): CPU model, floating-point path, library versions and the workload's hashes."""
+    path = Path(root or repo_root()) / FINGERPRINTS_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def fingerprint_text(records) -> str:
+    """Markdown: which machines were recorded on which path, and whether those on the same path
+    and library versions computed the same numbers bit for bit."""
+    if not records:
+        return "No machine's floating-point fingerprint is recorded (`python benchmarks/fp_fingerprint.py --record`)."
+    groups = {}
+    for r in records:
+        groups.setdefault((r["fp_path"], json.dumps(r["versions"], sort_keys=True)), []).append(r)
+    lines = ["| path | machines (CPU model) | same numbers on all of them |", "|---|---|---|"]
+    for (path, _), rs in sorted(groups.items()):
+        same = len({json.dumps(r["hashes"], sort_keys=True) for r in rs}) == 1
+        verdict = "only one machine recorded" if len(rs) == 1 else ("yes" if same else "**no**")
+        lines.append(f"| {path} | {'; '.join(r['cpu_model'] for r in rs)} | {verdict} |")
+    paths = {r["fp_path"]: r["hashes"] for r in records}
+    if len(paths) > 1:
+        a, b = list(paths.values())[:2]
+        differ = sorted(k for k in a if a.get(k) != b.get(k))
+        lines += ["", f"Between the two paths, {len(differ)} of the {len(a)} parts of the workload differ "
+                      f"({', '.join(differ)})."]
+    return "\n".join(lines)
+
+
+def fp_path_text(record, current: dict | None = None) -> str:
+    """Markdown for the Claims page: the floating-point path this build ran on (``current``, from
+    :func:`avlib.numerics.in_effect`), and what the recorded check of a second path found before
+    the path was held (the rows whose verdict changed: both verdicts, the effect's change against
+    the interval's half-width)."""
+    lines = []
+    if current is not None:
+        if current.get("fp_path", "").startswith("portable"):
+            lines += [f"This build ran on the **{current['fp_path']}** path: PyTorch, oneDNN, MKL, OpenBLAS and NumPy "
+                      "were held to their AVX2 kernels (`avlib.numerics`), so any x86-64 machine with AVX2 takes the "
+                      "same kernels and, at the same seeds and thread counts, computes the same numbers and the same "
+                      "verdicts.", ""]
+        else:
+            lines += [f"This build ran on the **{current.get('fp_path', 'native')}** path (each library chose its "
+                      "own kernels): its numbers, and a verdict near its threshold, can differ on another machine.", ""]
     if record is None:
-        return ("No check of the verdicts on a second floating-point path is recorded in this checkout "
-                "(`python benchmarks/claims_fp_paths.py` makes one).")
+        lines.append("No check of the verdicts on a second floating-point path is recorded in this checkout "
+                     "(`python benchmarks/claims_fp_paths.py` makes one).")
+        return "\n".join(lines)
     summary, table = record
     numerics = summary.get("other path numerics") or {}
     changed = table[table["verdict changed"].astype(bool)]
     words = load_claims().set_index("id")["claim"].to_dict()
-    lines = [f"A recorded check reran the `{summary.get('page rerun', '?')}` page at the `{summary.get('scale', '?')}` "
-             f"scale with PyTorch, oneDNN and MKL held to the {numerics.get('torch_cpu_capability', 'other')} "
+    lines += [f"Why the path is held: a check recorded before it was reran the `{summary.get('page rerun', '?')}` "
+             f"page at the `{summary.get('scale', '?')}` scale with PyTorch, oneDNN and MKL held to the {numerics.get('torch_cpu_capability', 'other')} "
              f"instruction set (commit `{str(summary.get('other path commit', '?'))[:7]}`), as another CPU would run "
              f"it, and compared the Claims table with the reference build's (commit "
              f"`{str(summary.get('reference commit') or '?')[:7]}`, the machine's own "
@@ -496,8 +545,8 @@ def fp_path_text(record) -> str:
              f"**{len(changed)} of {len(table)} "
              f"verdicts changed**; the effects moved by up to {summary.get('largest effect change / half-width', float('nan')):.2f} "
              "of their interval's half-width. This was measured once, on one build; it is not recomputed by this page. "
-             "A verdict next to its threshold (q near 0.05, or a convergence change near the half-width) can change "
-             "between machines: read such rows as inconclusive."]
+             "The verdicts that changed were those next to a threshold (q near 0.05, or a convergence change near "
+             "the half-width): on two paths, a near-threshold row is decided by the last bits of the arithmetic."]
     if len(changed):
         lines += ["", "| claim | reference | other path | effect change (points) | half-width |", "|---|---|---|---|---|"]
         for _, r in changed.iterrows():

@@ -374,3 +374,26 @@ def test_the_claims_page_reports_the_recorded_floating_point_path_check(tmp_path
     assert "No check" in fp_path_text(None)
     shipped = fp_path_record()
     assert shipped is not None and set(shipped[1]["id"]) <= set(load_claims()["id"])
+
+
+def test_the_claims_page_names_the_path_it_ran_on_and_the_recorded_machines():
+    from avlib.claims import fingerprint_records, fingerprint_text, fp_path_text
+
+    held = fp_path_text(None, current={"fp_path": "portable (AVX2)"})
+    assert held.startswith("This build ran on the **portable (AVX2)** path") and "No check" in held
+    assert "can differ on another machine" in fp_path_text(None, current={"fp_path": "native"})
+
+    versions = {"torch": "2.14.1", "numpy": "2.4.6"}
+    hashes = {"numpy": "a", "torch": "b", "mfcc": "c"}
+    records = [dict(cpu_model="Xeon", fp_path="portable (AVX2)", versions=versions, hashes=hashes),
+               dict(cpu_model="EPYC", fp_path="portable (AVX2)", versions=versions, hashes=hashes),
+               dict(cpu_model="Xeon", fp_path="native", versions=versions, hashes={**hashes, "torch": "x", "mfcc": "y"})]
+    text = fingerprint_text(records)
+    assert "| portable (AVX2) | Xeon; EPYC | yes |" in text
+    assert "| native | Xeon | only one machine recorded |" in text
+    assert "2 of the 3 parts of the workload differ (mfcc, torch)" in text
+    records[1] = {**records[1], "hashes": {**hashes, "numpy": "z"}}
+    assert "| portable (AVX2) | Xeon; EPYC | **no** |" in fingerprint_text(records)
+    assert "No machine" in fingerprint_text([])
+    shipped = fingerprint_records()
+    assert shipped and all({"cpu_model", "fp_path", "versions", "hashes"} <= set(r) for r in shipped)

@@ -38,6 +38,7 @@ LAZY_OK = frozenset({
                                            # processes set their thread count before loading it
     "IPython", "papermill", "nbformat",    # the ``book`` extra, absent from a library install
     "jupyter_client", "traitlets",         # the ``book`` extra: kernel machinery of the runner only
+    "threadpoolctl",                       # comes with scikit-learn; names the loaded BLAS's kernels
 })
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from .. import numerics
 from ..errors import ParameterError
 from ..utils import describe_device as device_facts
 
@@ -118,6 +119,7 @@ def describe_numerics() -> dict:
         out["numpy_blas"] = f"{blas.get('name', '')} {blas.get('version', '')}".strip()
     except Exception:  # noqa: BLE001 - older NumPy has no dict form
         pass
+    out.update(numerics.in_effect())
     return out
 
 
