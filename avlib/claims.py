@@ -522,9 +522,9 @@ def fp_path_text(record, current: dict | None = None) -> str:
     if current is not None:
         if current.get("fp_path", "").startswith("portable"):
             lines += [f"This build ran on the **{current['fp_path']}** path: PyTorch, oneDNN, MKL, OpenBLAS and NumPy "
-                      "were held to their AVX2 kernels (`avlib.numerics`), so any x86-64 machine with AVX2 takes the "
-                      "same kernels and, at the same seeds and thread counts, computes the same numbers and the same "
-                      "verdicts.", ""]
+                      "were held to their AVX2 kernels (`avlib.numerics`), so an x86-64 machine with AVX2 takes the "
+                      "same kernels whether or not it also has AVX-512, at the same seeds and thread counts. That a "
+                      "machine then computes the same bits is checked by its fingerprint (the last table).", ""]
         else:
             lines += [f"This build ran on the **{current.get('fp_path', 'native')}** path (each library chose its "
                       "own kernels): its numbers, and a verdict near its threshold, can differ on another machine.", ""]
