@@ -244,14 +244,14 @@ class ICMRConfig(Config):
         "workers": 1,
         "torch_threads": 2,
         "audio.epochs": 1,
-        "audio.batch": 4,
+        "audio.batch": 2,
         "visual.epochs": 1,
-        "visual.batch": 4,
+        "visual.batch": 2,
         "visual.frames_grid": [50, 100],  # Table 2's rows at 50 (the fusion's input) and 100 frames
         "visual.pretrain_epochs": 1,
         "visual.pretrain_images_per_class": 2,
         "fusion.epochs": 1,
-        "fusion.batch": 4,
+        "fusion.batch": 2,
         "youtube8m.seeds": [0],
         "youtube8m.audio_epochs": 1,
     }

@@ -225,7 +225,7 @@ class ISMIRConfig(Config):
         "seeds": [0],
         "torch_threads": 2,
         "joint.epochs": 1,
-        "joint.batch": 4,
+        "joint.batch": 2,
         "analysis.gradcam_per_category": 1,
         "analysis.gradcam_categories": 2,
         **{f"icmr.{k}": v for k, v in ICMRConfig.DRY_RUN.items()},

@@ -390,8 +390,8 @@ class XFlowConfig(Config):
     DRY_RUN = {
         "training.epochs.*.*.*": 1,
         "training.*.runs": 1,
-        "training.*.batch_size": 4,
-        "dtn.batch_size": 4,
+        "training.*.batch_size": 2,
+        "dtn.batch_size": 2,
         "crossval.max_folds": 2,
         "dtn.epochs": 1,
         "dtn.pretrain_epochs": 1,
