@@ -537,7 +537,8 @@ def fp_path_text(record, current: dict | None = None) -> str:
     changed = table[table["verdict changed"].astype(bool)]
     words = load_claims().set_index("id")["claim"].to_dict()
     lines += [f"Why the path is held: a check recorded before it was reran the `{summary.get('page rerun', '?')}` "
-             f"page at the `{summary.get('scale', '?')}` scale with PyTorch, oneDNN and MKL held to the {numerics.get('torch_cpu_capability', 'other')} "
+             f"page at the `{summary.get('scale', '?')}` scale with PyTorch, oneDNN and MKL held to the "
+             f"{numerics.get('torch_cpu_capability', 'other')} "
              f"instruction set (commit `{str(summary.get('other path commit', '?'))[:7]}`), as another CPU would run "
              f"it, and compared the Claims table with the reference build's (commit "
              f"`{str(summary.get('reference commit') or '?')[:7]}`, the machine's own "

@@ -107,7 +107,6 @@ def describe_numerics() -> dict:
 
         cfg = torch.__config__.show()
         out["torch"] = torch.__version__
-        out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         out["torch_blas"] = next((ln.strip(" -") for ln in cfg.splitlines() if "Math Kernel" in ln or "BLAS_INFO" in ln), "")
         out["onednn"] = next((ln.strip(" -") for ln in cfg.splitlines() if "MKL-DNN" in ln or "oneDNN" in ln), "")
         out["torch_threads"] = torch.get_num_threads()
@@ -119,7 +118,7 @@ def describe_numerics() -> dict:
         out["numpy_blas"] = f"{blas.get('name', '')} {blas.get('version', '')}".strip()
     except Exception:  # noqa: BLE001 - older NumPy has no dict form
         pass
-    out.update(numerics.in_effect())
+    out.update(numerics.in_effect())  # the path in effect, with torch's kernel level (torch_cpu_capability)
     return out
 
 
