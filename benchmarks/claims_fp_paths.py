@@ -3,10 +3,10 @@
 Two CPUs of the same kind can give different numbers at the same seeds: PyTorch, oneDNN and MKL
 pick their kernels by instruction set (AVX-512 here, AVX2 on many machines), and a last-bit
 difference in one convolution changes a whole training run. This script reruns the XFlow
-cross-validation page with every library held to ``--isa`` (``ATEN_CPU_CAPABILITY``,
-``DNNL_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS``) into its own data cache and results folder, so
-that no stored run of the reference build is reused, then puts the Claims table of the reference
-results beside the one with that page replaced::
+cross-validation page on another floating-point path (``--isa``, see :func:`isa_environment`: by
+default each library's own kernels, since a reference build holds them to AVX2) into its own data
+cache and results folder, so that no stored run of the reference build is reused, then puts the
+Claims table of the reference results beside the one with that page replaced::
 
     python benchmarks/claims_fp_paths.py --scale cpu              # after `make book` (about 1 h here)
     python benchmarks/claims_fp_paths.py --scale cpu --compare-only
@@ -30,11 +30,21 @@ PAGE = "xflow_crossval"
 
 
 def isa_environment(isa: str) -> dict:
-    """The environment that holds PyTorch, oneDNN and MKL to ``isa`` (``avx2`` or ``avx512``)."""
+    """The environment of the rerun's floating-point path.
+
+    ``native``: each library's own kernels (``AVLIB_FP_PATH=native``), the other path from a
+    reference built on the held AVX2 path (:mod:`avlib.numerics`, the default since it exists).
+    ``avx2`` / ``avx512``: PyTorch, oneDNN and MKL held to that instruction set and nothing else
+    held, as in the check recorded before the path was held (against a native reference)."""
+    from avlib.numerics import FP_PATH_ENV
+
     isa = isa.lower()
-    if isa not in ("avx2", "avx512"):
-        raise SystemExit(f"--isa is avx2 or avx512, not {isa!r}")
-    return {"ATEN_CPU_CAPABILITY": isa, "DNNL_MAX_CPU_ISA": {"avx2": "AVX2", "avx512": "AVX512_CORE"}[isa],
+    if isa not in ("native", "avx2", "avx512"):
+        raise SystemExit(f"--isa is native, avx2 or avx512, not {isa!r}")
+    if isa == "native":
+        return {FP_PATH_ENV: "native"}
+    return {FP_PATH_ENV: "native", "ATEN_CPU_CAPABILITY": isa,
+            "DNNL_MAX_CPU_ISA": {"avx2": "AVX2", "avx512": "AVX512_CORE"}[isa],
             "MKL_ENABLE_INSTRUCTIONS": {"avx2": "AVX2", "avx512": "AVX512"}[isa]}
 
 
@@ -46,7 +56,10 @@ def rerun(scale: str, isa: str, work: Path, data_root: Path) -> None:
     link = data / "embedded"
     if not link.exists():
         link.symlink_to((data_root / "embedded").resolve(), target_is_directory=True)
-    env = {**os.environ, **isa_environment(isa)}
+    from avlib.numerics import PORTABLE
+
+    # the variables of the held path that this process inherited would hold the rerun too
+    env = {**{k: v for k, v in os.environ.items() if k not in PORTABLE}, **isa_environment(isa)}
     cmd = [sys.executable, "-m", "avlib.run", "--scale", scale, "--only", PAGE, "--data-root", str(data),
            "--results-root", str(work / "results"), "--output-dir", str(work / "generated")]
     print("running:", " ".join(cmd), f"({', '.join(f'{k}={v}' for k, v in isa_environment(isa).items())})",
@@ -97,7 +110,8 @@ def compare(scale: str, reference: Path, work: Path, reference_manifest: Path | 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="cpu")
-    ap.add_argument("--isa", default="avx2", help="avx2 (default) or avx512")
+    ap.add_argument("--isa", default="native",
+                    help="native (default: the other path from a reference on the held AVX2 path), avx2 or avx512")
     ap.add_argument("--reference", default="results", help="results root of the reference build")
     ap.add_argument("--reference-manifest", default="book/generated/manifest.json",
                     help="run manifest of the reference build")
