@@ -536,7 +536,7 @@ def fp_path_text(record, current: dict | None = None) -> str:
     numerics = summary.get("other path numerics") or {}
     changed = table[table["verdict changed"].astype(bool)]
     words = load_claims().set_index("id")["claim"].to_dict()
-    lines += [f"Why the path is held: a check recorded before it was reran the `{summary.get('page rerun', '?')}` "
+    lines += [f"Why the path is held: a check recorded before the path was held reran the `{summary.get('page rerun', '?')}` "
              f"page at the `{summary.get('scale', '?')}` scale with PyTorch, oneDNN and MKL held to the "
              f"{numerics.get('torch_cpu_capability', 'other')} "
              f"instruction set (commit `{str(summary.get('other path commit', '?'))[:7]}`), as another CPU would run "
