@@ -491,25 +491,41 @@ def fingerprint_records(root=None) -> list:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+def _path_label(record) -> str:
+    """A recorded path's name with its MKL branch (the one variable whose value changed since the
+    first records)."""
+    branch = (record.get("fp_env") or {}).get("MKL_CBWR")
+    return f"{record['fp_path']}, MKL {branch}" if branch else record["fp_path"]
+
+
 def fingerprint_text(records) -> str:
     """Markdown: which machines were recorded on which path, and whether those on the same path
-    and library versions computed the same numbers bit for bit."""
+    (name and variables) and library versions computed the same numbers bit for bit, on the parts
+    of the workload they all recorded; the parts that differ are named."""
     if not records:
         return "No machine's floating-point fingerprint is recorded (`python benchmarks/fp_fingerprint.py --record`)."
     groups = {}
     for r in records:
-        groups.setdefault((r["fp_path"], json.dumps(r["versions"], sort_keys=True)), []).append(r)
+        key = (_path_label(r), json.dumps([r.get("fp_env") or {}, r["versions"]], sort_keys=True))
+        groups.setdefault(key, []).append(r)
     lines = ["| path | machines (CPU model) | same numbers on all of them |", "|---|---|---|"]
-    for (path, _), rs in sorted(groups.items()):
-        same = len({json.dumps(r["hashes"], sort_keys=True) for r in rs}) == 1
-        verdict = "only one machine recorded" if len(rs) == 1 else ("yes" if same else "**no**")
-        lines.append(f"| {path} | {'; '.join(r['cpu_model'] for r in rs)} | {verdict} |")
-    paths = {r["fp_path"]: r["hashes"] for r in records}
-    if len(paths) > 1:
-        a, b = list(paths.values())[:2]
-        differ = sorted(k for k in a if a.get(k) != b.get(k))
-        lines += ["", f"Between the two paths, {len(differ)} of the {len(a)} parts of the workload differ "
-                      f"({', '.join(differ)})."]
+    for (label, _), rs in sorted(groups.items()):
+        shared = set.intersection(*(set(r["hashes"]) for r in rs))
+        differ = sorted(k for k in shared if len({r["hashes"][k] for r in rs}) > 1)
+        if len(rs) == 1:
+            verdict = "only one machine recorded"
+        else:
+            verdict = "yes" if not differ else f"**no**: {', '.join(differ)} differ"
+        lines.append(f"| {label} | {'; '.join(r['cpu_model'] for r in rs)} | {verdict} |")
+    by_path = {}
+    for (label, _), rs in groups.items():
+        by_path.setdefault(label, rs[0]["hashes"])
+    if len(by_path) > 1:
+        (la, a), (lb, b) = sorted(by_path.items())[:2]
+        shared = sorted(set(a) & set(b))
+        differ = [k for k in shared if a[k] != b[k]]
+        lines += ["", f"Between the paths {la} and {lb}, {len(differ)} of the {len(shared)} parts of the workload "
+                      f"both recorded differ ({', '.join(differ)})."]
     return "\n".join(lines)
 
 
@@ -521,10 +537,15 @@ def fp_path_text(record, current: dict | None = None) -> str:
     lines = []
     if current is not None:
         if current.get("fp_path", "").startswith("portable"):
-            lines += [f"This build ran on the **{current['fp_path']}** path: PyTorch, oneDNN, MKL, OpenBLAS and NumPy "
-                      "were held to their AVX2 kernels (`avlib.numerics`), so an x86-64 machine with AVX2 takes the "
-                      "same kernels whether or not it also has AVX-512, at the same seeds and thread counts. That a "
-                      "machine then computes the same bits is checked by its fingerprint (the last table).", ""]
+            mkl = (current.get("fp_env") or {}).get("MKL_CBWR")
+            lines += [f"This build ran on the **{current['fp_path']}** path: PyTorch, oneDNN, OpenBLAS and NumPy "
+                      "were held to their AVX2 kernels"
+                      + (f" and MKL to its `{mkl}` branch" if mkl else "")
+                      + " (`avlib.numerics`), so an x86-64 machine with AVX2 takes the "
+                      "same kernels whether or not it also has AVX-512, at the same seeds and thread counts. "
+                      "MKL's own AVX2 branch holds on Intel CPUs only (on an AMD EPYC the torch results differed "
+                      "from an Intel Xeon's, the last table); its `COMPATIBLE` branch is the one MKL documents as the "
+                      "same on both. That a machine computes the same bits is checked by its fingerprint.", ""]
         else:
             lines += [f"This build ran on the **{current.get('fp_path', 'native')}** path (each library chose its "
                       "own kernels): its numbers, and a verdict near its threshold, can differ on another machine.", ""]

@@ -14,11 +14,18 @@ library                    variable              value
 =========================  ====================  ==============================================
 PyTorch (ATen kernels)     ATEN_CPU_CAPABILITY   ``avx2``
 oneDNN (convolutions)      DNNL_MAX_CPU_ISA      ``AVX2``
-MKL (torch's BLAS)         MKL_CBWR              ``AVX2`` (conditional numerical reproducibility)
+MKL (torch's BLAS)         MKL_CBWR              ``COMPATIBLE`` (conditional numerical reproducibility)
 MKL                        MKL_ENABLE_INSTRUCTIONS ``AVX2``
 OpenBLAS (NumPy, SciPy)    OPENBLAS_CORETYPE     ``Haswell`` (its AVX2 kernels)
 NumPy (ufunc loops)        NPY_DISABLE_CPU_FEATURES the AVX-512 dispatch targets
 =========================  ====================  ==============================================
+
+MKL is the exception to "AVX2": its reproducible AVX2 branch (``MKL_CBWR=AVX2``) holds on Intel CPUs
+only; on any other CPU MKL documents that it falls back to its ``AUTO`` branch, and an AMD EPYC on
+that branch computed other torch results than an Intel Xeon (``benchmarks/fp_fingerprint.py``).
+``COMPATIBLE`` is the branch MKL documents as the same on Intel and non-Intel CPUs (SSE2 code
+without the approximate reciprocals). It costs little here: MKL computes torch's matrix products,
+a small share of these models' time next to the oneDNN convolutions.
 
 A machine whose CPU has AVX2 then runs the same kernels whether it also has AVX-512 or not. The
 thread counts, which also change the order of sums, are fixed by each experiment's
@@ -51,7 +58,7 @@ FP_PATH_ENV = "AVLIB_FP_PATH"
 PORTABLE = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "DNNL_MAX_CPU_ISA": "AVX2",
-    "MKL_CBWR": "AVX2",
+    "MKL_CBWR": "COMPATIBLE",  # the one branch MKL keeps identical on Intel and other CPUs
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     "OPENBLAS_CORETYPE": "Haswell",
     # NumPy's dispatch targets above AVX2 (names of NumPy 2.x and 1.x; unknown names are ignored).

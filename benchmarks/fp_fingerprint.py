@@ -2,14 +2,15 @@
 
 The book's numbers are the same on two machines only if every library takes the same kernels
 there (:mod:`avlib.numerics`). This script runs a small workload that touches each of them
-(NumPy's ufunc loops, OpenBLAS, librosa's MFCCs, scikit-learn's solver, a few training steps of an
-XFlow CNN x MLP and of the Han et al. audio CNN in PyTorch, with oneDNN convolutions and MKL
-products) and hashes every result bit for bit::
+(NumPy's ufunc loops, OpenBLAS, librosa's MFCCs, scikit-learn's solver, an MKL product and a oneDNN
+convolution in PyTorch, and a few training steps of an XFlow CNN x MLP and of the Han et al. audio
+CNN) and hashes every result bit for bit::
 
     python benchmarks/fp_fingerprint.py            # compare with the recorded machines (exit 1 on a difference)
     python benchmarks/fp_fingerprint.py --record   # add this machine to benchmarks/results/fp_fingerprint.json
 
-Machines are compared only with records of the same floating-point path and library versions.
+Machines are compared only with records of the same floating-point path (its name and its
+variables) and library versions, on the parts both recorded.
 Run it on a second machine (another CPU model, or one without AVX-512) to check that the portable
 path holds there; ``AVLIB_FP_PATH=native`` shows what the libraries' own choices give.
 """
@@ -64,6 +65,17 @@ def workload() -> dict:
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
+    # The two libraries under torch, one at a time, so that a difference names its library:
+    # MKL's float32 product (and its gradient) and oneDNN's convolution (forward and backward).
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(256, 300, generator=g, requires_grad=True), torch.randn(300, 200, generator=g)
+    (a @ b).square().sum().backward()
+    out["torch_mkl_matmul"] = digest(a.detach() @ b, a.grad)
+    x = torch.randn(4, 8, 40, 30, generator=g, requires_grad=True)
+    w = torch.randn(16, 8, 3, 3, generator=g, requires_grad=True)
+    y = torch.nn.functional.conv2d(x, w, padding=1)
+    y.square().sum().backward()
+    out["torch_onednn_conv"] = digest(y, x.grad, w.grad)
     for name, model, batch in (
         ("torch_xflow_cnnxmlp", cnn_x_mlp("avletters", "xflow"),
          lambda g: (torch.randn(8, 11, 80, 60, generator=g), torch.randn(8, 26 * 11, generator=g))),
@@ -91,19 +103,21 @@ def describe() -> dict:
     from avlib.run.manifest import describe_numerics
 
     facts = describe_numerics()
-    return {"cpu_model": facts.get("cpu_model"), "fp_path": facts.get("fp_path"),
+    return {"cpu_model": facts.get("cpu_model"), "fp_path": facts.get("fp_path"), "fp_env": facts.get("fp_env") or {},
             "torch_cpu_capability": facts.get("torch_cpu_capability"), "numpy_dispatch": facts.get("numpy_dispatch"),
             "openblas_core": facts.get("openblas_core"), "versions": {"torch": torch.__version__, "numpy": np.__version__}}
 
 
 def compare(mine: dict, records: list) -> tuple[list, list]:
-    """``(same, different)``: the records of the same path and versions whose hashes all match
-    this machine's, and those with at least one differing part (with the parts named)."""
+    """``(same, different)``: the records of the same path (its name and its variables) and library
+    versions whose hashes all match this machine's, and those with at least one differing part
+    (named). Only the parts both recorded are compared."""
     same, different = [], []
     for r in records:
-        if r["fp_path"] != mine["fp_path"] or r["versions"] != mine["versions"]:
+        if (r["fp_path"] != mine["fp_path"] or r.get("fp_env", {}) != mine.get("fp_env", {})
+                or r["versions"] != mine["versions"]):
             continue
-        parts = sorted(k for k in mine["hashes"] if r["hashes"].get(k) != mine["hashes"][k])
+        parts = sorted(k for k in mine["hashes"] if k in r["hashes"] and r["hashes"][k] != mine["hashes"][k])
         (different if parts else same).append((r, parts))
     return same, different
 
@@ -115,18 +129,21 @@ def main(argv=None) -> int:
     mine = {**describe(), "hashes": workload()}
     records = json.loads(RECORD.read_text()) if RECORD.is_file() else []
     print(f"this machine: {mine['cpu_model']}; path {mine['fp_path']} (torch {mine['torch_cpu_capability']}, "
-          f"NumPy {mine['numpy_dispatch']}, OpenBLAS {mine['openblas_core']})")
+          f"NumPy {mine['numpy_dispatch']}, OpenBLAS {mine['openblas_core']}, "
+          f"MKL branch {mine['fp_env'].get('MKL_CBWR', 'its own')})")
     same, different = compare(mine, records)
     for r, _ in same:
-        print(f"  same numbers as {r['cpu_model']} ({r['fp_path']}): all {len(mine['hashes'])} parts")
+        print(f"  same numbers as {r['cpu_model']} ({r['fp_path']}): all "
+              f"{len(set(mine['hashes']) & set(r['hashes']))} parts both recorded")
     for r, parts in different:
         print(f"  DIFFERENT from {r['cpu_model']} ({r['fp_path']}) in: {', '.join(parts)}")
     if not same and not different:
         print("  no record of this path and these library versions to compare with")
     if args.record:
-        key = (mine["cpu_model"], mine["fp_path"], json.dumps(mine["versions"], sort_keys=True))
-        records = [r for r in records
-                   if (r["cpu_model"], r["fp_path"], json.dumps(r["versions"], sort_keys=True)) != key] + [mine]
+        def key(r):
+            return r["cpu_model"], r["fp_path"], json.dumps([r.get("fp_env", {}), r["versions"]], sort_keys=True)
+
+        records = [r for r in records if key(r) != key(mine)] + [mine]
         RECORD.parent.mkdir(parents=True, exist_ok=True)
         RECORD.write_text(json.dumps(records, indent=1) + "\n")
         print(f"recorded in {RECORD.relative_to(ROOT)} ({len(records)} machine(s))")

@@ -385,15 +385,20 @@ def test_the_claims_page_names_the_path_it_ran_on_and_the_recorded_machines():
 
     versions = {"torch": "2.14.1", "numpy": "2.4.6"}
     hashes = {"numpy": "a", "torch": "b", "mfcc": "c"}
-    records = [dict(cpu_model="Xeon", fp_path="portable (AVX2)", versions=versions, hashes=hashes),
-               dict(cpu_model="EPYC", fp_path="portable (AVX2)", versions=versions, hashes=hashes),
-               dict(cpu_model="Xeon", fp_path="native", versions=versions, hashes={**hashes, "torch": "x", "mfcc": "y"})]
+    held = {"MKL_CBWR": "COMPATIBLE"}
+    records = [dict(cpu_model="Xeon", fp_path="portable (AVX2)", fp_env=held, versions=versions, hashes=hashes),
+               dict(cpu_model="EPYC", fp_path="portable (AVX2)", fp_env=held, versions=versions,
+                    hashes={**hashes, "conv": "d"}),
+               dict(cpu_model="Xeon", fp_path="native", versions=versions, hashes={**hashes, "torch": "x", "mfcc": "y"}),
+               dict(cpu_model="EPYC", fp_path="portable (AVX2)", fp_env={"MKL_CBWR": "AVX2"}, versions=versions,
+                    hashes=hashes)]
     text = fingerprint_text(records)
-    assert "| portable (AVX2) | Xeon; EPYC | yes |" in text
+    assert "| portable (AVX2), MKL COMPATIBLE | Xeon; EPYC | yes |" in text  # on the parts both recorded
+    assert "| portable (AVX2), MKL AVX2 | EPYC | only one machine recorded |" in text
     assert "| native | Xeon | only one machine recorded |" in text
-    assert "2 of the 3 parts of the workload differ (mfcc, torch)" in text
+    assert "Between the paths native and portable (AVX2), MKL AVX2, 2 of the 3 parts" in text
     records[1] = {**records[1], "hashes": {**hashes, "numpy": "z"}}
-    assert "| portable (AVX2) | Xeon; EPYC | **no** |" in fingerprint_text(records)
+    assert "| portable (AVX2), MKL COMPATIBLE | Xeon; EPYC | **no**: numpy differ |" in fingerprint_text(records)
     assert "No machine" in fingerprint_text([])
     shipped = fingerprint_records()
     assert shipped and all({"cpu_model", "fp_path", "versions", "hashes"} <= set(r) for r in shipped)

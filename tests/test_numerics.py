@@ -68,6 +68,7 @@ def test_importing_avlib_holds_every_library_to_avx2_and_the_manifest_says_so():
     assert portable["numpy_dispatch"] in ("X86_V3", "baseline")
     assert portable.get("openblas_core", "Haswell") == "Haswell"
     assert portable["fp_env"] == PORTABLE
+    assert portable["fp_env"]["MKL_CBWR"] == "COMPATIBLE"  # MKL's AVX2 branch holds on Intel CPUs only
 
     native = _child({FP_PATH_ENV: "native"})
     assert native["fp_path"] == "native" and native["fp_env"] == {}
@@ -101,13 +102,16 @@ def test_the_fingerprint_compares_only_like_with_like_and_names_the_parts_that_d
     other = {**mine, "cpu_model": "C", "hashes": {"numpy": "1", "torch": "3"}}
     native = {**mine, "cpu_model": "D", "fp_path": "native", "hashes": {"numpy": "9", "torch": "9"}}
     older = {**other, "cpu_model": "E", "versions": {"torch": "2.0", "numpy": "2.4.6"}}
-    s, d = script.compare(mine, [same, other, native, older])
-    assert [r["cpu_model"] for r, _ in s] == ["B"]
+    other_branch = {**other, "cpu_model": "F", "fp_env": {"MKL_CBWR": "AVX2"}}  # same name, other variables
+    fewer_parts = {**mine, "cpu_model": "G", "hashes": {"numpy": "1"}}  # recorded before torch was hashed
+    s, d = script.compare(mine, [same, other, native, older, other_branch, fewer_parts])
+    assert [r["cpu_model"] for r, _ in s] == ["B", "G"]
     assert [(r["cpu_model"], parts) for r, parts in d] == [("C", ["torch"])]
 
 
 def test_the_fingerprint_workload_is_the_same_twice_in_one_process():
     script = _fingerprint_script()
     a, b = script.workload(), script.workload()
-    assert a == b and len(a) == 6 and all(len(h) == 16 for h in a.values())
+    assert a == b and len(a) == 8 and all(len(h) == 16 for h in a.values())
+    assert {"torch_mkl_matmul", "torch_onednn_conv"} <= set(a)  # a torch difference names its library
     assert numerics.in_effect()["fp_path"] in ("portable (AVX2)", "native")
