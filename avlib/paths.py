@@ -22,6 +22,7 @@ from .errors import ParameterError
 
 __all__ = [
     "PARAMETERS_ENV",
+    "RUN_NAME_ENV",
     "SCALES",
     "check_scale",
     "project_home",
@@ -37,6 +38,8 @@ SCALES = ("smoke", "cpu", "paper")
 HOME_ENV = "AVLIB_HOME"
 #: The runner puts the parameters it injects into a notebook here (JSON), for the page's settings box.
 PARAMETERS_ENV = "AVLIB_PARAMETERS"
+#: ... and the notebook's name, which tells its kernel (and that kernel's workers) apart.
+RUN_NAME_ENV = "AVLIB_RUN_NAME"
 
 
 def check_scale(scale: str) -> str:

@@ -321,6 +321,8 @@ def test_the_book_page_hides_both_parameter_cells(tmp_path):
     import nbformat
 
     nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
     nb.cells = [nbformat.v4.new_code_cell("scale = 'cpu'", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("scale = 'smoke'", metadata={"tags": ["injected-parameters"]}),
                 nbformat.v4.new_code_cell("print(scale)")]
@@ -407,3 +409,109 @@ def test_fingerprints_follow_code_data_and_everything_before(project, tmp_path_f
     fp_old = runner.fingerprints(only_second, "smoke", project, order=order,
                                  recorded={"echo_params": before["echo_params"]})
     assert fp_old["raises"] != fp["raises"]
+
+
+# --------------------------------------------------------------------------- side by side (--jobs)
+
+
+def _entries(spec):
+    """Registry entries from ``[(name, after), ...]`` (after None: every notebook before it)."""
+    from avlib.run.registry import NotebookEntry
+
+    return [(NotebookEntry(name=n, path=Path(f"{n}.ipynb"), title=n, part="t", after=a), {}) for n, a in spec]
+
+
+def test_dependencies_are_the_named_notebooks_or_everything_before():
+    plans = _entries([("a", None), ("b", ()), ("c", ("a",)), ("d", None), ("e", ("a", "gone"))])
+    deps = runner.dependencies(plans)
+    assert deps == {"a": set(), "b": set(), "c": {"a"}, "d": {"a", "b", "c"}, "e": {"a"}}  # unplanned names drop out
+
+
+def test_side_by_side_starts_independent_chains_together_and_waits_for_what_comes_before():
+    import threading
+    import time
+
+    plans = _entries([("a1", ()), ("b1", ()), ("a2", ("a1",)), ("b2", ("b1",)), ("end", None)])
+    events, lock = [], threading.Lock()
+
+    def execute(i, entry, params):
+        with lock:
+            events.append(("start", entry.name, i))
+        time.sleep(0.15 if entry.name.startswith("a") else 0.05)
+        with lock:
+            events.append(("end", entry.name, i))
+        return "ok"
+
+    runner.run_side_by_side(plans, execute, jobs=2)
+    order = [(kind, name) for kind, name, _ in events]
+    at = {e: k for k, e in enumerate(order)}
+    assert at[("start", "b1")] < at[("end", "a1")]  # the two chains overlap
+    assert at[("end", "a1")] < at[("start", "a2")] and at[("end", "b1")] < at[("start", "b2")]
+    assert all(at[("end", n)] < at[("start", "end")] for n in ("a1", "b1", "a2", "b2"))
+    assert sorted(i for kind, _, i in events if kind == "start") == [1, 2, 3, 4, 5]  # registry positions
+    assert sum(1 for kind, *_ in events if kind == "start") == 5  # each once
+
+
+def test_side_by_side_with_fail_fast_starts_nothing_new_after_a_failure():
+    started = []
+    plans = _entries([("bad", ()), ("later", ("bad",)), ("other", ("later",))])
+
+    def execute(i, entry, params):
+        started.append(entry.name)
+        return "failed" if entry.name == "bad" else "ok"
+
+    lines = []
+    runner.run_side_by_side(plans, execute, jobs=2, fail_fast=True, log=lines.append)
+    assert started == ["bad"] and "later" in lines[-1]
+    started.clear()
+    runner.run_side_by_side(plans, execute, jobs=2)  # without it, the rest still runs
+    assert started == ["bad", "later", "other"]
+
+
+def test_registry_after_must_name_earlier_notebooks(project):
+    path = project / "notebooks" / "registry.yaml"
+    registry = yaml.safe_load(path.read_text())
+    registry["notebooks"][0]["after"] = ["raises"]  # a later notebook
+    path.write_text(yaml.safe_dump(registry))
+    with pytest.raises(ParameterError, match="not earlier notebooks"):
+        runner.load_registry(path)
+
+
+def test_the_book_registry_runs_the_icmr_and_xflow_chains_apart():
+    registry = runner.load_registry()
+    deps = runner.dependencies([(e, {}) for e in registry.notebooks])
+    assert not deps["xflow_crossval"] & {"icmr_audio", "icmr_fusion", "ismir_correspondence"}
+    assert "icmr_fusion" in deps["ismir_correspondence"] or "icmr_youtube8m" in deps["ismir_correspondence"]
+    assert deps["claims"] == set(registry.names()[:registry.names().index("claims")])  # the report pages come last
+
+
+def test_jobs_two_gives_each_kernel_its_own_parameters_and_memory(project):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_code_cell('results_root = "results"\nlabel = "x"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import json, os, pathlib, time\nstart = time.time()\nblock = bytearray(150 * 2**20)\n"
+                    "time.sleep(1.5)\n"
+                    "pathlib.Path(results_root).mkdir(exist_ok=True)\n"
+                    "(pathlib.Path(results_root) / f'{label}.json').write_text(json.dumps({"
+                    "'env': json.loads(os.environ['AVLIB_PARAMETERS']), 'name': os.environ['AVLIB_RUN_NAME'], "
+                    "'start': start, 'end': time.time()}))")]
+    nbformat.write(nb, str(project / "notebooks" / "side.ipynb"))
+    registry = {"parts": {"t": "Test"}, "notebooks": [
+        {"name": "left", "path": "notebooks/side.ipynb", "title": "L", "part": "t", "presets": {"smoke": {"label": "left"}}},
+        {"name": "right", "path": "notebooks/side.ipynb", "title": "R", "part": "t", "after": [],
+         "presets": {"smoke": {"label": "right"}}}]}
+    (project / "notebooks" / "registry.yaml").write_text(yaml.safe_dump(registry))
+    failures, lines = _run(project, scale="smoke", jobs=2)
+    assert failures == 0, "\n".join(lines)
+    seen = {n: json.loads((project / "results" / f"{n}.json").read_text()) for n in ("left", "right")}
+    for name, got in seen.items():
+        assert got["name"] == name and got["env"]["label"] == name  # not the other kernel's
+    assert seen["right"]["start"] < seen["left"]["end"] and seen["left"]["start"] < seen["right"]["end"]
+    runs = json.loads((project / "book" / "generated" / "manifest.json").read_text())["runs"]
+    for name in ("left", "right"):
+        assert runs[name]["status"] == "ok" and "--jobs 2" in runs[name]["beside"]
+        assert 150 < runs[name]["peak_memory_mb"] < 290  # its own kernel's block, not both (about 2 x 210 MB)

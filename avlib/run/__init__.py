@@ -36,9 +36,10 @@ from .manifest import describe_device, describe_numerics
 from .progress import failure_block, progress_wanted
 from .registry import (NotebookEntry, Registry, check_config, collect_overrides, load_registry, notebook_parameters,
                        parse_override, plan, resolve_parameters)
-from .runner import run
+from .runner import dependencies, run, run_side_by_side
 
 __all__ = ["Registry", "NotebookEntry", "load_registry", "notebook_parameters", "parse_override", "collect_overrides",
-           "resolve_parameters", "plan", "check_config", "default_kernel", "run", "main", "PROJECT_KERNEL",
+           "resolve_parameters", "plan", "check_config", "default_kernel", "run", "run_side_by_side", "dependencies", "main",
+           "PROJECT_KERNEL",
            "not_run_reason", "real_folders", "code_version", "data_version", "fingerprints", "describe_device",
            "describe_numerics", "progress_wanted", "failure_block"]

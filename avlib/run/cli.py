@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --scale paper: execute every notebook at the paper's settings on tiny stand-ins of the "
                         "real datasets, one seed, one epoch of at most 2 batches, on the CPU unless --device says "
                         "otherwise; everything goes to _build/dry_run (a few minutes)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run up to N notebooks at the same time, each once the notebooks it comes after (registry) "
+                        "have ended (default 1: one after the other); each keeps its own thread counts, so the "
+                        "numbers do not change. For the short notebooks of a dry run on a machine with idle cores")
     p.add_argument("--list", action="store_true", help="list the notebooks and their presets, then exit")
     return p
 
@@ -67,6 +71,8 @@ def main(argv=None) -> int:
                 for scale in SCALES:
                     print(f"    {scale:6s} {e.presets.get(scale) or {}}")
             return 0
+        if args.jobs < 1:
+            raise ParameterError(f"--jobs is at least 1, not {args.jobs}")
         only = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
         for name in only:
             registry.get(name)
@@ -86,7 +92,7 @@ def main(argv=None) -> int:
         failures = run(scale=args.scale, only=only or None, overrides=overrides, data_root=data_root,
                        results_root=args.results_root, output_dir=args.output_dir, registry=registry,
                        kernel=args.kernel, fail_fast=args.fail_fast, plan_only=args.plan, dry_run=args.dry_run, device=args.device,
-                       resume=args.resume)
+                       resume=args.resume, jobs=args.jobs)
     except (ParameterError, DataError, DeviceUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 from ..paths import HOME_ENV
@@ -73,7 +74,8 @@ ENGINE = "avlib"
 
 def register_engine():
     """A papermill engine that reports every cell start and starts its kernel through
-    :func:`kernel_manager_class` (IPC transport, no SIGINT at shutdown)."""
+    :func:`kernel_manager_class` (IPC transport, no SIGINT at shutdown; ``kernel_env``: variables
+    of this kernel alone)."""
     from papermill.engines import NBClientEngine, papermill_engines
 
     if ENGINE in papermill_engines._engines:
@@ -92,7 +94,7 @@ def register_engine():
                     return cell_start(cell, cell_index, **kw)
 
                 nb_man.cell_start = reporting_cell_start
-            kwargs.setdefault("kernel_manager_class", kernel_manager_class())
+            kwargs.setdefault("kernel_manager_class", kernel_manager_class(kwargs.pop("kernel_env", None)))
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
     papermill_engines.register(ENGINE, _AvlibEngine)
@@ -101,8 +103,10 @@ def register_engine():
 _KM_CLASS = None
 
 
-def kernel_manager_class():
-    """jupyter_client's kernel manager with two changes for unattended runs.
+def kernel_manager_class(extra_env: dict | None = None):
+    """jupyter_client's kernel manager with two changes for unattended runs; with ``extra_env``, a
+    subclass whose kernels also get those variables (this kernel's own, unlike ``os.environ``,
+    which every kernel started at the same time would share).
 
     * The kernel listens on IPC sockets (files in Jupyter's runtime folder), not on localhost TCP
       ports: nothing else on the machine can connect, and ipykernel has no reason to print its
@@ -122,13 +126,34 @@ def kernel_manager_class():
             def _default_transport(self):
                 return "tcp" if os.name == "nt" else "ipc"
 
+            @default("ip")
+            def _default_ip(self):
+                # jupyter_client names IPC sockets "kernel-ipc-<n>" and takes the first free n: two
+                # kernels started at the same moment (--jobs) could pick the same sockets and read
+                # each other's messages. A prefix of its own per kernel rules that out.
+                if self.transport != "ipc":
+                    return super()._ip_default()
+                from jupyter_core.paths import jupyter_runtime_dir
+
+                folder = Path(jupyter_runtime_dir())
+                folder.mkdir(parents=True, exist_ok=True)
+                return str(folder / f"avlib-{uuid.uuid4().hex[:12]}-ipc")
+
             async def _async_interrupt_kernel(self):
                 if self.shutting_down:
                     return
                 await super()._async_interrupt_kernel()
 
         _KM_CLASS = RunnerKernelManager
-    return _KM_CLASS
+    if not extra_env:
+        return _KM_CLASS
+    own = {str(k): str(v) for k, v in extra_env.items()}
+
+    async def _async_pre_start_kernel(self, **kw):
+        kw["env"] = {**(kw.get("env") or os.environ), **own}
+        return await _KM_CLASS._async_pre_start_kernel(self, **kw)
+
+    return type("RunnerKernelManagerWithEnv", (_KM_CLASS,), {"_async_pre_start_kernel": _async_pre_start_kernel})
 
 
 class KernelEnvironment:

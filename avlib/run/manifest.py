@@ -21,6 +21,31 @@ __all__ = ["PeakMemory", "describe_device", "run_device", "device_for_facts", "d
            "load_manifest", "write_json_atomic", "last_seconds", "shown"]
 
 
+def kernel_rss(name: str):
+    """A :class:`PeakMemory` measure: the resident memory of this process's descendants whose
+    environment names notebook ``name`` (``$AVLIB_RUN_NAME``: its kernel and that kernel's
+    workers), so that two notebooks running side by side are measured apart."""
+    from ..paths import RUN_NAME_ENV
+
+    me = psutil.Process()
+
+    def measure() -> int:
+        total = 0
+        try:
+            children = me.children(recursive=True)
+        except psutil.Error:
+            return 0
+        for child in children:
+            try:
+                if child.environ().get(RUN_NAME_ENV) == name:
+                    total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    return measure
+
+
 class PeakMemory:
     """Samples memory in a thread while the block runs and keeps the peak (``.peak``, bytes).
 

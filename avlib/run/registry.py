@@ -37,6 +37,7 @@ class NotebookEntry:
     needs: tuple = ()  # the real datasets (avlib.data.real) it reads when its `source` names real data
     stand_ins_only: bool = False  # documents the embedded stand-ins: not run at the paper scale
     dry_run: dict = field(default_factory=dict)  # parameters of a dry run (avlib.run.dryrun), no config class
+    after: tuple | None = None  # what it waits for with --jobs > 1 (None: every notebook before it)
 
 
 @dataclass
@@ -74,10 +75,18 @@ def load_registry(path=None) -> Registry:
         if bad:
             raise ParameterError(f"{path}: notebook {item['name']!r} needs unknown real dataset(s) {bad}; "
                                  f"valid: {', '.join(REAL_DATASETS)}")
+        after = item.get("after")
+        if after is not None:
+            earlier = [e.name for e in entries]
+            bad = [n for n in after if n not in earlier]
+            if bad:
+                raise ParameterError(f"{path}: notebook {item['name']!r} comes after {bad}, which are not "
+                                     f"earlier notebooks of the registry")
+            after = tuple(after)
         entries.append(NotebookEntry(name=item["name"], path=root / item["path"], title=item["title"],
                                      part=item["part"], presets=presets, config=item.get("config"), needs=needs,
                                      stand_ins_only=bool(item.get("stand_ins_only", False)),
-                                     dry_run=dict(item.get("dry_run") or {})))
+                                     dry_run=dict(item.get("dry_run") or {}), after=after))
     return Registry(notebooks=entries, parts=raw.get("parts", {}), root=root)
 
 

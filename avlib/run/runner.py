@@ -6,23 +6,68 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from ..data.real import report
 from ..errors import DataError, ParameterError
-from ..paths import PARAMETERS_ENV
+from ..paths import PARAMETERS_ENV, RUN_NAME_ENV
 from ..utils import DeviceUnavailableError, cuda_problem, git_commit
 from ..utils import describe_device as device_facts
 from .dryrun import MAX_BATCHES, dry_run_folder, dry_run_parameters, prepare_data
 from .inputs import fingerprints, not_run_reason, reads_real_data
 from .kernel import ENGINE, KernelEnvironment, default_kernel, register_engine, tag_injected_cell
-from .manifest import (PeakMemory, describe_device, describe_numerics, device_for_facts, last_seconds,
+from .manifest import (PeakMemory, describe_device, describe_numerics, device_for_facts, kernel_rss, last_seconds,
                        load_manifest, now, run_device, shown, write_json_atomic)
 from .progress import Progress, clock, failure_block, progress_wanted
 from .registry import Registry, load_registry, plan
 
-__all__ = ["run"]
+__all__ = ["run", "run_side_by_side", "dependencies"]
+
+
+def dependencies(plans) -> dict:
+    """For each planned notebook, the planned notebooks it must wait for: those its registry entry
+    names in ``after``, or, without ``after``, every notebook before it."""
+    names = [e.name for e, _ in plans]
+    out = {}
+    for k, (entry, _) in enumerate(plans):
+        wanted = names[:k] if entry.after is None else [n for n in entry.after if n in names[:k]]
+        out[entry.name] = set(wanted)
+    return out
+
+
+def run_side_by_side(plans, execute, *, jobs: int, fail_fast: bool = False, log=print) -> None:
+    """Call ``execute(i, entry, params)`` for every plan, up to ``jobs`` at once, each once its
+    :func:`dependencies` have ended (whatever their status). With ``fail_fast`` nothing new starts
+    after a failure. A notebook's position ``i`` is its place in the registry's order."""
+    deps = dependencies(plans)
+    waiting = list(enumerate(plans, 1))
+    ended, failed = set(), False
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running = {}
+        while waiting or running:
+            if not (fail_fast and failed):
+                for item in list(waiting):
+                    if len(running) >= jobs:
+                        break
+                    i, (entry, params) = item
+                    if deps[entry.name] <= ended:
+                        waiting.remove(item)
+                        running[pool.submit(execute, i, entry, params)] = entry.name
+            elif waiting:
+                log(f"not started after a failure (--fail-fast): {', '.join(e.name for _, (e, _) in waiting)}")
+                waiting = []
+            if not running:
+                if waiting:  # cannot happen with dependencies on earlier notebooks only
+                    raise ParameterError(f"notebooks wait on each other: {[e.name for _, (e, _) in waiting]}")
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                ended.add(name)
+                failed = failed or future.result() == "failed"
 
 def _describe_plan(plans, *, scale: str, kernel: str, root: Path, manifest: dict, overrides: dict) -> list[str]:
     lines = [f"plan (nothing is executed): {len(plans)} notebook(s) at scale {scale} on kernel {kernel}"]
@@ -67,6 +112,7 @@ def run(
     dry_run: bool = False,
     device: str | None = None,
     resume: bool = False,
+    jobs: int = 1,
 ) -> int:
     """Execute the selected notebooks; returns the number of failures (see module docstring).
 
@@ -81,7 +127,11 @@ def run(
     ``"auto"``. The kernels get it as ``$AVLIB_DEVICE`` (:func:`avlib.utils.get_device`).
     ``resume``: keep a notebook whose last run succeeded with the same :func:`fingerprints`
     (notebook, parameters, code version, data and everything before it in the book) and whose
-    executed copy is still there; run the others.
+    executed copy is still there; run the others. ``jobs``: how many notebooks run at the same
+    time (default 1, one after the other in the registry's order). With more, a notebook starts
+    as soon as the notebooks it comes ``after`` (registry) have ended (:func:`run_side_by_side`);
+    each keeps its own thread counts, so its numbers are the same, and its peak memory is its own
+    kernel's. Meant for the short notebooks of a dry run on a machine with idle cores.
     """
     log = log or (lambda msg: print(msg, flush=True))
     registry = registry or load_registry()
@@ -156,76 +206,97 @@ def run(
     prints = fingerprints(plans, scale, root, order=registry.names(),
                           recorded={n: r.get("fingerprint") for n, r in manifest["runs"].items()
                                     if r.get("status") == "ok"})
-    bar = Progress(enabled=progress_wanted() if progress is None else progress)
+    jobs = max(1, int(jobs))
+    bar = Progress(enabled=(progress_wanted() if progress is None else progress) and jobs == 1)
     failures = 0
     unchanged = []
+    lock = threading.Lock()  # the manifest and the counters, when notebooks run side by side
     total_t0 = time.perf_counter()
-    with KernelEnvironment(root, device, max_batches=MAX_BATCHES if dry_run else None):
-        for i, (entry, params) in enumerate(plans, 1):
-            if entry.name in skipped:
-                log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): not run, {skipped[entry.name]}")
+
+    def execute(i, entry, params) -> str:
+        """Run one notebook (or skip / keep it); returns its status."""
+        nonlocal failures
+        if entry.name in skipped:
+            log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): not run, {skipped[entry.name]}")
+            with lock:
                 manifest["runs"][entry.name] = {
                     "name": entry.name, "title": entry.title, "part": entry.part,
                     "notebook": shown(entry.path, root), "scale": scale, "parameters": params,
                     "started": now(), "ended": now(), "seconds": 0.0, "status": "not run",
                     "reason": skipped[entry.name], "git_commit": manifest["git_commit"]}
                 write_json_atomic(manifest_path, manifest)
-                continue
-            last = manifest["runs"].get(entry.name) or {}
-            if (resume and last.get("status") == "ok" and last.get("fingerprint") == prints[entry.name]
-                    and (output_dir / f"{entry.name}.ipynb").is_file()):
-                log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): unchanged since its run of "
-                    f"{last.get('ended', '?')}, kept")
+            return "not run"
+        last = manifest["runs"].get(entry.name) or {}
+        if (resume and last.get("status") == "ok" and last.get("fingerprint") == prints[entry.name]
+                and (output_dir / f"{entry.name}.ipynb").is_file()):
+            log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}): unchanged since its run of "
+                f"{last.get('ended', '?')}, kept")
+            with lock:
                 unchanged.append(entry.name)
-                continue
-            log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}) ...")
-            tmp_out = work_dir / f"{entry.name}.ipynb"
-            record = {"name": entry.name, "title": entry.title, "part": entry.part,
-                      "notebook": shown(entry.path, root), "scale": scale, "parameters": params,
-                      "started": now(), "git_commit": manifest["git_commit"], "device": manifest["device"],
-                      "fingerprint": prints[entry.name]}
+            return "kept"
+        log(f"[{i}/{len(plans)}] {entry.name} (scale {scale}) ...")
+        tmp_out = work_dir / f"{entry.name}.ipynb"
+        record = {"name": entry.name, "title": entry.title, "part": entry.part,
+                  "notebook": shown(entry.path, root), "scale": scale, "parameters": params,
+                  "started": now(), "git_commit": manifest["git_commit"], "device": manifest["device"],
+                  "fingerprint": prints[entry.name]}
+        if jobs > 1:
+            record["beside"] = "ran beside other notebooks (--jobs %d)" % jobs
+        else:
             later = expected[i:]
             bar.start(entry.name, i, len(plans), expected=expected[i - 1],
                       after=sum(x for x in later if x is not None), unknown_after=any(x is None for x in later))
-            t0 = time.perf_counter()
-            error = None
-            os.environ[PARAMETERS_ENV] = json.dumps(params, default=str)  # read by the page's settings box
-            with PeakMemory() as mem:
-                try:
-                    pm.execute_notebook(str(entry.path), str(tmp_out), parameters=params, kernel_name=kernel,
-                                        engine_name=ENGINE, on_cell=bar.on_cell, cwd=str(root),
-                                        progress_bar=False, log_output=False)
-                except pm.PapermillExecutionError as exc:
-                    error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename,
-                             "evalue": str(exc.evalue)[:500]}
-                except Exception as exc:  # kernel death, missing kernel, ...
-                    error = {"cell": bar.cell, "execution_count": None, "ename": type(exc).__name__,
-                             "evalue": str(exc)[:500], "kernel_stopped": bar.cell is not None}
-                finally:
+        t0 = time.perf_counter()
+        error = None
+        # The kernel's own environment: its parameters (read by the page's settings box) and its
+        # name (so that its memory is told apart from a notebook running beside it).
+        kernel_env = {PARAMETERS_ENV: json.dumps(params, default=str), RUN_NAME_ENV: entry.name}
+        with PeakMemory(measure=kernel_rss(entry.name) if jobs > 1 else None) as mem:
+            try:
+                pm.execute_notebook(str(entry.path), str(tmp_out), parameters=params, kernel_name=kernel,
+                                    engine_name=ENGINE, on_cell=bar.on_cell if jobs == 1 else None,
+                                    kernel_env=kernel_env, cwd=str(root), progress_bar=False, log_output=False)
+            except pm.PapermillExecutionError as exc:
+                error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename,
+                         "evalue": str(exc.evalue)[:500]}
+            except Exception as exc:  # kernel death, missing kernel, ...
+                cell = bar.cell if jobs == 1 else None
+                error = {"cell": cell, "execution_count": None, "ename": type(exc).__name__,
+                         "evalue": str(exc)[:500], "kernel_stopped": cell is not None}
+            finally:
+                if jobs == 1:
                     bar.stop()
-                    os.environ.pop(PARAMETERS_ENV, None)
-            seconds = time.perf_counter() - t0
-            record.update({"ended": now(), "seconds": round(seconds, 1),
-                           "peak_memory_mb": round(mem.peak / 2**20, 1),
-                           "status": "ok" if error is None else "failed"})
-            if error is None:
-                tag_injected_cell(tmp_out)
-                shutil.move(str(tmp_out), output_dir / f"{entry.name}.ipynb")
-                log(f"    ok in {seconds:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB")
-            else:
+        seconds = time.perf_counter() - t0
+        record.update({"ended": now(), "seconds": round(seconds, 1),
+                       "peak_memory_mb": round(mem.peak / 2**20, 1),
+                       "status": "ok" if error is None else "failed"})
+        if error is None:
+            tag_injected_cell(tmp_out)
+            shutil.move(str(tmp_out), output_dir / f"{entry.name}.ipynb")
+            log(f"    {entry.name} ok in {seconds:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB")
+        else:
+            error["cells"] = (bar.cells or None) if jobs == 1 else None
+            failed_dir.mkdir(parents=True, exist_ok=True)
+            kept = failed_dir / f"{entry.name}.ipynb"
+            if tmp_out.exists():
+                shutil.move(str(tmp_out), kept)
+            record["error"] = error
+            record["failed_notebook"] = shown(kept, root)
+            log(failure_block(entry.name, error, record["failed_notebook"]))
+        with lock:
+            if error is not None:
                 failures += 1
-                error["cells"] = bar.cells or None
-                failed_dir.mkdir(parents=True, exist_ok=True)
-                kept = failed_dir / f"{entry.name}.ipynb"
-                if tmp_out.exists():
-                    shutil.move(str(tmp_out), kept)
-                record["error"] = error
-                record["failed_notebook"] = shown(kept, root)
-                log(failure_block(entry.name, error, record["failed_notebook"]))
             manifest["runs"][entry.name] = record
             write_json_atomic(manifest_path, manifest)
-            if error is not None and fail_fast:
-                break
+        return record["status"]
+
+    with KernelEnvironment(root, device, max_batches=MAX_BATCHES if dry_run else None):
+        if jobs == 1:
+            for i, (entry, params) in enumerate(plans, 1):
+                if execute(i, entry, params) == "failed" and fail_fast:
+                    break
+        else:
+            run_side_by_side(plans, execute, jobs=jobs, fail_fast=fail_fast, log=log)
     manifest["last_ended"] = now()
     manifest["last_seconds"] = round(time.perf_counter() - total_t0, 1)
     write_json_atomic(manifest_path, manifest)
