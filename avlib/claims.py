@@ -55,6 +55,8 @@ __all__ = [
     "FINGERPRINTS_FILE",
     "fingerprint_records",
     "fingerprint_text",
+    "machines_record",
+    "machines_text",
 ]
 
 #: File name of a notebook's evidence rows inside its results folder.
@@ -478,6 +480,54 @@ def fp_path_record(root=None):
     summary_path = path.with_suffix(".json")
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     return summary, pd.read_csv(path)
+
+
+#: Two machines' cpu books of the same trainings, claim by claim (recorded by hand from two builds).
+MACHINES_FILE = Path("benchmarks") / "results" / "claims_two_machines.csv"
+
+
+def machines_record(root=None):
+    """The recorded comparison of two machines' books: ``(summary, table)`` from
+    :data:`MACHINES_FILE` and its JSON beside it under ``root`` (default the repository), or None.
+    ``table``: ``id``, then ``effect_k, lo_k, hi_k, verdict_k`` for machines 1 and 2."""
+    path = Path(root or repo_root()) / MACHINES_FILE
+    if not path.is_file():
+        return None
+    summary_path = path.with_suffix(".json")
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    return summary, pd.read_csv(path)
+
+
+def machines_text(record) -> str:
+    """Markdown: how many verdicts two machines' books gave differently, those rows, and the
+    effects that moved by more than their interval's half-width (an interval too narrow for the
+    spread between runs)."""
+    if record is None:
+        return "No two machines' books are recorded side by side in this checkout."
+    summary, t = record
+    t = t.copy()
+    t["changed"] = t["verdict_1"] != t["verdict_2"]
+    half = ((t["hi_1"] - t["lo_1"]) / 2).combine((t["hi_2"] - t["lo_2"]) / 2, max)
+    t["moved"] = (t["effect_2"] - t["effect_1"]).abs()
+    beyond = t[t["moved"] > half]
+    words = load_claims().set_index("id")["claim"].to_dict()
+    m1, m2 = summary.get("machine 1", "machine 1"), summary.get("machine 2", "machine 2")
+    lines = [f"The same cpu trainings at the same seeds, built on two machines ({m1}, commit "
+             f"`{summary.get('commit 1', '?')}`; {m2}, commit `{summary.get('commit 2', '?')}`): "
+             f"**{int(t['changed'].sum())} of {len(t)} verdicts differ**. Read a verdict listed here as the "
+             "machine's, not the method's."]
+    if t["changed"].any():
+        short = [m.split(":")[0].strip() for m in (m1, m2)]
+        lines += ["", f"| claim | machine {short[0]} | machine {short[1]} |", "|---|---|---|"]
+        for _, r in t[t["changed"]].iterrows():
+            lines.append(f"| {words.get(r['id'], r['id'])} | {r['verdict_1']}, {r['effect_1']:+.1f} "
+                         f"[{r['lo_1']:+.1f}, {r['hi_1']:+.1f}] | {r['verdict_2']}, {r['effect_2']:+.1f} "
+                         f"[{r['lo_2']:+.1f}, {r['hi_2']:+.1f}] |")
+    if len(beyond):
+        lines += ["", f"{len(beyond)} effect(s) moved between the machines by more than their interval's half-width "
+                      f"({', '.join(f'`{i}`' for i in beyond['id'])}): those intervals are too narrow for the spread "
+                      "between two runs of the same training."]
+    return "\n".join(lines)
 
 
 #: The recorded fingerprints of the floating-point path, one per machine (``benchmarks/fp_fingerprint.py``).

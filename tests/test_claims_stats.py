@@ -1,6 +1,9 @@
 """Intervals and paired effects (against SciPy) and the Claims page's bookkeeping."""
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from scipy import stats
@@ -402,3 +405,28 @@ def test_the_claims_page_names_the_path_it_ran_on_and_the_recorded_machines():
     assert "No machine" in fingerprint_text([])
     shipped = fingerprint_records()
     assert shipped and all({"cpu_model", "fp_path", "versions", "hashes"} <= set(r) for r in shipped)
+
+
+def test_the_claims_page_lists_the_verdicts_two_machines_gave_differently(tmp_path):
+    from avlib.claims import MACHINES_FILE, load_claims, machines_record, machines_text
+
+    ids = list(load_claims()["id"][:3])
+    table = pd.DataFrame({"id": ids,
+                          "effect_1": [5.0, -10.0, 1.0], "lo_1": [1.0, -16.0, -2.0], "hi_1": [9.0, -4.0, 4.0],
+                          "verdict_1": ["holds", "contradicted", "inconclusive"],
+                          "effect_2": [4.0, -1.0, 1.5], "lo_2": [-1.0, -5.0, -1.5], "hi_2": [9.0, 3.0, 4.5],
+                          "verdict_2": ["inconclusive", "inconclusive", "inconclusive"]})
+    path = tmp_path / MACHINES_FILE
+    path.parent.mkdir(parents=True)
+    table.to_csv(path, index=False)
+    path.with_suffix(".json").write_text(json.dumps({"machine 1": "X: one CPU", "machine 2": "Y: another"}))
+    text = machines_text(machines_record(tmp_path))
+    assert "**2 of 3 verdicts differ**" in text and "| claim | machine X | machine Y |" in text
+    words = load_claims().set_index("id")["claim"]
+    assert f"| {words[ids[0]]} | holds, +5.0 [+1.0, +9.0] | inconclusive, +4.0 [-1.0, +9.0] |" in text
+    assert words[ids[2]] not in text  # the same verdict on both machines: not listed
+    # -10 -> -1 moved 9 points, more than either half-width (6 and 4): named as an interval too narrow
+    assert f"1 effect(s) moved" in text and f"`{ids[1]}`" in text and f"`{ids[0]}`" not in text.split("moved")[1]
+    assert "No two machines" in machines_text(machines_record(tmp_path / "elsewhere"))
+    shipped = machines_record()
+    assert shipped is not None and set(shipped[1]["id"]) == set(load_claims()["id"])
