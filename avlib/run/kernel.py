@@ -9,6 +9,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from jupyter_core.paths import jupyter_runtime_dir
+
 from ..paths import HOME_ENV
 from ..utils import BATCHES_ENV, DEVICE_ENV
 
@@ -133,8 +135,6 @@ def kernel_manager_class(extra_env: dict | None = None):
                 # each other's messages. A prefix of its own per kernel rules that out.
                 if self.transport != "ipc":
                     return super()._ip_default()
-                from jupyter_core.paths import jupyter_runtime_dir
-
                 folder = Path(jupyter_runtime_dir())
                 folder.mkdir(parents=True, exist_ok=True)
                 return str(folder / f"avlib-{uuid.uuid4().hex[:12]}-ipc")

@@ -15,6 +15,7 @@ import psutil
 
 from .. import numerics
 from ..errors import ParameterError
+from ..paths import RUN_NAME_ENV
 from ..utils import describe_device as device_facts
 
 __all__ = ["PeakMemory", "describe_device", "run_device", "device_for_facts", "describe_numerics", "now",
@@ -25,8 +26,6 @@ def kernel_rss(name: str):
     """A :class:`PeakMemory` measure: the resident memory of this process's descendants whose
     environment names notebook ``name`` (``$AVLIB_RUN_NAME``: its kernel and that kernel's
     workers), so that two notebooks running side by side are measured apart."""
-    from ..paths import RUN_NAME_ENV
-
     me = psutil.Process()
 
     def measure() -> int:
