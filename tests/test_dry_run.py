@@ -179,5 +179,5 @@ def test_ci_runs_the_paper_dry_run_after_the_smoke_book():
     from pathlib import Path
 
     lines = [ln.strip() for ln in (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().splitlines()]
-    dry = lines.index(".venv/bin/python -m avlib.run --scale paper --dry-run --jobs 2")  # the two chains side by side
+    dry = lines.index(".venv/bin/python -m avlib.run --scale paper --dry-run")
     assert lines.index("make book SCALE=smoke") < dry and lines.index("make test") < dry
