@@ -466,6 +466,17 @@ def plot_claims(table: pd.DataFrame, ax=None):
     return ax
 
 
+def _table_with_summary(relative: Path, root=None):
+    """``(summary, table)``: the CSV at ``relative`` under ``root`` (default the repository) and the
+    JSON of the same name beside it (``{}`` when absent), or None when the CSV is not there."""
+    path = Path(root or repo_root()) / relative
+    if not path.is_file():
+        return None
+    summary_path = path.with_suffix(".json")
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    return summary, pd.read_csv(path)
+
+
 #: The recorded check of the verdicts on a second floating-point path (``benchmarks/claims_fp_paths.py``).
 FP_PATHS_FILE = Path("benchmarks") / "results" / "claims_fp_paths.csv"
 
@@ -474,12 +485,7 @@ def fp_path_record(root=None):
     """The last recorded floating-point-path check: ``(summary, table)`` read from
     :data:`FP_PATHS_FILE` and its JSON beside it under ``root`` (default the repository), or
     None when none is recorded. ``table``: one row per claim, both paths' verdicts."""
-    path = Path(root or repo_root()) / FP_PATHS_FILE
-    if not path.is_file():
-        return None
-    summary_path = path.with_suffix(".json")
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    return summary, pd.read_csv(path)
+    return _table_with_summary(FP_PATHS_FILE, root)
 
 
 #: Two machines' cpu books of the same trainings, claim by claim (recorded by hand from two builds).
@@ -490,12 +496,7 @@ def machines_record(root=None):
     """The recorded comparison of two machines' books: ``(summary, table)`` from
     :data:`MACHINES_FILE` and its JSON beside it under ``root`` (default the repository), or None.
     ``table``: ``id``, then ``effect_k, lo_k, hi_k, verdict_k`` for machines 1 and 2."""
-    path = Path(root or repo_root()) / MACHINES_FILE
-    if not path.is_file():
-        return None
-    summary_path = path.with_suffix(".json")
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    return summary, pd.read_csv(path)
+    return _table_with_summary(MACHINES_FILE, root)
 
 
 def machines_text(record) -> str:
